@@ -1,0 +1,307 @@
+// Package config defines every setting of the hub, its default, and how it is
+// read from environment variables and an optional .env file. Setting names
+// follow the previous backend wherever one existed, so an existing .env keeps
+// working. Only cmd/hub reads the environment; everything else receives a
+// validated Config.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config holds every setting. Field tags: `env` is the variable name,
+// `envDefault` its default, `group` the heading it is listed under in
+// `hub --help`, `help` its description.
+type Config struct {
+	// Server
+	AppName                string   `env:"APP_NAME" envDefault:"Automation Hub" group:"Server" help:"Product name shown in the API document and logs."`
+	Environment            string   `env:"ENVIRONMENT" envDefault:"dev" group:"Server" help:"dev or prod. In prod the hub refuses to start with an empty or well-known SECRET_KEY."`
+	Addr                   string   `env:"HUB_ADDR" envDefault:":8000" group:"Server" help:"Listen address of the HTTP API."`
+	DataDir                string   `env:"HUB_DATA_DIR" envDefault:"./data" group:"Server" help:"Folder for the embedded database, artifacts and worker caches."`
+	PublicURL              string   `env:"HUB_PUBLIC_URL" group:"Server" help:"URL users reach the hub at (printed at start; derived from HUB_ADDR when empty)."`
+	MaxBodyBytes           int64    `env:"HUB_MAX_BODY_BYTES" envDefault:"1048576" group:"Server" help:"Largest accepted JSON or form request body, in bytes (uploads have their own limit)."`
+	ShutdownTimeoutSeconds int      `env:"HUB_SHUTDOWN_TIMEOUT_SECONDS" envDefault:"30" group:"Server" help:"How long a graceful shutdown may take before remaining work is abandoned."`
+	CORSOrigins            []string `env:"CORS_ORIGINS" envDefault:"http://localhost:3000" envSeparator:"," group:"Server" help:"Comma-separated origins allowed to call the API from a browser; empty disables CORS."`
+	AllowedHosts           []string `env:"ALLOWED_HOSTS" envSeparator:"," group:"Server" help:"Comma-separated Host header values accepted; empty accepts any host."`
+	TrustedProxies         []string `env:"TRUSTED_PROXIES" envSeparator:"," group:"Server" help:"Comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For is believed for the client IP."`
+	LogLevel               string   `env:"LOG_LEVEL" envDefault:"INFO" group:"Server" help:"DEBUG, INFO, WARN or ERROR."`
+	LogFormat              string   `env:"LOG_FORMAT" envDefault:"json" group:"Server" help:"json (one JSON object per line) or text."`
+
+	// Storage
+	DatabaseURL              string `env:"DATABASE_URL" group:"Storage" help:"postgres://… selects PostgreSQL; sqlite:PATH or empty selects the SQLite file HUB_DATA_DIR/hub.db."`
+	RedisURL                 string `env:"REDIS_URL" group:"Storage" help:"redis://… for a distributed queue and live logs; empty keeps both in process (single-node mode)."`
+	RedisQueueName           string `env:"REDIS_QUEUE_NAME" envDefault:"hub:runs:queue" group:"Storage" help:"Redis stream that carries run-ready signals."`
+	RedisPubSubPrefix        string `env:"REDIS_PUBSUB_PREFIX" envDefault:"hub:runs" group:"Storage" help:"Prefix of the Redis channels for live logs and cancel signals."`
+	ArtifactsRoot            string `env:"ARTIFACTS_ROOT" group:"Storage" help:"Folder of robot packages and run artifacts, shared by API and workers (default HUB_DATA_DIR/artifacts)."`
+	MaxArtifactBytes         int64  `env:"MAX_ARTIFACT_BYTES" envDefault:"1073741824" group:"Storage" help:"Largest robot package accepted by publish, in bytes."`
+	MaxArtifactFiles         int    `env:"MAX_ARTIFACT_FILES" envDefault:"10000" group:"Storage" help:"Most entries a robot ZIP may contain."`
+	MaxArtifactUnpackedBytes int64  `env:"MAX_ARTIFACT_UNPACKED_BYTES" envDefault:"4294967296" group:"Storage" help:"Largest total uncompressed size of a robot ZIP, in bytes."`
+
+	// Authentication
+	SecretKey                string `env:"SECRET_KEY" group:"Authentication" secret:"true" help:"Key that signs local access tokens (at least 32 characters). Empty: a random key is generated and kept in HUB_DATA_DIR."`
+	Algorithm                string `env:"ALGORITHM" envDefault:"HS256" group:"Authentication" help:"Signing algorithm of local tokens; only HS256 is accepted."`
+	AccessTokenExpireMinutes int    `env:"ACCESS_TOKEN_EXPIRE_MINUTES" envDefault:"60" group:"Authentication" help:"Lifetime of local access tokens, in minutes."`
+	AuthMode                 string `env:"AUTH_MODE" envDefault:"hybrid" group:"Authentication" help:"hybrid (local and Azure AD), local or azure."`
+	AllowLocalAuth           bool   `env:"ALLOW_LOCAL_AUTH" envDefault:"true" group:"Authentication" help:"Accept local user names and passwords."`
+	DefaultAdminUsername     string `env:"DEFAULT_ADMIN_USERNAME" envDefault:"admin" group:"Authentication" help:"User created on first start when there are no users."`
+	DefaultAdminPassword     string `env:"DEFAULT_ADMIN_PASSWORD" group:"Authentication" secret:"true" help:"Its password; empty generates a strong one and prints it once."`
+	DefaultAdminEmail        string `env:"DEFAULT_ADMIN_EMAIL" group:"Authentication" help:"Its e-mail address (optional)."`
+
+	// Azure AD
+	AzureTenantID           string   `env:"AZURE_AD_TENANT_ID" group:"Azure AD" help:"Tenant id; Azure AD is enabled when tenant, client id and audience are all set."`
+	AzureClientID           string   `env:"AZURE_AD_CLIENT_ID" group:"Azure AD" help:"Application (client) id."`
+	AzureAudience           string   `env:"AZURE_AD_AUDIENCE" group:"Azure AD" help:"Expected aud claim of access tokens."`
+	AzureIssuer             string   `env:"AZURE_AD_ISSUER" group:"Azure AD" help:"Issuer override (default https://login.microsoftonline.com/TENANT/v2.0)."`
+	AzureJWKSURL            string   `env:"AZURE_AD_JWKS_URL" group:"Azure AD" help:"JWKS URL override (default from the issuer's discovery document)."`
+	AzureGroupAdminIDs      []string `env:"AZURE_AD_GROUP_ADMIN_IDS" envSeparator:"," group:"Azure AD" help:"Comma-separated group object ids whose members are Admin."`
+	AzureGroupMaintainerIDs []string `env:"AZURE_AD_GROUP_MAINTAINER_IDS" envSeparator:"," group:"Azure AD" help:"Comma-separated group object ids whose members are Maintainer."`
+	AzureGroupOperatorIDs   []string `env:"AZURE_AD_GROUP_OPERATOR_IDS" envSeparator:"," group:"Azure AD" help:"Comma-separated group object ids whose members are Operator."`
+	AzureGroupViewerIDs     []string `env:"AZURE_AD_GROUP_VIEWER_IDS" envSeparator:"," group:"Azure AD" help:"Comma-separated group object ids whose members are Viewer."`
+	AzureDefaultRole        string   `env:"AZURE_AD_DEFAULT_ROLE" envDefault:"Viewer" group:"Azure AD" help:"Role of a tenant user matched by no group or app role: Viewer, Operator, Maintainer, Admin or none."`
+	AutoProvisionAzureUsers bool     `env:"AUTO_PROVISION_AZURE_USERS" envDefault:"true" group:"Azure AD" help:"Create a hub user on a tenant user's first request."`
+
+	// Execution
+	PythonExecutable         string `env:"PYTHON_EXECUTABLE" group:"Execution" help:"Interpreter for PYTHON robots (default python3; python on Windows)."`
+	WorkerID                 string `env:"HUB_WORKER_ID" group:"Execution" help:"Stable id of this worker (default: derived from the host name and data folder)."`
+	WorkerConcurrency        int    `env:"WORKER_CONCURRENCY" group:"Execution" help:"Runs one worker executes at once (default: number of CPUs)."`
+	WorkerStaleSeconds       int    `env:"WORKER_STALE_SECONDS" envDefault:"60" group:"Execution" help:"A running run whose worker has not renewed its lease for this long is failed as 'worker lost'."`
+	RunDefaultTimeoutSeconds int    `env:"RUN_DEFAULT_TIMEOUT_SECONDS" envDefault:"3600" group:"Execution" help:"Timeout of a run that does not ask for one."`
+
+	// Retention
+	LogRetentionDays      int `env:"LOG_RETENTION_DAYS" envDefault:"90" group:"Retention" help:"Run log lines older than this are deleted."`
+	ArtifactRetentionDays int `env:"ARTIFACT_RETENTION_DAYS" envDefault:"90" group:"Retention" help:"Run artifacts (files and rows) older than this are deleted."`
+	WorkspaceCacheDays    int `env:"WORKSPACE_CACHE_DAYS" envDefault:"7" group:"Retention" help:"Unpacked robot packages unused for this long are removed from worker caches."`
+	CleanupIntervalHours  int `env:"CLEANUP_INTERVAL_HOURS" envDefault:"24" group:"Retention" help:"Hours between cleanup passes."`
+}
+
+// weakSecrets are the sample keys shipped with the previous backend; they are
+// refused in production.
+var weakSecrets = []string{"change-me", "change-this-secret", "replace-with-strong-secret", "secret", "changeme"}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	c, err := Load(nil)
+	if err != nil {
+		panic(fmt.Sprintf("config: defaults do not validate: %v", err))
+	}
+	return c
+}
+
+// Load builds a Config from vars (variable name → value; names are
+// case-insensitive), applies defaults, derives dependent values and validates
+// the result. The error names the offending variable.
+func Load(vars map[string]string) (Config, error) {
+	upper := make(map[string]string, len(vars))
+	for k, v := range vars {
+		upper[strings.ToUpper(strings.TrimSpace(k))] = v
+	}
+	var c Config
+	if err := env.ParseWithOptions(&c, env.Options{Environment: upper}); err != nil {
+		return Config{}, describeParseError(err)
+	}
+	c.normalise()
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func (c *Config) normalise() {
+	for _, p := range []*[]string{&c.CORSOrigins, &c.AllowedHosts, &c.TrustedProxies,
+		&c.AzureGroupAdminIDs, &c.AzureGroupMaintainerIDs, &c.AzureGroupOperatorIDs, &c.AzureGroupViewerIDs} {
+		*p = cleanList(*p)
+	}
+	c.Environment = strings.ToLower(strings.TrimSpace(c.Environment))
+	c.LogLevel = strings.ToUpper(strings.TrimSpace(c.LogLevel))
+	if c.LogLevel == "WARNING" {
+		c.LogLevel = "WARN"
+	}
+	c.LogFormat = strings.ToLower(strings.TrimSpace(c.LogFormat))
+	c.AuthMode = strings.ToLower(strings.TrimSpace(c.AuthMode))
+	c.Algorithm = strings.ToUpper(strings.TrimSpace(c.Algorithm))
+	if c.ArtifactsRoot == "" {
+		c.ArtifactsRoot = filepath.Join(c.DataDir, "artifacts")
+	}
+	if c.PythonExecutable == "" {
+		c.PythonExecutable = "python3"
+		if runtime.GOOS == "windows" {
+			c.PythonExecutable = "python"
+		}
+	}
+	if c.WorkerConcurrency == 0 {
+		c.WorkerConcurrency = runtime.NumCPU()
+	}
+}
+
+func cleanList(in []string) []string {
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Validate checks every setting and returns an error naming the first invalid variable.
+func (c Config) Validate() error {
+	bad := func(name, format string, args ...any) error {
+		return fmt.Errorf("invalid %s: %s", name, fmt.Sprintf(format, args...))
+	}
+	oneOf := func(name, v string, allowed ...string) error {
+		if !slices.Contains(allowed, v) {
+			return bad(name, "%q is not one of %s", v, strings.Join(allowed, ", "))
+		}
+		return nil
+	}
+	for _, check := range []error{
+		oneOf("ENVIRONMENT", c.Environment, "dev", "prod", "test"),
+		oneOf("LOG_LEVEL", c.LogLevel, "DEBUG", "INFO", "WARN", "ERROR"),
+		oneOf("LOG_FORMAT", c.LogFormat, "json", "text"),
+		oneOf("AUTH_MODE", c.AuthMode, "hybrid", "local", "azure"),
+		oneOf("ALGORITHM", c.Algorithm, "HS256"),
+		oneOf("AZURE_AD_DEFAULT_ROLE", c.AzureDefaultRole, "Viewer", "Operator", "Maintainer", "Admin", "none"),
+	} {
+		if check != nil {
+			return check
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return bad("HUB_ADDR", "%q is not host:port", c.Addr)
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		return bad("HUB_DATA_DIR", "must not be empty")
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("HUB_PUBLIC_URL", "%q is not an http(s) URL", c.PublicURL)
+		}
+	}
+	if _, err := ParseDatabaseURL(c.DatabaseURL, c.DataDir); err != nil {
+		return bad("DATABASE_URL", "%v", err)
+	}
+	if c.RedisURL != "" {
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			return bad("REDIS_URL", "must be a redis:// or rediss:// URL")
+		}
+	}
+	if strings.TrimSpace(c.RedisQueueName) == "" {
+		return bad("REDIS_QUEUE_NAME", "must not be empty")
+	}
+	if strings.TrimSpace(c.RedisPubSubPrefix) == "" {
+		return bad("REDIS_PUBSUB_PREFIX", "must not be empty")
+	}
+	for _, o := range c.CORSOrigins {
+		if u, err := url.Parse(o); o != "*" && (err != nil || u.Scheme == "" || u.Host == "") {
+			return bad("CORS_ORIGINS", "%q is not an origin like https://host:port", o)
+		}
+	}
+	for _, p := range c.TrustedProxies {
+		if _, err := ParseIPOrCIDR(p); err != nil {
+			return bad("TRUSTED_PROXIES", "%q is not an IP address or CIDR", p)
+		}
+	}
+	if c.SecretKey != "" && len(c.SecretKey) < 32 {
+		return bad("SECRET_KEY", "must be at least 32 characters (or empty to generate one)")
+	}
+	if c.Environment == "prod" && (c.SecretKey == "" || slices.Contains(weakSecrets, strings.ToLower(c.SecretKey))) {
+		return bad("SECRET_KEY", "must be set to a strong random value when ENVIRONMENT=prod")
+	}
+	if c.DefaultAdminPassword != "" && (len(c.DefaultAdminPassword) < 8 || len(c.DefaultAdminPassword) > 128) {
+		return bad("DEFAULT_ADMIN_PASSWORD", "must be 8 to 128 characters")
+	}
+	if c.Environment == "prod" && slices.Contains([]string{"admin123", "change-in-production"}, c.DefaultAdminPassword) {
+		return bad("DEFAULT_ADMIN_PASSWORD", "must not be a well-known sample password when ENVIRONMENT=prod")
+	}
+	if strings.TrimSpace(c.DefaultAdminUsername) == "" {
+		return bad("DEFAULT_ADMIN_USERNAME", "must not be empty")
+	}
+	for _, u := range []struct{ name, v string }{{"AZURE_AD_ISSUER", c.AzureIssuer}, {"AZURE_AD_JWKS_URL", c.AzureJWKSURL}} {
+		if u.v == "" {
+			continue
+		}
+		if p, err := url.Parse(u.v); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			return bad(u.name, "%q is not an http(s) URL", u.v)
+		}
+	}
+	ranges := []struct {
+		name      string
+		v, lo, hi int64
+	}{
+		{"HUB_MAX_BODY_BYTES", c.MaxBodyBytes, 1024, 1 << 30},
+		{"HUB_SHUTDOWN_TIMEOUT_SECONDS", int64(c.ShutdownTimeoutSeconds), 1, 3600},
+		{"MAX_ARTIFACT_BYTES", c.MaxArtifactBytes, 1, 1 << 40},
+		{"MAX_ARTIFACT_FILES", int64(c.MaxArtifactFiles), 1, 10_000_000},
+		{"MAX_ARTIFACT_UNPACKED_BYTES", c.MaxArtifactUnpackedBytes, 1, 1 << 42},
+		{"ACCESS_TOKEN_EXPIRE_MINUTES", int64(c.AccessTokenExpireMinutes), 1, 60 * 24 * 7},
+		{"WORKER_CONCURRENCY", int64(c.WorkerConcurrency), 1, 1024},
+		{"WORKER_STALE_SECONDS", int64(c.WorkerStaleSeconds), 10, 86400},
+		{"RUN_DEFAULT_TIMEOUT_SECONDS", int64(c.RunDefaultTimeoutSeconds), 1, 7 * 86400},
+		{"LOG_RETENTION_DAYS", int64(c.LogRetentionDays), 1, 36500},
+		{"ARTIFACT_RETENTION_DAYS", int64(c.ArtifactRetentionDays), 1, 36500},
+		{"WORKSPACE_CACHE_DAYS", int64(c.WorkspaceCacheDays), 1, 36500},
+		{"CLEANUP_INTERVAL_HOURS", int64(c.CleanupIntervalHours), 1, 24 * 365},
+	}
+	for _, r := range ranges {
+		if r.v < r.lo || r.v > r.hi {
+			return bad(r.name, "%d is outside %d..%d", r.v, r.lo, r.hi)
+		}
+	}
+	return nil
+}
+
+// AzureEnabled reports whether Azure AD tokens are accepted: tenant, client id
+// and audience must all be set.
+func (c Config) AzureEnabled() bool {
+	return c.AzureTenantID != "" && c.AzureClientID != "" && c.AzureAudience != ""
+}
+
+// ParseIPOrCIDR parses "10.0.0.1" or "10.0.0.0/8" into a network.
+func ParseIPOrCIDR(s string) (*net.IPNet, error) {
+	if strings.Contains(s, "/") {
+		_, n, err := net.ParseCIDR(s)
+		return n, err
+	}
+	ip := net.ParseIP(s)
+	if ip == nil {
+		return nil, errors.New("not an IP address")
+	}
+	bits := 128
+	if ip.To4() != nil {
+		ip, bits = ip.To4(), 32
+	}
+	return &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)}, nil
+}
+
+// describeParseError turns the env library's error into one line that names
+// the variable instead of the Go field.
+func describeParseError(err error) error {
+	var agg env.AggregateError
+	if errors.As(err, &agg) && len(agg.Errors) > 0 {
+		err = agg.Errors[0]
+	}
+	var pe env.ParseError
+	if errors.As(err, &pe) {
+		name := pe.Name
+		if f, ok := reflect.TypeFor[Config]().FieldByName(pe.Name); ok {
+			name = f.Tag.Get("env")
+		}
+		msg := pe.Err.Error()
+		if ne := (*strconv.NumError)(nil); errors.As(pe.Err, &ne) {
+			msg = fmt.Sprintf("%q is not a valid %s", ne.Num, pe.Type)
+		}
+		return fmt.Errorf("invalid %s: %s", name, msg)
+	}
+	return fmt.Errorf("invalid configuration: %w", err)
+}

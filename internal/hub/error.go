@@ -1,0 +1,63 @@
+package hub
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error kinds. Each one maps to exactly one HTTP status in internal/httpapi.
+const (
+	EInvalid         = "invalid"           // bad input: 400
+	EUnauthorized    = "unauthorized"      // no or bad credentials: 401
+	EForbidden       = "forbidden"         // authenticated but not allowed: 403
+	ENotFound        = "not_found"         // resource does not exist: 404
+	EConflict        = "conflict"          // state or uniqueness conflict: 409
+	ETooLarge        = "too_large"         // payload over a limit: 413
+	EUnprocessable   = "unprocessable"     // well-formed but semantically wrong input: 422
+	ETooManyRequests = "too_many_requests" // rate limit hit: 429
+	EUnavailable     = "unavailable"       // dependency down or feature not configured: 503
+	EInternal        = "internal"          // anything else: 500, generic message to the client
+)
+
+// Error is a client-facing error: Kind selects the status, Message is safe to
+// show to the caller. Errors that are not *Error are internal.
+type Error struct {
+	Kind    string
+	Message string
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s: %s", e.Kind, e.Message)
+}
+
+// Errorf returns an *Error of the given kind with a formatted, client-safe message.
+func Errorf(kind, format string, args ...any) *Error {
+	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorKind returns the kind of err: the kind of the first *Error in its chain,
+// or EInternal when there is none. A nil error has no kind ("").
+func ErrorKind(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return EInternal
+}
+
+// ErrorMessage returns the client-safe message of err: the message of the first
+// *Error in its chain, or a generic text for internal errors.
+func ErrorMessage(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "Internal server error."
+}

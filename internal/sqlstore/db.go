@@ -1,0 +1,213 @@
+// Package sqlstore is the one SQL implementation of the stores that the
+// capability packages declare. It speaks SQLite (embedded default, pure Go)
+// and PostgreSQL through database/sql; queries are written once with `?`
+// placeholders and the dialect type rewrites the few things that differ.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/ncruces/go-sqlite3"
+	_ "github.com/ncruces/go-sqlite3/driver" // registers the "sqlite3" driver
+
+	"automationhub/internal/config"
+	"automationhub/internal/hub"
+)
+
+// sqliteTimeLayout stores times as fixed-width UTC text, so that text order is
+// time order and comparisons in SQL work without conversion functions.
+const sqliteTimeLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+// DB is an open database of either dialect.
+type DB struct {
+	sql     *sql.DB
+	dialect dialect
+	clock   hub.Clock
+}
+
+// Options tune Open.
+type Options struct {
+	// Clock supplies "now" for rows the store stamps; default hub.SystemClock.
+	Clock hub.Clock
+	// MaxOpenConns caps the pool (default 20 for PostgreSQL, 8 for SQLite).
+	MaxOpenConns int
+}
+
+// Open connects to the database described by db and checks that it answers.
+// A SQLite file's folder is created when missing. Migrations are not applied;
+// call Migrate.
+func Open(ctx context.Context, db config.Database, opts Options) (*DB, error) {
+	if opts.Clock == nil {
+		opts.Clock = hub.SystemClock{}
+	}
+	var (
+		sqldb *sql.DB
+		err   error
+		d     dialect
+	)
+	switch db.Dialect {
+	case config.SQLite:
+		d = sqliteDialect{}
+		if dir := filepath.Dir(db.DSN); dir != "" {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return nil, fmt.Errorf("sqlstore.Open: create folder of %s: %w", db.DSN, err)
+			}
+		}
+		sqldb, err = sql.Open("sqlite3", sqliteDSN(db.DSN))
+		if opts.MaxOpenConns == 0 {
+			opts.MaxOpenConns = 8
+		}
+	case config.Postgres:
+		d = postgresDialect{}
+		sqldb, err = sql.Open("pgx", db.DSN)
+		if opts.MaxOpenConns == 0 {
+			opts.MaxOpenConns = 20
+		}
+	default:
+		return nil, fmt.Errorf("sqlstore.Open: unknown dialect %q", db.Dialect)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore.Open: %w", err)
+	}
+	sqldb.SetMaxOpenConns(opts.MaxOpenConns)
+	sqldb.SetMaxIdleConns(opts.MaxOpenConns)
+	sqldb.SetConnMaxIdleTime(5 * time.Minute)
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := sqldb.PingContext(pingCtx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("sqlstore.Open: connect to %s database: %w", db.Dialect, err)
+	}
+	return &DB{sql: sqldb, dialect: d, clock: opts.Clock}, nil
+}
+
+// sqliteDSN builds the connection string with the settings every connection
+// needs: WAL, foreign keys, a busy timeout, immediate write transactions and
+// fixed-width UTC time text.
+func sqliteDSN(path string) string {
+	q := url.Values{}
+	q.Set("_txlock", "immediate")
+	q.Set("_timefmt", sqliteTimeLayout)
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(wal)")
+	q.Add("_pragma", "synchronous(normal)")
+	q.Add("_pragma", "foreign_keys(on)")
+	return "file:" + filepath.ToSlash(path) + "?" + q.Encode()
+}
+
+// Close closes the connection pool.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// Dialect returns "sqlite" or "postgres".
+func (db *DB) Dialect() string { return db.dialect.name() }
+
+// Ping checks that the database answers; used by the readiness probe.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := db.sql.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	return nil
+}
+
+// SQL exposes the underlying pool for tools and tests (migrations, fixtures).
+func (db *DB) SQL() *sql.DB { return db.sql }
+
+// querier is what both *sql.DB and *sql.Tx offer.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Tx is a transaction whose methods take portable `?` queries.
+type Tx struct {
+	q querier
+	d dialect
+}
+
+// Exec runs a statement.
+func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.q.ExecContext(ctx, t.d.rebind(query), args...)
+}
+
+// Query runs a query returning rows.
+func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.q.QueryContext(ctx, t.d.rebind(query), args...)
+}
+
+// QueryRow runs a query returning at most one row.
+func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return t.q.QueryRowContext(ctx, t.d.rebind(query), args...)
+}
+
+// Conn returns a Tx-like handle that runs each statement outside any
+// transaction, for single-statement reads and writes.
+func (db *DB) Conn() *Tx { return &Tx{q: db.sql, d: db.dialect} }
+
+// InTx runs fn in one transaction: committed when fn returns nil, rolled back
+// otherwise (also on panic). On SQLite the transaction takes the write lock at
+// BEGIN, so read-then-write sequences cannot deadlock.
+func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	sqltx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = sqltx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = sqltx.Rollback()
+		}
+	}()
+	if err = fn(&Tx{q: sqltx, d: db.dialect}); err != nil {
+		return err
+	}
+	if err = sqltx.Commit(); err != nil {
+		return fmt.Errorf("commit transaction: %w", err)
+	}
+	return nil
+}
+
+// Now returns the store clock's current time.
+func (db *DB) Now() time.Time { return db.clock.Now() }
+
+// IsUniqueViolation reports whether err is a unique-constraint violation of
+// either dialect (PostgreSQL 23505, SQLite SQLITE_CONSTRAINT_UNIQUE or
+// SQLITE_CONSTRAINT_PRIMARYKEY).
+func IsUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505"
+	}
+	var sqErr *sqlite3.Error
+	if errors.As(err, &sqErr) {
+		return sqErr.ExtendedCode() == sqlite3.CONSTRAINT_UNIQUE || sqErr.ExtendedCode() == sqlite3.CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// IsForeignKeyViolation reports whether err is a foreign-key violation of
+// either dialect (PostgreSQL 23503, SQLite SQLITE_CONSTRAINT_FOREIGNKEY).
+func IsForeignKeyViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23503"
+	}
+	var sqErr *sqlite3.Error
+	if errors.As(err, &sqErr) {
+		return sqErr.ExtendedCode() == sqlite3.CONSTRAINT_FOREIGNKEY
+	}
+	return false
+}
