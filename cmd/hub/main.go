@@ -1,0 +1,101 @@
+// Command hub is Automation Hub: a registry of automation robots, a queue and
+// workers that run them with live logs, and a self-service portal. One binary
+// plays every role; `hub` alone runs them all in one process on an embedded
+// SQLite database.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2 // bad command line or configuration
+)
+
+var commands = []struct{ name, help string }{
+	{"all", "API + worker + cleanup in one process (the default)"},
+	{"serve", "the HTTP API (applies migrations first)"},
+	{"worker", "a worker that runs robots"},
+	{"cleanup", "the retention worker"},
+	{"migrate", "apply database migrations and exit"},
+	{"version", "print the version and exit"},
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "Automation Hub %s\n\nUsage: hub [command]\n\nCommands:\n", version)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.help)
+	}
+	fmt.Fprintf(w, "\nSettings are read from environment variables and from a .env file in the\n"+
+		"working directory (the environment wins). Name, default, meaning:\n")
+	writeSettingsHelp(w)
+}
+
+// run is main without the process: it returns the exit code.
+func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
+	cmd := "all"
+	if len(args) > 0 {
+		cmd = args[0]
+		args = args[1:]
+	}
+	switch cmd {
+	case "-h", "--help", "help":
+		usage(stdout)
+		return exitOK
+	case "version", "--version":
+		fmt.Fprintf(stdout, "hub %s\n", version)
+		return exitOK
+	case "all", "serve", "worker", "cleanup", "migrate":
+	default:
+		fmt.Fprintf(stderr, "hub: unknown command %q (see hub --help)\n", cmd)
+		return exitUsage
+	}
+	if len(args) > 0 {
+		if args[0] == "-h" || args[0] == "--help" {
+			usage(stdout)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "hub %s: unexpected argument %q (see hub --help)\n", cmd, args[0])
+		return exitUsage
+	}
+
+	cfg, warnings, err := loadConfig(environ, ".env")
+	if err != nil {
+		fmt.Fprintf(stderr, "hub: %v\n", err)
+		return exitUsage
+	}
+	log := newLogger(cfg, stderr)
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+
+	m := &Main{Config: cfg, Logger: log, Version: version, Stdout: stdout}
+	err = m.Run(ctx, cmd)
+	if cerr := m.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("hub stopped with an error", "error", err.Error())
+		return exitFailed
+	}
+	return exitOK
+}
