@@ -112,7 +112,15 @@ func newHumaError(ctx huma.Context, status int, msg string, errs ...error) huma.
 		if ctx != nil {
 			reqCtx = ctx.Context()
 		}
-		return errorBodyFor(reqCtx, errs[0])
+		body := errorBodyFor(reqCtx, errs[0])
+		if ctx != nil {
+			for k, v := range body.header {
+				for _, vv := range v {
+					ctx.AppendHeader(k, vv)
+				}
+			}
+		}
+		return body
 	}
 	var items []ValidationItem
 	for _, e := range errs {

@@ -102,6 +102,8 @@ func New(d Deps) (*Server, error) {
 	hc.DocsPath = ""     // served by our own embedded page, see docs.go
 	hc.SchemasPath = ""  // schemas live inside /openapi.json
 	hc.CreateHooks = nil // no $schema field and no Link header in responses
+	// Clients of the previous backend send extra fields; they are ignored.
+	hc.AllowAdditionalPropertiesByDefault = true
 	s.api = humago.New(s.mux, hc)
 
 	s.registerSystemRoutes()

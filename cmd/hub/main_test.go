@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"automationhub/internal/config"
+	"automationhub/internal/hubtest"
+)
+
+// startMain runs Main with the given role and settings in the background and
+// returns it once it is ready, plus a stop function that cancels it and
+// returns Run's error.
+func startMain(t *testing.T, role string, vars map[string]string) (*Main, func() error) {
+	t.Helper()
+	base := map[string]string{"HUB_ADDR": "127.0.0.1:0", "HUB_DATA_DIR": t.TempDir(), "CORS_ORIGINS": ""}
+	for k, v := range vars {
+		base[k] = v
+	}
+	cfg, err := config.Load(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Main{Config: cfg, Logger: slog.New(slog.DiscardHandler), Version: "test", Stdout: io.Discard, Ready: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- m.Run(ctx, role) }()
+	select {
+	case <-m.Ready:
+	case err := <-errc:
+		cancel()
+		m.Close()
+		t.Fatalf("Run(%s) ended before ready: %v", role, err)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("Run(%s) not ready after 30s", role)
+	}
+	var once bool
+	var runErr error
+	stop := func() error {
+		if once {
+			return runErr
+		}
+		once = true
+		cancel()
+		select {
+		case runErr = <-errc:
+		case <-time.After(30 * time.Second):
+			t.Fatal("Run did not return within 30s of cancel")
+		}
+		if err := m.Close(); err != nil && runErr == nil {
+			runErr = err
+		}
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return m, stop
+}
+
+func getJSON(t *testing.T, url string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("GET %s: body is not JSON: %v", url, err)
+	}
+	return resp.StatusCode, body
+}
+
+func TestAllInOneOnEmbeddedDefaults(t *testing.T) {
+	dataDir := t.TempDir()
+	m, stop := startMain(t, "all", map[string]string{"HUB_DATA_DIR": dataDir})
+	base := "http://" + m.Addr.String()
+	if code, body := getJSON(t, base+"/api/v1/health"); code != 200 || body["status"] != "ok" {
+		t.Errorf("health = %d %v, want 200 ok", code, body)
+	}
+	if code, body := getJSON(t, base+"/readyz"); code != 200 {
+		t.Errorf("readyz = %d %v, want 200", code, body)
+	}
+	for _, f := range []string{"hub.db", "secret_key"} {
+		if _, err := os.Stat(filepath.Join(dataDir, f)); err != nil {
+			t.Errorf("%s not created in the data folder: %v", f, err)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Errorf("graceful stop: %v", err)
+	}
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Error("server still answers after stop")
+	}
+}
+
+func TestMigrateThenServeOnPostgresWithRedis(t *testing.T) {
+	db := hubtest.DatabaseConfig(t, config.Postgres)
+	_, _ = hubtest.Redis(t) // skips or fails like every service test
+	redisURL := os.Getenv(hubtest.EnvRedisURL)
+	vars := map[string]string{"DATABASE_URL": db.DSN, "REDIS_URL": redisURL, "SECRET_KEY": strings.Repeat("k", 40)}
+
+	_, stop := startMain(t, "migrate", vars)
+	if err := stop(); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	m, stop := startMain(t, "serve", vars)
+	code, body := getJSON(t, "http://"+m.Addr.String()+"/readyz")
+	if code != 200 {
+		t.Fatalf("readyz = %d %v, want 200", code, body)
+	}
+	checks, _ := body["checks"].(map[string]any)
+	if checks["database"] != "ok" || checks["redis"] != "ok" {
+		t.Errorf("checks = %v, want database and redis ok", checks)
+	}
+	if err := stop(); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+}
+
+func TestReadinessReportsUnreachableRedis(t *testing.T) {
+	// Nothing listens on port 1.
+	m, _ := startMain(t, "serve", map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0"})
+	code, body := getJSON(t, "http://"+m.Addr.String()+"/readyz")
+	if code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz = %d, want 503", code)
+	}
+	if d, _ := body["detail"].(string); !strings.Contains(d, "redis") {
+		t.Errorf("detail = %q, want it to name redis", d)
+	}
+	if code, _ := getJSON(t, "http://"+m.Addr.String()+"/api/v1/health"); code != 200 {
+		t.Errorf("health = %d, want 200 even with Redis down", code)
+	}
+}
+
+func TestWorkerAndCleanupRolesStopCleanly(t *testing.T) {
+	for _, role := range []string{"worker", "cleanup"} {
+		t.Run(role, func(t *testing.T) {
+			m, stop := startMain(t, role, nil)
+			if m.Addr != nil {
+				t.Errorf("%s role opened an HTTP listener at %s", role, m.Addr)
+			}
+			if err := stop(); err != nil {
+				t.Errorf("stop: %v", err)
+			}
+		})
+	}
+}
+
+// TestBinaryStartsAndStopsOnSIGTERM builds the real binary, starts it in an
+// empty folder with nothing configured, and checks the newcomer experience:
+// it prints its URL, answers, creates ./data/hub.db and exits 0 on SIGTERM.
+func TestBinaryStartsAndStopsOnSIGTERM(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("signals differ on Windows")
+	}
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "hub")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(bin)
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "HUB_ADDR=127.0.0.1:0"}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+
+	urlc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if _, rest, ok := strings.Cut(sc.Text(), "running at "); ok {
+				urlc <- strings.Fields(rest)[0]
+			}
+		}
+		close(urlc)
+	}()
+	var url string
+	select {
+	case url = <-urlc:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no 'running at' line within 20s; stderr:\n%s", stderr.String())
+	}
+	if url == "" {
+		t.Fatalf("binary exited early; stderr:\n%s", stderr.String())
+	}
+	if code, _ := getJSON(t, url+"/api/v1/health"); code != 200 {
+		t.Errorf("health = %d, want 200", code)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "hub.db")); err != nil {
+		t.Errorf("./data/hub.db not created: %v", err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v; stderr:\n%s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("binary did not exit within 30s of SIGTERM")
+	}
+	if !strings.Contains(stderr.String(), `"msg":"stopped"`) {
+		t.Errorf("no JSON 'stopped' log line; stderr:\n%s", stderr.String())
+	}
+}
