@@ -203,7 +203,9 @@ func (s *Server) Err() error { return s.serveErr }
 func (s *Server) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	srv, served, already := s.srv, s.served, s.stopped
-	s.stopped = true
+	if srv != nil {
+		s.stopped = true
+	}
 	s.mu.Unlock()
 	if srv == nil || already {
 		return nil
