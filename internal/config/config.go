@@ -110,11 +110,30 @@ func Load(vars map[string]string) (Config, error) {
 	if err := env.ParseWithOptions(&c, env.Options{Environment: upper}); err != nil {
 		return Config{}, describeParseError(err)
 	}
+	c.clearExplicitlyEmptyLists(upper)
 	c.normalise()
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// clearExplicitlyEmptyLists gives list settings that are present but empty
+// (CORS_ORIGINS=) an empty value; the env library would substitute the
+// default, which for CORS_ORIGINS would re-enable an origin the operator just
+// removed. Scalar settings keep "empty means default".
+func (c *Config) clearExplicitlyEmptyLists(vars map[string]string) {
+	v := reflect.ValueOf(c).Elem()
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Type != reflect.TypeFor[[]string]() {
+			continue
+		}
+		if raw, ok := vars[f.Tag.Get("env")]; ok && strings.TrimSpace(raw) == "" {
+			v.Field(i).Set(reflect.ValueOf([]string{}))
+		}
+	}
 }
 
 func (c *Config) normalise() {
