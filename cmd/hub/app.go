@@ -14,6 +14,8 @@ import (
 
 	"automationhub/internal/config"
 	"automationhub/internal/httpapi"
+	"automationhub/internal/hub"
+	"automationhub/internal/identity"
 	"automationhub/internal/metrics"
 	"automationhub/internal/sqlstore"
 )
@@ -115,17 +117,25 @@ func (m *Main) startServer(ctx context.Context) error {
 			return m.redis.Ping(ctx).Err()
 		}})
 	}
-	if _, generated, err := ensureSecretKey(m.Config); err != nil {
+	secret, generated, err := ensureSecretKey(m.Config)
+	if err != nil {
 		return err
-	} else if generated {
+	}
+	if generated {
 		m.Logger.Info("generated a random SECRET_KEY and stored it in the data folder", "folder", m.Config.DataDir)
 	}
+	ids := identity.New(m.db, identityConfig(m.Config, secret, m.Logger))
+	if err := m.bootstrapAdmin(ctx, ids); err != nil {
+		return err
+	}
 	srv, err := httpapi.New(httpapi.Deps{
-		Config:  m.Config,
-		Logger:  m.Logger,
-		Metrics: metrics.New(m.Version),
-		Version: m.Version,
-		Ready:   checks,
+		Config:   m.Config,
+		Logger:   m.Logger,
+		Metrics:  metrics.New(m.Version),
+		Version:  m.Version,
+		Ready:    checks,
+		Auth:     ids,
+		Accounts: ids,
 	})
 	if err != nil {
 		return err
@@ -138,6 +148,54 @@ func (m *Main) startServer(ctx context.Context) error {
 	url := publicURL(m.Config, addr)
 	m.Logger.Info("HTTP API listening", "addr", addr.String(), "url", url)
 	fmt.Fprintf(m.Stdout, "Automation Hub is running at %s (API docs: %s/docs)\n", url, url)
+	return nil
+}
+
+// identityConfig maps settings to the identity service's configuration.
+func identityConfig(cfg config.Config, secret string, log *slog.Logger) identity.Config {
+	ic := identity.Config{
+		SecretKey:     secret,
+		TokenTTL:      time.Duration(cfg.AccessTokenExpireMinutes) * time.Minute,
+		AuthMode:      cfg.AuthMode,
+		AllowLocal:    cfg.AllowLocalAuth,
+		AutoProvision: cfg.AutoProvisionAzureUsers,
+		AzureGroups: map[hub.Role][]string{
+			hub.RoleAdmin:      cfg.AzureGroupAdminIDs,
+			hub.RoleMaintainer: cfg.AzureGroupMaintainerIDs,
+			hub.RoleOperator:   cfg.AzureGroupOperatorIDs,
+			hub.RoleViewer:     cfg.AzureGroupViewerIDs,
+		},
+		AzureDefaultRole: hub.Role(cfg.AzureDefaultRole),
+		Logger:           log,
+	}
+	if cfg.AzureDefaultRole == "none" {
+		ic.AzureDefaultRole = hub.RoleNone
+	}
+	if cfg.AzureEnabled() {
+		ic.Azure = identity.NewAzureVerifier(identity.AzureConfig{
+			TenantID: cfg.AzureTenantID, ClientID: cfg.AzureClientID, Audience: cfg.AzureAudience,
+			Issuer: cfg.AzureIssuer, JWKSURL: cfg.AzureJWKSURL,
+		})
+	}
+	return ic
+}
+
+// bootstrapAdmin creates the first administrator of an empty hub and prints
+// its credentials once when the password was generated.
+func (m *Main) bootstrapAdmin(ctx context.Context, ids *identity.Service) error {
+	res, err := ids.Bootstrap(ctx, m.Config.DefaultAdminUsername, m.Config.DefaultAdminPassword, m.Config.DefaultAdminEmail)
+	if err != nil {
+		return fmt.Errorf("create the first administrator: %w", err)
+	}
+	if !res.Created {
+		return nil
+	}
+	m.Logger.Info("created the first administrator", "username", res.Username)
+	if res.Password != "" {
+		fmt.Fprintf(m.Stdout, "First administrator created: user %q, password %s\n"+
+			"(shown only this once; change it after signing in, or set DEFAULT_ADMIN_PASSWORD before the first start)\n",
+			res.Username, res.Password)
+	}
 	return nil
 }
 

@@ -243,6 +243,9 @@ func (c Config) Validate() error {
 	if c.Environment == "prod" && slices.Contains([]string{"admin123", "change-in-production"}, c.DefaultAdminPassword) {
 		return bad("DEFAULT_ADMIN_PASSWORD", "must not be a well-known sample password when ENVIRONMENT=prod")
 	}
+	if c.AuthMode == "azure" && !c.AzureEnabled() {
+		return bad("AUTH_MODE", "azure needs AZURE_AD_TENANT_ID, AZURE_AD_CLIENT_ID and AZURE_AD_AUDIENCE")
+	}
 	if strings.TrimSpace(c.DefaultAdminUsername) == "" {
 		return bad("DEFAULT_ADMIN_USERNAME", "must not be empty")
 	}

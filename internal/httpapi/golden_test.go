@@ -9,14 +9,12 @@ import (
 	"path/filepath"
 	"testing"
 
-	"go.uber.org/goleak"
+	"automationhub/internal/hubtest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { hubtest.Main(m) }
 
 // TestOpenAPIGolden pins the API contract: any change to routes, fields or
 // schemas shows up as a diff of testdata/openapi.golden.json in review.

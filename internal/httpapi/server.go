@@ -40,6 +40,9 @@ type Deps struct {
 	Version string
 	// Ready lists the dependencies /readyz probes (database, Redis, …).
 	Ready []Check
+	// Auth resolves bearer tokens; Accounts serves login and user admin.
+	Auth     Authenticator
+	Accounts Accounts
 }
 
 // Route is one registered method and path pattern.
@@ -58,6 +61,8 @@ type Server struct {
 	version        string
 	ready          []Check
 	trustedProxies []*net.IPNet
+	auth           Authenticator
+	accounts       Accounts
 
 	mux     *http.ServeMux
 	api     huma.API
@@ -80,12 +85,14 @@ func New(d Deps) (*Server, error) {
 		d.Metrics = metrics.New(d.Version)
 	}
 	s := &Server{
-		cfg:     d.Config,
-		log:     d.Logger,
-		metrics: d.Metrics,
-		version: d.Version,
-		ready:   d.Ready,
-		mux:     http.NewServeMux(),
+		cfg:      d.Config,
+		log:      d.Logger,
+		metrics:  d.Metrics,
+		version:  d.Version,
+		ready:    d.Ready,
+		mux:      http.NewServeMux(),
+		auth:     d.Auth,
+		accounts: d.Accounts,
 	}
 	for _, p := range d.Config.TrustedProxies {
 		n, err := config.ParseIPOrCIDR(p)
@@ -104,9 +111,15 @@ func New(d Deps) (*Server, error) {
 	hc.CreateHooks = nil // no $schema field and no Link header in responses
 	// Clients of the previous backend send extra fields; they are ignored.
 	hc.AllowAdditionalPropertiesByDefault = true
+	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		bearerScheme: {Type: "http", Scheme: "bearer", BearerFormat: "JWT",
+			Description: "A token from POST /api/v1/auth/token, or an Azure AD access token for this API."},
+	}
 	s.api = humago.New(s.mux, hc)
+	s.api.UseMiddleware(s.authMiddleware)
 
 	s.registerSystemRoutes()
+	s.registerIdentityRoutes()
 	s.handler = s.observe(s.guard(jsonFallbacks(s.mux)))
 	return s, nil
 }

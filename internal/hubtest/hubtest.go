@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" driver for schema management
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
 
 	"automationhub/internal/config"
 	"automationhub/internal/sqlstore"
@@ -157,4 +158,22 @@ func Redis(t testing.TB) (*redis.Client, string) {
 		client.Close()
 	})
 	return client, prefix
+}
+
+// Main runs a package's tests, closes the shared PostgreSQL admin pool, and
+// fails the run if goroutines leaked. Use it from TestMain:
+//
+//	func TestMain(m *testing.M) { hubtest.Main(m) }
+func Main(m *testing.M) {
+	code := m.Run()
+	if pgAdmin != nil {
+		pgAdmin.Close()
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: goroutines leaked after the tests passed: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }

@@ -10,9 +10,11 @@ CREATE TABLE users (
     is_active       boolean NOT NULL DEFAULT true,
     is_superuser    boolean NOT NULL DEFAULT false,
     role            varchar(20) NOT NULL DEFAULT 'Viewer'
-                    CHECK (role IN ('Viewer', 'Operator', 'Maintainer', 'Admin')),
+                    CHECK (role IN ('None', 'Viewer', 'Operator', 'Maintainer', 'Admin')),
     auth_source     varchar(50) NOT NULL DEFAULT 'local' CHECK (auth_source IN ('local', 'azure_ad')),
     azure_object_id varchar(255),
+    -- local tokens carry this number; raising it revokes them (password change, revocation)
+    token_generation integer NOT NULL DEFAULT 0,
     created_at      timestamptz NOT NULL,
     updated_at      timestamptz NOT NULL
 );

@@ -1,0 +1,223 @@
+package httpapi_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+	"golang.org/x/crypto/bcrypt"
+
+	"automationhub/internal/config"
+	"automationhub/internal/httpapi"
+	"automationhub/internal/hub"
+	"automationhub/internal/hubtest"
+	"automationhub/internal/identity"
+)
+
+// Who may call each route. Every registered route must have an entry: a new
+// route without one fails TestRBACMatrix.
+const (
+	public  = "public"
+	anyAuth = "any"
+)
+
+var routeAccess = map[string]string{
+	"GET /api/v1/health":                       public,
+	"GET /healthz":                             public,
+	"GET /readyz":                              public,
+	"GET /metrics":                             public,
+	"GET /openapi.json":                        public,
+	"GET /docs":                                public,
+	"GET /docs/{asset}":                        public,
+	"POST /api/v1/auth/token":                  public,
+	"GET /api/v1/auth/me":                      anyAuth,
+	"POST /api/v1/users":                       "admin.manage",
+	"GET /api/v1/users":                        "admin.manage",
+	"PATCH /api/v1/users/{user_id}":            "admin.manage",
+	"GET /api/v1/users/{user_id}/permissions":  "admin.manage",
+	"POST /api/v1/users/{user_id}/permissions": "admin.manage",
+	"DELETE /api/v1/users/{user_id}/permissions/{permission_id}": "admin.manage",
+	"GET /api/v1/audit-events":                                   "admin.manage",
+}
+
+// holds lists what each test principal holds, written out independently of
+// the rbac package so the matrix checks it rather than repeats it.
+var holds = map[string][]string{
+	"anonymous":  nil,
+	"viewer":     {"robot.read", "run.read", "artifact.download", "service.read"},
+	"operator":   {"robot.read", "run.read", "artifact.download", "service.read", "robot.run", "service.run", "run.cancel"},
+	"maintainer": {"robot.read", "run.read", "artifact.download", "service.read", "robot.run", "service.run", "run.cancel", "robot.publish"},
+	"admin":      {"*"},
+	"tagscoped":  {"robot.run", "run.read"},
+}
+
+type apiBundle struct {
+	srv    *httpapi.Server
+	h      http.Handler
+	ids    *identity.Service
+	tokens map[string]string
+	users  map[string]*hub.User
+}
+
+// setupAPI builds the real server over a real store of the dialect with one
+// user per role plus a user whose only rights are tag-scoped grants.
+func setupAPI(t *testing.T, dialect string) apiBundle {
+	t.Helper()
+	db := hubtest.Store(t, dialect)
+	cfg, err := config.Load(map[string]string{"HUB_ADDR": "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := identity.New(db, identity.Config{SecretKey: strings.Repeat("s", 40), AllowLocal: true, BcryptCost: bcrypt.MinCost})
+	srv, err := httpapi.New(httpapi.Deps{Config: cfg, Version: "test", Logger: slog.New(slog.DiscardHandler), Auth: ids, Accounts: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := ids.Bootstrap(ctx, "admin", "admin-password", ""); err != nil {
+		t.Fatal(err)
+	}
+	b := apiBundle{srv: srv, h: srv.Handler(), ids: ids, tokens: map[string]string{}, users: map[string]*hub.User{}}
+	adminTok, err := ids.Login(ctx, "admin", "admin-password", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.tokens["admin"] = adminTok
+	admin, err := ids.Authenticate(ctx, adminTok, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.users["admin"] = admin.User
+	for name, role := range map[string]hub.Role{"viewer": hub.RoleViewer, "operator": hub.RoleOperator, "maintainer": hub.RoleMaintainer, "tagscoped": hub.RoleNone} {
+		u, err := ids.CreateUser(ctx, admin, identity.NewUser{Username: name, Password: "password-" + name, Role: role})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.users[name] = u
+		if name == "tagscoped" {
+			for _, g := range []identity.NewGrant{
+				{ResourceType: "robot", Action: "robot.run", ScopeTag: ptr("finance")},
+				{ResourceType: "run", Action: "run.read", ScopeTag: ptr("finance")},
+			} {
+				if _, err := ids.Grant(ctx, admin, u.ID, g); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		tok, err := ids.Login(ctx, name, "password-"+name, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.tokens[name] = tok
+	}
+	return b
+}
+
+func ptr(s string) *string { return &s }
+
+func (b apiBundle) call(t *testing.T, who, method, path, contentType, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, r)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if tok := b.tokens[who]; tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	rec := httptest.NewRecorder()
+	b.h.ServeHTTP(rec, req)
+	return rec
+}
+
+// concrete fills a route's path parameters with plausible values.
+func concrete(path string) string {
+	r := strings.NewReplacer("{user_id}", uuid.NewString(), "{permission_id}", "1", "{asset}", "swagger-ui.css",
+		"{robot_id}", uuid.NewString(), "{run_id}", uuid.NewString(), "{version_id}", uuid.NewString())
+	return r.Replace(path)
+}
+
+func TestRBACMatrix(t *testing.T) {
+	for _, dialect := range hubtest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			b := setupAPI(t, dialect)
+			routes := b.srv.Routes()
+			for _, rt := range routes {
+				key := rt.Method + " " + rt.Path
+				need, ok := routeAccess[key]
+				if !ok {
+					t.Errorf("route %s has no entry in routeAccess: decide who may call it", key)
+					continue
+				}
+				if (need == public) != rt.Public {
+					t.Errorf("route %s: router says public=%v, matrix says %q", key, rt.Public, need)
+				}
+				for who, perms := range holds {
+					t.Run(strings.ReplaceAll(key, "/", "_")+"/"+who, func(t *testing.T) {
+						ct, body := "", ""
+						switch {
+						case rt.Path == "/api/v1/auth/token":
+							ct, body = "application/x-www-form-urlencoded", "username=nobody&password=wrong-password"
+						case rt.Method == http.MethodPost || rt.Method == http.MethodPatch || rt.Method == http.MethodPut:
+							ct, body = "application/json", "{}"
+						}
+						rec := b.call(t, who, rt.Method, concrete(rt.Path), ct, body)
+						if rec.Code >= 500 {
+							t.Fatalf("status %d (%s)", rec.Code, rec.Body)
+						}
+						allowed := need == public || (need == anyAuth && who != "anonymous")
+						for _, p := range perms {
+							if p == "*" || p == need {
+								allowed = true
+							}
+						}
+						switch {
+						case need == public:
+							if rec.Code == http.StatusUnauthorized || rec.Code == http.StatusForbidden {
+								t.Errorf("public route answered %d", rec.Code)
+							}
+						case who == "anonymous":
+							if rec.Code != http.StatusUnauthorized {
+								t.Errorf("anonymous got %d, want 401", rec.Code)
+							}
+							if rec.Header().Get("WWW-Authenticate") != "Bearer" {
+								t.Errorf("401 without WWW-Authenticate: Bearer")
+							}
+						case !allowed:
+							if rec.Code != http.StatusForbidden {
+								t.Errorf("%s lacks %s but got %d, want 403", who, need, rec.Code)
+							}
+						default:
+							if rec.Code == http.StatusUnauthorized || rec.Code == http.StatusForbidden {
+								t.Errorf("%s holds %s but got %d (%s)", who, need, rec.Code, rec.Body)
+							}
+						}
+					})
+				}
+			}
+			for key := range routeAccess {
+				found := false
+				for _, rt := range routes {
+					found = found || rt.Method+" "+rt.Path == key
+				}
+				if !found {
+					t.Errorf("routeAccess lists %s, which is not registered", key)
+				}
+			}
+		})
+	}
+}
+
+func serve(b apiBundle, r *http.Request) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	b.h.ServeHTTP(rec, r)
+	return rec
+}

@@ -1,0 +1,9 @@
+package identity_test
+
+import (
+	"testing"
+
+	"automationhub/internal/hubtest"
+)
+
+func TestMain(m *testing.M) { hubtest.Main(m) }

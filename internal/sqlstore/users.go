@@ -1,0 +1,271 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"automationhub/internal/hub"
+)
+
+const userColumns = `id, username, full_name, email, hashed_password, is_active, is_superuser, role, auth_source,
+	azure_object_id, token_generation, created_at, updated_at`
+
+func scanUser(row interface{ Scan(...any) error }) (*hub.User, error) {
+	var (
+		u               hub.User
+		fullName, email sql.NullString
+		azure           sql.NullString
+		role            string
+	)
+	err := row.Scan(&u.ID, &u.Username, &fullName, &email, &u.HashedPassword, &u.IsActive, &u.IsSuperuser, &role,
+		&u.AuthSource, &azure, &u.TokenGeneration, &u.CreatedAt, &u.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	u.Role = hub.Role(role)
+	u.FullName, u.Email, u.AzureObjectID = nullStr(fullName), nullStr(email), nullStr(azure)
+	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
+	return &u, nil
+}
+
+func nullStr(s sql.NullString) *string {
+	if !s.Valid {
+		return nil
+	}
+	v := s.String
+	return &v
+}
+
+// userConflict turns a unique violation on users into the client message.
+func userConflict(err error) error {
+	switch uniqueConstraint(err) {
+	case "":
+		return err
+	case "ux_users_email":
+		return hub.Errorf(hub.EConflict, "Email already exists.")
+	case "ux_users_azure_object_id":
+		return hub.Errorf(hub.EConflict, "Azure AD user already exists.")
+	default:
+		return hub.Errorf(hub.EConflict, "Username already exists.")
+	}
+}
+
+// CreateUser inserts the user, its initial grants and the audit event in one
+// transaction. A duplicate username, e-mail or Azure object id is EConflict.
+func (db *DB) CreateUser(ctx context.Context, u *hub.User, grants []hub.Grant, ev *hub.AuditEvent) error {
+	err := db.InTx(ctx, func(tx *Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			u.ID, u.Username, u.FullName, u.Email, u.HashedPassword, u.IsActive, u.IsSuperuser, string(u.Role),
+			u.AuthSource, u.AzureObjectID, u.TokenGeneration, u.CreatedAt, u.UpdatedAt)
+		if err != nil {
+			return userConflict(err)
+		}
+		for i := range grants {
+			grants[i].UserID = u.ID
+			if err := insertGrant(ctx, tx, &grants[i]); err != nil {
+				return err
+			}
+		}
+		return insertAudit(ctx, tx, ev)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlstore.CreateUser(%q): %w", u.Username, err)
+	}
+	return nil
+}
+
+// UserByID returns the user; ENotFound "User not found." when absent.
+func (db *DB) UserByID(ctx context.Context, id string) (*hub.User, error) {
+	u, err := scanUser(db.Conn().QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, hub.Errorf(hub.ENotFound, "User not found.")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore.UserByID(%q): %w", id, err)
+	}
+	return u, nil
+}
+
+// UserByLogin finds a user by user name or e-mail, case-insensitively;
+// ENotFound when there is none.
+func (db *DB) UserByLogin(ctx context.Context, login string) (*hub.User, error) {
+	login = strings.ToLower(login)
+	u, err := scanUser(db.Conn().QueryRow(ctx, `SELECT `+userColumns+` FROM users
+		WHERE lower(username) = ? OR lower(email) = ? ORDER BY CASE WHEN lower(username) = ? THEN 0 ELSE 1 END LIMIT 1`,
+		login, login, login))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, hub.Errorf(hub.ENotFound, "User not found.")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore.UserByLogin: %w", err)
+	}
+	return u, nil
+}
+
+// UserByAzureObjectID finds the user linked to an Azure AD object id;
+// ENotFound when there is none.
+func (db *DB) UserByAzureObjectID(ctx context.Context, oid string) (*hub.User, error) {
+	u, err := scanUser(db.Conn().QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE azure_object_id = ?`, oid))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, hub.Errorf(hub.ENotFound, "User not found.")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore.UserByAzureObjectID: %w", err)
+	}
+	return u, nil
+}
+
+// UsernameTaken reports whether a user name (any case) is in use.
+func (db *DB) UsernameTaken(ctx context.Context, username string) (bool, error) {
+	var n int
+	err := db.Conn().QueryRow(ctx, `SELECT COUNT(*) FROM users WHERE lower(username) = ?`, strings.ToLower(username)).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("sqlstore.UsernameTaken: %w", err)
+	}
+	return n > 0, nil
+}
+
+// EmailTaken reports whether an e-mail address (any case) is in use.
+func (db *DB) EmailTaken(ctx context.Context, email string) (bool, error) {
+	var n int
+	err := db.Conn().QueryRow(ctx, `SELECT COUNT(*) FROM users WHERE lower(email) = ?`, strings.ToLower(email)).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("sqlstore.EmailTaken: %w", err)
+	}
+	return n > 0, nil
+}
+
+// ListUsers returns users newest first, and how many there are in total.
+func (db *DB) ListUsers(ctx context.Context, page hub.Page) ([]hub.User, int, error) {
+	q := db.Conn()
+	var total int
+	if err := q.QueryRow(ctx, `SELECT COUNT(*) FROM users`).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("sqlstore.ListUsers: %w", err)
+	}
+	rows, err := q.Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY created_at DESC, id LIMIT ? OFFSET ?`, page.Limit, page.Skip)
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlstore.ListUsers: %w", err)
+	}
+	defer rows.Close()
+	var out []hub.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("sqlstore.ListUsers: %w", err)
+		}
+		out = append(out, *u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("sqlstore.ListUsers: %w", err)
+	}
+	return out, total, nil
+}
+
+// CountUsers returns the number of users.
+func (db *DB) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	if err := db.Conn().QueryRow(ctx, `SELECT COUNT(*) FROM users`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlstore.CountUsers: %w", err)
+	}
+	return n, nil
+}
+
+// UpdateUser applies the changes (RevokeTokens raises the token generation), refuses to leave the hub without an active
+// local administrator (EConflict), and records the audit event, all in one
+// transaction. ENotFound when the user does not exist.
+func (db *DB) UpdateUser(ctx context.Context, id string, ch hub.UserUpdate, ev *hub.AuditEvent) (*hub.User, error) {
+	var out *hub.User
+	err := db.InTx(ctx, func(tx *Tx) error {
+		u, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return hub.Errorf(hub.ENotFound, "User not found.")
+		}
+		if err != nil {
+			return err
+		}
+		wasAdmin := u.IsActive && (u.IsSuperuser || u.Role == hub.RoleAdmin)
+		if ch.FullName != nil {
+			u.FullName = *ch.FullName
+		}
+		if ch.Email != nil {
+			u.Email = *ch.Email
+		}
+		if ch.Role != nil {
+			u.Role = *ch.Role
+		}
+		if ch.IsActive != nil {
+			u.IsActive = *ch.IsActive
+		}
+		if ch.IsSuperuser != nil {
+			u.IsSuperuser = *ch.IsSuperuser
+		}
+		if ch.HashedPassword != nil {
+			u.HashedPassword = *ch.HashedPassword
+		}
+		if ch.RevokeTokens {
+			u.TokenGeneration++
+		}
+		u.UpdatedAt = ev.CreatedAt
+		_, err = tx.Exec(ctx, `UPDATE users SET full_name = ?, email = ?, role = ?, is_active = ?, is_superuser = ?,
+			hashed_password = ?, token_generation = ?, updated_at = ? WHERE id = ?`,
+			u.FullName, u.Email, string(u.Role), u.IsActive, u.IsSuperuser, u.HashedPassword, u.TokenGeneration, u.UpdatedAt, u.ID)
+		if err != nil {
+			return userConflict(err)
+		}
+		isAdmin := u.IsActive && (u.IsSuperuser || u.Role == hub.RoleAdmin)
+		if wasAdmin && !isAdmin {
+			var admins int
+			err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM users WHERE is_active = ? AND auth_source = ? AND (is_superuser = ? OR role = ?)`,
+				true, hub.AuthSourceLocal, true, string(hub.RoleAdmin)).Scan(&admins)
+			if err != nil {
+				return err
+			}
+			if admins == 0 {
+				return hub.Errorf(hub.EConflict, "The last active local administrator cannot be demoted or deactivated.")
+			}
+		}
+		out = u
+		return insertAudit(ctx, tx, ev)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore.UpdateUser(%q): %w", id, err)
+	}
+	return out, nil
+}
+
+// insertAudit writes one audit event inside the caller's transaction.
+func insertAudit(ctx context.Context, tx *Tx, ev *hub.AuditEvent) error {
+	if ev == nil {
+		return nil
+	}
+	meta := ev.Metadata
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	b, err := json.Marshal(meta)
+	if err != nil {
+		return fmt.Errorf("audit metadata: %w", err)
+	}
+	var targetType, targetID *string
+	if ev.TargetType != "" {
+		targetType = &ev.TargetType
+	}
+	if ev.TargetID != "" {
+		targetID = &ev.TargetID
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO audit_events (actor_user_id, actor_subject, action, target_type, target_id, metadata_json, ip, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, ev.ActorUserID, ev.ActorSubject, ev.Action, targetType, targetID, string(b), ev.IP, ev.CreatedAt)
+	if err != nil {
+		return fmt.Errorf("insert audit event %s: %w", ev.Action, err)
+	}
+	return nil
+}
+
+// RecordAudit writes an audit event that accompanies no other change (a login).
+func (db *DB) RecordAudit(ctx context.Context, ev *hub.AuditEvent) error {
+	return db.InTx(ctx, func(tx *Tx) error { return insertAudit(ctx, tx, ev) })
+}
