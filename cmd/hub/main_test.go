@@ -4,14 +4,15 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func startMain(t *testing.T, role string, vars map[string]string) (*Main, func()
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &Main{Config: cfg, Logger: slog.New(slog.DiscardHandler), Version: "test", Stdout: io.Discard, Ready: make(chan struct{})}
+	m := &Main{Config: cfg, Logger: slog.New(slog.DiscardHandler), Version: "test", Stdout: &lockedBuffer{}, Ready: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- m.Run(ctx, role) }()
@@ -68,6 +69,24 @@ func startMain(t *testing.T, role string, vars map[string]string) (*Main, func()
 	return m, stop
 }
 
+// lockedBuffer is a goroutine-safe stdout for Main.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 func getJSON(t *testing.T, url string) (int, map[string]any) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -97,8 +116,32 @@ func TestAllInOneOnEmbeddedDefaults(t *testing.T) {
 			t.Errorf("%s not created in the data folder: %v", f, err)
 		}
 	}
+	// The first start created an administrator with a generated password,
+	// printed once; it logs in.
+	out := m.Stdout.(*lockedBuffer).String()
+	_, after, ok := strings.Cut(out, `First administrator created: user "admin", password `)
+	if !ok {
+		t.Fatalf("stdout does not show the generated admin credentials:\n%s", out)
+	}
+	password := strings.Fields(after)[0]
+	resp, err := http.PostForm(base+"/api/v1/auth/token", url.Values{"username": {"admin"}, "password": {password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("login with the printed password: %d", resp.StatusCode)
+	}
 	if err := stop(); err != nil {
 		t.Errorf("graceful stop: %v", err)
+	}
+	// A second start on the same data does not create or print anything.
+	m2, stop2 := startMain(t, "all", map[string]string{"HUB_DATA_DIR": dataDir})
+	if out := m2.Stdout.(*lockedBuffer).String(); strings.Contains(out, "First administrator") {
+		t.Errorf("second start printed credentials again:\n%s", out)
+	}
+	if err := stop2(); err != nil {
+		t.Errorf("second stop: %v", err)
 	}
 	if _, err := http.Get(base + "/healthz"); err == nil {
 		t.Error("server still answers after stop")
