@@ -221,3 +221,27 @@ func serve(b apiBundle, r *http.Request) *httptest.ResponseRecorder {
 	b.h.ServeHTTP(rec, r)
 	return rec
 }
+
+// TestOpenAPISecurity checks that the document marks exactly the protected
+// routes with the bearer scheme.
+func TestOpenAPISecurity(t *testing.T) {
+	b := setupAPI(t, hubtest.Dialects()[0])
+	rec := b.call(t, "anonymous", http.MethodGet, "/openapi.json", "", "")
+	var doc struct {
+		Paths      map[string]map[string]struct{ Security []map[string][]string } `json:"paths"`
+		Components struct {
+			SecuritySchemes map[string]struct{ Type, Scheme string } `json:"securitySchemes"`
+		} `json:"components"`
+	}
+	jsonBody(t, rec.Body.Bytes(), &doc)
+	if s := doc.Components.SecuritySchemes["bearer"]; s.Type != "http" || s.Scheme != "bearer" {
+		t.Errorf("bearer scheme = %+v", s)
+	}
+	for _, rt := range b.srv.Routes() {
+		op := doc.Paths[rt.Path][strings.ToLower(rt.Method)]
+		secured := len(op.Security) == 1 && op.Security[0]["bearer"] != nil
+		if secured == rt.Public {
+			t.Errorf("%s %s: public=%v but bearer security documented=%v", rt.Method, rt.Path, rt.Public, secured)
+		}
+	}
+}
