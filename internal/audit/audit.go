@@ -42,14 +42,6 @@ func Event(p *hub.Principal, action, targetType, targetID string, meta map[strin
 	return ev
 }
 
-// WithIP sets the client IP of an event created without a principal (login).
-func WithIP(ev *hub.AuditEvent, ip string) *hub.AuditEvent {
-	if ip != "" {
-		ev.IP = &ip
-	}
-	return ev
-}
-
 func redact(meta map[string]any) map[string]any {
 	out := make(map[string]any, len(meta))
 	for k, v := range meta {

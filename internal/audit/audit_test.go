@@ -39,8 +39,8 @@ func TestEventRedactsSecretsAndRecordsActor(t *testing.T) {
 	if az.ActorUserID != nil || az.ActorSubject == nil || *az.ActorSubject != "oid-1" || az.IP != nil || az.Metadata == nil {
 		t.Errorf("azure event = %+v", az)
 	}
-	sys := audit.WithIP(audit.Event(nil, "x", "", "", nil, now), "192.0.2.1")
-	if sys.ActorUserID != nil || sys.ActorSubject != nil || *sys.IP != "192.0.2.1" {
+	sys := audit.Event(nil, "x", "", "", nil, now)
+	if sys.ActorUserID != nil || sys.ActorSubject != nil || sys.IP != nil {
 		t.Errorf("system event = %+v", sys)
 	}
 }
