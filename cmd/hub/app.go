@@ -12,11 +12,14 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
+	"automationhub/internal/archive"
+	"automationhub/internal/blob"
 	"automationhub/internal/config"
 	"automationhub/internal/httpapi"
 	"automationhub/internal/hub"
 	"automationhub/internal/identity"
 	"automationhub/internal/metrics"
+	"automationhub/internal/registry"
 	"automationhub/internal/sqlstore"
 )
 
@@ -128,6 +131,15 @@ func (m *Main) startServer(ctx context.Context) error {
 	if err := m.bootstrapAdmin(ctx, ids); err != nil {
 		return err
 	}
+	blobs, err := blob.NewLocal(m.Config.ArtifactsRoot)
+	if err != nil {
+		return fmt.Errorf("artifact store: %w", err)
+	}
+	reg := registry.New(m.db, blobs, registry.Config{
+		MaxArtifactBytes: m.Config.MaxArtifactBytes,
+		Limits:           archive.Limits{MaxFiles: m.Config.MaxArtifactFiles, MaxUnpackedBytes: m.Config.MaxArtifactUnpackedBytes},
+		Logger:           m.Logger,
+	})
 	srv, err := httpapi.New(httpapi.Deps{
 		Config:   m.Config,
 		Logger:   m.Logger,
@@ -136,6 +148,7 @@ func (m *Main) startServer(ctx context.Context) error {
 		Ready:    checks,
 		Auth:     ids,
 		Accounts: ids,
+		Registry: reg,
 	})
 	if err != nil {
 		return err

@@ -10,7 +10,7 @@ import (
 	"automationhub/internal/hubtest"
 )
 
-func jsonBody(t *testing.T, body []byte, v any) {
+func jsonBody(t testing.TB, body []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(body, v); err != nil {
 		t.Fatalf("body %q: %v", body, err)

@@ -98,7 +98,8 @@ func errorBodyFor(ctx context.Context, err error) *ErrorBody {
 	}
 	body := &ErrorBody{status: status, Detail: hub.ErrorMessage(err)}
 	if status == http.StatusUnauthorized {
-		body.header = http.Header{"WWW-Authenticate": []string{"Bearer"}}
+		body.header = http.Header{}
+		body.header.Set("WWW-Authenticate", "Bearer")
 	}
 	return body
 }
@@ -164,7 +165,9 @@ func init() {
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	body := errorBodyFor(r.Context(), err)
 	for k, v := range body.header {
-		w.Header()[k] = v
+		for _, vv := range v {
+			w.Header().Add(k, vv)
+		}
 	}
 	writeJSON(w, body.status, body)
 }

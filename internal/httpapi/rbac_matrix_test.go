@@ -12,11 +12,14 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"
 
+	"automationhub/internal/archive"
+	"automationhub/internal/blob"
 	"automationhub/internal/config"
 	"automationhub/internal/httpapi"
 	"automationhub/internal/hub"
 	"automationhub/internal/hubtest"
 	"automationhub/internal/identity"
+	"automationhub/internal/registry"
 )
 
 // Who may call each route. Every registered route must have an entry: a new
@@ -41,8 +44,17 @@ var routeAccess = map[string]string{
 	"PATCH /api/v1/users/{user_id}":            "admin.manage",
 	"GET /api/v1/users/{user_id}/permissions":  "admin.manage",
 	"POST /api/v1/users/{user_id}/permissions": "admin.manage",
-	"DELETE /api/v1/users/{user_id}/permissions/{permission_id}": "admin.manage",
-	"GET /api/v1/audit-events":                                   "admin.manage",
+	"DELETE /api/v1/users/{user_id}/permissions/{permission_id}":    "admin.manage",
+	"GET /api/v1/audit-events":                                      "admin.manage",
+	"POST /api/v1/robots":                                           "robot.publish",
+	"GET /api/v1/robots":                                            "robot.read",
+	"GET /api/v1/robots/{robot_id}":                                 "robot.read",
+	"PATCH /api/v1/robots/{robot_id}":                               "robot.publish",
+	"PATCH /api/v1/robots/{robot_id}/tags":                          "robot.publish",
+	"GET /api/v1/robots/{robot_id}/versions":                        "robot.read",
+	"POST /api/v1/robots/{robot_id}/versions/publish":               "robot.publish",
+	"POST /api/v1/robots/{robot_id}/versions/{version_id}/activate": "robot.publish",
+	"GET /api/v1/robots/{robot_id}/versions/{version_id}/artifact":  "robot.publish",
 }
 
 // holds lists what each test principal holds, written out independently of
@@ -60,13 +72,21 @@ type apiBundle struct {
 	srv    *httpapi.Server
 	h      http.Handler
 	ids    *identity.Service
+	reg    *registry.Service
+	root   string
 	tokens map[string]string
 	users  map[string]*hub.User
 }
 
 // setupAPI builds the real server over a real store of the dialect with one
 // user per role plus a user whose only rights are tag-scoped grants.
-func setupAPI(t *testing.T, dialect string) apiBundle {
+func setupAPI(t testing.TB, dialect string) apiBundle {
+	t.Helper()
+	return setupAPISized(t, dialect, 1<<20)
+}
+
+// setupAPISized is setupAPI with a chosen MAX_ARTIFACT_BYTES.
+func setupAPISized(t testing.TB, dialect string, maxArtifact int64) apiBundle {
 	t.Helper()
 	db := hubtest.Store(t, dialect)
 	cfg, err := config.Load(map[string]string{"HUB_ADDR": "127.0.0.1:0"})
@@ -74,7 +94,13 @@ func setupAPI(t *testing.T, dialect string) apiBundle {
 		t.Fatal(err)
 	}
 	ids := identity.New(db, identity.Config{SecretKey: strings.Repeat("s", 40), AllowLocal: true, BcryptCost: bcrypt.MinCost})
-	srv, err := httpapi.New(httpapi.Deps{Config: cfg, Version: "test", Logger: slog.New(slog.DiscardHandler), Auth: ids, Accounts: ids})
+	root := t.TempDir()
+	blobs, err := blob.NewLocal(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := registry.New(db, blobs, registry.Config{MaxArtifactBytes: maxArtifact, Limits: archive.Limits{MaxFiles: 100, MaxUnpackedBytes: 8 * maxArtifact}})
+	srv, err := httpapi.New(httpapi.Deps{Config: cfg, Version: "test", Logger: slog.New(slog.DiscardHandler), Auth: ids, Accounts: ids, Registry: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +108,7 @@ func setupAPI(t *testing.T, dialect string) apiBundle {
 	if _, err := ids.Bootstrap(ctx, "admin", "admin-password", ""); err != nil {
 		t.Fatal(err)
 	}
-	b := apiBundle{srv: srv, h: srv.Handler(), ids: ids, tokens: map[string]string{}, users: map[string]*hub.User{}}
+	b := apiBundle{srv: srv, h: srv.Handler(), ids: ids, reg: reg, root: root, tokens: map[string]string{}, users: map[string]*hub.User{}}
 	adminTok, err := ids.Login(ctx, "admin", "admin-password", "")
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +146,7 @@ func setupAPI(t *testing.T, dialect string) apiBundle {
 
 func ptr(s string) *string { return &s }
 
-func (b apiBundle) call(t *testing.T, who, method, path, contentType, body string) *httptest.ResponseRecorder {
+func (b apiBundle) call(t testing.TB, who, method, path, contentType, body string) *httptest.ResponseRecorder {
 	t.Helper()
 	var r io.Reader
 	if body != "" {

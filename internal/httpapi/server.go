@@ -43,6 +43,8 @@ type Deps struct {
 	// Auth resolves bearer tokens; Accounts serves login and user admin.
 	Auth     Authenticator
 	Accounts Accounts
+	// Registry serves the robot endpoints.
+	Registry Registry
 }
 
 // Route is one registered method and path pattern.
@@ -63,6 +65,7 @@ type Server struct {
 	trustedProxies []*net.IPNet
 	auth           Authenticator
 	accounts       Accounts
+	registry       Registry
 
 	mux     *http.ServeMux
 	api     huma.API
@@ -93,6 +96,7 @@ func New(d Deps) (*Server, error) {
 		mux:      http.NewServeMux(),
 		auth:     d.Auth,
 		accounts: d.Accounts,
+		registry: d.Registry,
 	}
 	for _, p := range d.Config.TrustedProxies {
 		n, err := config.ParseIPOrCIDR(p)
@@ -120,6 +124,7 @@ func New(d Deps) (*Server, error) {
 
 	s.registerSystemRoutes()
 	s.registerIdentityRoutes()
+	s.registerRobotRoutes()
 	s.handler = s.observe(s.guard(jsonFallbacks(s.mux)))
 	return s, nil
 }

@@ -416,3 +416,5 @@ var (
 	reflectErrorBody = reflect.TypeFor[ErrorBody]()
 	reflectTokenBody = reflect.TypeFor[TokenBody]()
 )
+
+func reflectTypeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }

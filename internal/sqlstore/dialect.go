@@ -11,16 +11,21 @@ type dialect interface {
 	name() string
 	// rebind rewrites `?` placeholders into the dialect's form.
 	rebind(query string) string
+	// forUpdate is the row-lock suffix of a SELECT inside a transaction
+	// (SQLite needs none: its write transactions lock the database at BEGIN).
+	forUpdate() string
 }
 
 type sqliteDialect struct{}
 
 func (sqliteDialect) name() string               { return "sqlite" }
 func (sqliteDialect) rebind(query string) string { return query }
+func (sqliteDialect) forUpdate() string          { return "" }
 
 type postgresDialect struct{}
 
-func (postgresDialect) name() string { return "postgres" }
+func (postgresDialect) name() string      { return "postgres" }
+func (postgresDialect) forUpdate() string { return " FOR UPDATE" }
 
 // rebind turns each `?` outside quotes and comments into $1, $2, …
 func (postgresDialect) rebind(query string) string {
