@@ -311,6 +311,7 @@ type pending struct {
 	// robot.yaml candidates: the first one at the root and the first one
 	// anywhere, as indexes into entries (-1: none).
 	rootYAML, anyYAML int
+	buf               []byte // copy buffer shared by all entries
 }
 
 // plan checks everything that can be checked without reading entry data:
@@ -479,7 +480,10 @@ func (p *pending) copyEntry(e entry, dst io.Writer) (int64, error) {
 	defer rc.Close()
 	remaining := p.lim.MaxUnpackedBytes - p.m.UnpackedBytes
 	sum := crc32.NewIEEE()
-	n, err := copyBudget(io.MultiWriter(dst, sum), rc, remaining)
+	if p.buf == nil {
+		p.buf = make([]byte, 32<<10)
+	}
+	n, err := copyBudget(io.MultiWriter(dst, sum), rc, remaining, p.buf)
 	var rerr *readError
 	switch {
 	case errors.As(err, &rerr):
@@ -511,8 +515,8 @@ func (s srcReader) Read(b []byte) (int, error) {
 
 // copyBudget copies src to dst but never reads more than budget+1 bytes; more
 // than budget bytes is a too-large error whatever any header said. Read
-// errors come back as *readError.
-func copyBudget(dst io.Writer, src io.Reader, budget int64) (int64, error) {
+// errors come back as *readError. buf is the copy buffer (nil: allocate one).
+func copyBudget(dst io.Writer, src io.Reader, budget int64, buf []byte) (int64, error) {
 	if budget < 0 {
 		budget = 0
 	}
@@ -522,7 +526,7 @@ func copyBudget(dst io.Writer, src io.Reader, budget int64) (int64, error) {
 	}
 	// io.Copy would use dst's ReadFrom (os.File) and hide which side failed;
 	// wrap both sides so errors keep their origin.
-	n, err := io.CopyBuffer(struct{ io.Writer }{dst}, srcReader{io.LimitReader(src, limit)}, make([]byte, 32<<10))
+	n, err := io.CopyBuffer(struct{ io.Writer }{dst}, srcReader{io.LimitReader(src, limit)}, buf)
 	if err != nil {
 		return n, err
 	}

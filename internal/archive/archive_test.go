@@ -441,7 +441,7 @@ func (e *endless) Read(b []byte) (int, error) {
 
 func TestCopyBudgetStopsOnRealBytes(t *testing.T) {
 	src := &endless{}
-	n, err := copyBudget(io.Discard, src, 4<<20)
+	n, err := copyBudget(io.Discard, src, 4<<20, nil)
 	wantInvalid(t, err, "unpacks to more than 4194304 bytes")
 	if n != 4<<20+1 {
 		t.Errorf("copied %d bytes, want budget+1", n)
@@ -449,14 +449,14 @@ func TestCopyBudgetStopsOnRealBytes(t *testing.T) {
 	if src.read > 4<<20+64<<10 {
 		t.Errorf("read %d bytes from the source, want about the budget", src.read)
 	}
-	if n, err := copyBudget(io.Discard, strings.NewReader("12345"), 5); n != 5 || err != nil {
+	if n, err := copyBudget(io.Discard, strings.NewReader("12345"), 5, nil); n != 5 || err != nil {
 		t.Errorf("exactly the budget: %d, %v", n, err)
 	}
-	if _, err := copyBudget(io.Discard, strings.NewReader("x"), 0); err == nil {
+	if _, err := copyBudget(io.Discard, strings.NewReader("x"), 0, nil); err == nil {
 		t.Error("zero budget accepted a byte")
 	}
 	var re *readError
-	if _, err := copyBudget(io.Discard, io.MultiReader(strings.NewReader("ab"), iotestErr{}), 10); !errors.As(err, &re) {
+	if _, err := copyBudget(io.Discard, io.MultiReader(strings.NewReader("ab"), iotestErr{}), 10, nil); !errors.As(err, &re) {
 		t.Errorf("read failure = %v, want *readError", err)
 	}
 }
