@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -14,12 +18,17 @@ import (
 
 	"automationhub/internal/archive"
 	"automationhub/internal/blob"
+	"automationhub/internal/bus"
+	"automationhub/internal/bus/membus"
+	"automationhub/internal/bus/redisbus"
 	"automationhub/internal/config"
+	"automationhub/internal/executor"
 	"automationhub/internal/httpapi"
 	"automationhub/internal/hub"
 	"automationhub/internal/identity"
 	"automationhub/internal/metrics"
 	"automationhub/internal/registry"
+	"automationhub/internal/runs"
 	"automationhub/internal/sqlstore"
 )
 
@@ -39,7 +48,50 @@ type Main struct {
 
 	db     *sqlstore.DB
 	redis  *redis.Client
+	bus    bus.Bus
+	blobs  *blob.Local
 	server *httpapi.Server
+}
+
+// openBus connects the queue and live-log transport: Redis when REDIS_URL is
+// set, else the in-process bus (which only links roles inside one process).
+func (m *Main) openBus(role string) error {
+	if m.Config.RedisURL == "" {
+		if role == "worker" {
+			return errors.New("hub worker needs REDIS_URL: without Redis, runs are dispatched only inside `hub all`")
+		}
+		if role == "serve" {
+			m.Logger.Warn("REDIS_URL is empty: runs queued by this API are executed only by a worker in this process (use `hub all`, or set REDIS_URL)")
+		}
+		m.bus = membus.New(membus.Options{})
+		return nil
+	}
+	opts, err := redis.ParseURL(m.Config.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	m.redis = redis.NewClient(opts)
+	b, err := redisbus.New(m.redis, redisbus.Options{QueueKey: m.Config.RedisQueueName, ChannelPrefix: m.Config.RedisPubSubPrefix})
+	if err != nil {
+		return fmt.Errorf("redis bus: %w", err)
+	}
+	m.bus = b
+	return nil
+}
+
+// workerID is HUB_WORKER_ID, or a stable id from the host name and the data
+// folder, so a restarted worker keeps its identity (and its row).
+func workerID(cfg config.Config) string {
+	if cfg.WorkerID != "" {
+		return cfg.WorkerID
+	}
+	host, _ := os.Hostname()
+	abs, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		abs = cfg.DataDir
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return host + "-" + hex.EncodeToString(sum[:4])
 }
 
 // Run runs the role ("all", "serve", "worker", "cleanup" or "migrate") until
@@ -74,17 +126,28 @@ func (m *Main) Run(ctx context.Context, role string) error {
 			return err
 		}
 	}
-	if m.Config.RedisURL != "" {
-		opts, err := redis.ParseURL(m.Config.RedisURL)
-		if err != nil {
-			return fmt.Errorf("REDIS_URL: %w", err)
-		}
-		m.redis = redis.NewClient(opts)
+	if err := m.openBus(role); err != nil {
+		return err
 	}
+	blobs, err := blob.NewLocal(m.Config.ArtifactsRoot)
+	if err != nil {
+		return fmt.Errorf("artifact store: %w", err)
+	}
+	m.blobs = blobs
 
 	g, gctx := errgroup.WithContext(ctx)
+	stopTimeout := time.Duration(m.Config.ShutdownTimeoutSeconds) * time.Second
 	if role == "all" || role == "serve" {
-		if err := m.startServer(gctx); err != nil {
+		runSvc := runs.New(m.db, m.bus, blobs, runs.Config{
+			DefaultTimeout: time.Duration(m.Config.RunDefaultTimeoutSeconds) * time.Second,
+			StaleAfter:     time.Duration(m.Config.WorkerStaleSeconds) * time.Second,
+			Logger:         log,
+		})
+		if err := m.startServer(gctx, runSvc); err != nil {
+			return err
+		}
+		rec := runs.NewReconciler(runSvc)
+		if err := rec.Start(gctx); err != nil {
 			return err
 		}
 		g.Go(func() error {
@@ -95,14 +158,35 @@ func (m *Main) Run(ctx context.Context, role string) error {
 					return fmt.Errorf("http server: %w", err)
 				}
 			}
-			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(gctx), time.Duration(m.Config.ShutdownTimeoutSeconds)*time.Second)
+			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(gctx), stopTimeout)
 			defer cancel()
 			log.Info("stopping HTTP server", "drain_timeout_seconds", m.Config.ShutdownTimeoutSeconds)
-			return m.server.Stop(stopCtx)
+			err := m.server.Stop(stopCtx)
+			_ = rec.Stop(stopCtx)
+			return err
 		})
 	}
 	if role == "all" || role == "worker" {
-		g.Go(func() error { return idle(gctx, log, "worker") })
+		w := executor.New(m.db, m.bus, blobs, executor.Config{
+			ID: workerID(m.Config), Version: m.Version, Concurrency: m.Config.WorkerConcurrency,
+			LeaseDuration:    time.Duration(m.Config.WorkerStaleSeconds) * time.Second,
+			PythonExecutable: m.Config.PythonExecutable,
+			WorkDir:          filepath.Join(m.Config.DataDir, "worker"),
+			Limits:           archive.Limits{MaxFiles: m.Config.MaxArtifactFiles, MaxUnpackedBytes: m.Config.MaxArtifactUnpackedBytes},
+			MaxArtifactBytes: m.Config.MaxArtifactBytes,
+			BaseEnv:          os.Environ(),
+			Logger:           log,
+		})
+		if err := w.Start(gctx); err != nil {
+			return err
+		}
+		g.Go(func() error {
+			<-gctx.Done()
+			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(gctx), stopTimeout)
+			defer cancel()
+			log.Info("stopping worker: running robots may finish", "timeout_seconds", m.Config.ShutdownTimeoutSeconds)
+			return w.Stop(stopCtx)
+		})
 	}
 	if role == "all" || role == "cleanup" {
 		g.Go(func() error { return idle(gctx, log, "cleanup") })
@@ -113,7 +197,7 @@ func (m *Main) Run(ctx context.Context, role string) error {
 	return err
 }
 
-func (m *Main) startServer(ctx context.Context) error {
+func (m *Main) startServer(ctx context.Context, runSvc *runs.Service) error {
 	checks := []httpapi.Check{{Name: "database", Func: m.db.Ping}}
 	if m.redis != nil {
 		checks = append(checks, httpapi.Check{Name: "redis", Func: func(ctx context.Context) error {
@@ -131,11 +215,7 @@ func (m *Main) startServer(ctx context.Context) error {
 	if err := m.bootstrapAdmin(ctx, ids); err != nil {
 		return err
 	}
-	blobs, err := blob.NewLocal(m.Config.ArtifactsRoot)
-	if err != nil {
-		return fmt.Errorf("artifact store: %w", err)
-	}
-	reg := registry.New(m.db, blobs, registry.Config{
+	reg := registry.New(m.db, m.blobs, registry.Config{
 		MaxArtifactBytes: m.Config.MaxArtifactBytes,
 		Limits:           archive.Limits{MaxFiles: m.Config.MaxArtifactFiles, MaxUnpackedBytes: m.Config.MaxArtifactUnpackedBytes},
 		Logger:           m.Logger,
@@ -149,6 +229,8 @@ func (m *Main) startServer(ctx context.Context) error {
 		Auth:     ids,
 		Accounts: ids,
 		Registry: reg,
+		Runs:     runSvc,
+		LiveLogs: m.bus,
 	})
 	if err != nil {
 		return err
@@ -225,6 +307,10 @@ func idle(ctx context.Context, log *slog.Logger, role string) error {
 // Safe to call more than once.
 func (m *Main) Close() error {
 	var errs []error
+	if m.bus != nil {
+		errs = append(errs, m.bus.Close())
+		m.bus = nil
+	}
 	if m.redis != nil {
 		errs = append(errs, m.redis.Close())
 		m.redis = nil

@@ -65,7 +65,7 @@ func (s *Server) authMiddleware(ctx huma.Context, next func(huma.Context)) {
 		return
 	}
 	p, err := s.authenticate(ctx.Context(), ctx.Header("Authorization"))
-	if err == nil && need != authAny && !rbac.Has(p, hub.Permission(need)) {
+	if err == nil && !holds(p, need) {
 		err = hub.Errorf(hub.EForbidden, identity.MsgForbidden)
 	}
 	if err != nil {
@@ -85,7 +85,7 @@ func (s *Server) authMiddleware(ctx huma.Context, next func(huma.Context)) {
 func (s *Server) requireAuth(need string, h func(http.ResponseWriter, *http.Request, *hub.Principal)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.authenticate(r.Context(), r.Header.Get("Authorization"))
-		if err == nil && need != authAny && !rbac.Has(p, hub.Permission(need)) {
+		if err == nil && !holds(p, need) {
 			err = hub.Errorf(hub.EForbidden, identity.MsgForbidden)
 		}
 		if err != nil {
@@ -94,6 +94,20 @@ func (s *Server) requireAuth(need string, h func(http.ResponseWriter, *http.Requ
 		}
 		h(w, r, p)
 	})
+}
+
+// holds reports whether p meets a requirement: authAny, a permission, or
+// several permissions separated by "|" (any of them).
+func holds(p *hub.Principal, need string) bool {
+	if need == authAny {
+		return true
+	}
+	for _, perm := range strings.Split(need, "|") {
+		if rbac.Has(p, hub.Permission(perm)) {
+			return true
+		}
+	}
+	return false
 }
 
 // protect marks an operation as needing authentication (need = authAny) or a
@@ -110,7 +124,7 @@ func protect(op huma.Operation, need string) huma.Operation {
 		if op.Description != "" {
 			op.Description += "\n\n"
 		}
-		op.Description += "Requires permission `" + need + "`."
+		op.Description += "Requires permission `" + strings.ReplaceAll(need, "|", "` or `") + "`."
 	}
 	return op
 }

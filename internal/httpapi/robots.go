@@ -149,14 +149,14 @@ func (s *Server) registerRobotRoutes() {
 		return &robotOutput{Body: robotRead(v)}, nil
 	})
 
-	type listInput struct {
+	type robotListInput struct {
 		Skip            int    `query:"skip" minimum:"0" default:"0"`
 		Limit           int    `query:"limit" minimum:"1" maximum:"200" default:"50"`
 		Q               string `query:"q" maxLength:"200" doc:"Matches name or description (case-insensitive)."`
 		Tag             string `query:"tag" maxLength:"100" doc:"Only robots with this tag."`
 		IncludeVersions bool   `query:"include_versions" default:"true" doc:"false leaves versions out (smaller answers)."`
 	}
-	type listOutput struct {
+	type robotListOutput struct {
 		Body struct {
 			Items []RobotRead `json:"items"`
 			Total int         `json:"total"`
@@ -165,14 +165,14 @@ func (s *Server) registerRobotRoutes() {
 	register(s, protect(huma.Operation{
 		OperationID: "list-robots", Method: http.MethodGet, Path: APIPrefix + "/robots", Tags: []string{tagRobots},
 		Summary: "List the robots the caller may read, newest first",
-	}, string(hub.PermRobotRead)), false, func(ctx context.Context, in *listInput) (*listOutput, error) {
+	}, string(hub.PermRobotRead)), false, func(ctx context.Context, in *robotListInput) (*robotListOutput, error) {
 		views, total, err := s.registry.ListRobots(ctx, principalFrom(ctx), registry.ListInput{
 			Query: in.Q, Tag: in.Tag, Page: hub.Page{Skip: in.Skip, Limit: in.Limit}, IncludeVersions: in.IncludeVersions,
 		})
 		if err != nil {
 			return nil, err
 		}
-		out := &listOutput{}
+		out := &robotListOutput{}
 		out.Body.Total = total
 		out.Body.Items = make([]RobotRead, 0, len(views))
 		for i := range views {

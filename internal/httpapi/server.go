@@ -45,6 +45,9 @@ type Deps struct {
 	Accounts Accounts
 	// Registry serves the robot endpoints.
 	Registry Registry
+	// Runs serves the run endpoints; LiveLogs feeds the WebSocket.
+	Runs     Runs
+	LiveLogs LiveLogs
 }
 
 // Route is one registered method and path pattern.
@@ -66,6 +69,8 @@ type Server struct {
 	auth           Authenticator
 	accounts       Accounts
 	registry       Registry
+	runs           Runs
+	live           LiveLogs
 
 	mux     *http.ServeMux
 	api     huma.API
@@ -97,6 +102,8 @@ func New(d Deps) (*Server, error) {
 		auth:     d.Auth,
 		accounts: d.Accounts,
 		registry: d.Registry,
+		runs:     d.Runs,
+		live:     d.LiveLogs,
 	}
 	for _, p := range d.Config.TrustedProxies {
 		n, err := config.ParseIPOrCIDR(p)
@@ -125,6 +132,8 @@ func New(d Deps) (*Server, error) {
 	s.registerSystemRoutes()
 	s.registerIdentityRoutes()
 	s.registerRobotRoutes()
+	s.registerRunRoutes()
+	s.registerLogStream()
 	s.handler = s.observe(s.guard(jsonFallbacks(s.mux)))
 	return s, nil
 }

@@ -1,0 +1,335 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/danielgtaylor/huma/v2"
+
+	"automationhub/internal/bus"
+	"automationhub/internal/hub"
+	"automationhub/internal/runs"
+)
+
+// LiveLogs subscribes to a run's live log topic (the bus).
+type LiveLogs interface {
+	Subscribe(ctx context.Context, topic string) (bus.Subscription, error)
+}
+
+// wsLine is one log frame: the previous API's four keys plus seq.
+type wsLine struct {
+	RunID     string `json:"run_id"`
+	Seq       int64  `json:"seq"`
+	Timestamp string `json:"timestamp"`
+	Level     string `json:"level"`
+	Message   string `json:"message"`
+}
+
+func frameOf(l hub.LogLine) wsLine {
+	return wsLine{RunID: l.RunID, Seq: l.Seq, Timestamp: l.Timestamp.UTC().Format("2006-01-02T15:04:05.999999") + "+00:00", Level: l.Level, Message: l.Message}
+}
+
+// WebSocket close codes for rejected connections.
+const (
+	closeUnauthorized websocket.StatusCode = 4401
+	closeForbidden    websocket.StatusCode = 4403
+	closeNotFound     websocket.StatusCode = 4404
+)
+
+const (
+	wsBacklogDefault = 500
+	wsPage           = 1000
+	wsStatusPoll     = 3 * time.Second
+)
+
+func (s *Server) registerLogStream() {
+	s.handlePlain(&huma.Operation{
+		OperationID: "run-log-stream", Method: http.MethodGet, Path: APIPrefix + "/ws/runs/{run_id}/logs", Tags: []string{tagRuns},
+		Summary: "Live log of a run (WebSocket)",
+		Description: "Authenticate with `?token=<jwt>`, an `Authorization: Bearer` header, or the subprotocol pair `bearer, <jwt>` " +
+			"(keeps the token out of access logs). Frames: `{run_id, seq, timestamp, level, message}` per line, in seq order, each " +
+			"exactly once; `?after_seq=N` resumes after line N (default: the last 500 lines). When the run ends a frame " +
+			"`{\"type\":\"status\",\"run_id\",\"status\"}` is sent and the socket closes normally. Rejections close with 4401 " +
+			"(not authenticated), 4403 (not allowed) or 4404 (no such run). Requires `run.read` on the run's robot.",
+		Parameters: []*huma.Param{
+			{Name: "run_id", In: "path", Required: true, Schema: &huma.Schema{Type: huma.TypeString, Format: "uuid"}},
+			{Name: "token", In: "query", Schema: &huma.Schema{Type: huma.TypeString}},
+			{Name: "after_seq", In: "query", Schema: &huma.Schema{Type: huma.TypeInteger, Minimum: ptrFloat(0)}},
+		},
+		Security:  []map[string][]string{{bearerScheme: {}}},
+		Responses: map[string]*huma.Response{"101": {Description: "Switching to the WebSocket protocol."}},
+	}, false, http.HandlerFunc(s.serveLogStream))
+}
+
+func ptrFloat(f float64) *float64 { return &f }
+
+// wsToken finds the caller's token: query, header, or subprotocol.
+func wsToken(r *http.Request) (token, subprotocol string) {
+	protos := strings.Split(r.Header.Get("Sec-WebSocket-Protocol"), ",")
+	for i := range protos {
+		protos[i] = strings.TrimSpace(protos[i])
+	}
+	if len(protos) == 2 && strings.EqualFold(protos[0], "bearer") {
+		return protos[1], protos[0]
+	}
+	if t := r.URL.Query().Get("token"); t != "" {
+		return t, ""
+	}
+	if t, ok := bearerToken(r.Header.Get("Authorization")); ok {
+		return t, ""
+	}
+	return "", ""
+}
+
+func (s *Server) serveLogStream(w http.ResponseWriter, r *http.Request) {
+	token, proto := wsToken(r)
+	opts := &websocket.AcceptOptions{OriginPatterns: s.wsOrigins()}
+	if proto != "" {
+		opts.Subprotocols = []string{proto}
+	}
+	conn, err := websocket.Accept(w, r, opts)
+	if err != nil {
+		return // Accept already answered the HTTP request
+	}
+	defer conn.CloseNow()
+	ctx := r.Context()
+
+	reject := func(err error) {
+		code, reason := closeUnauthorized, hub.ErrorMessage(err)
+		switch hub.ErrorKind(err) {
+		case hub.EForbidden:
+			code = closeForbidden
+		case hub.ENotFound:
+			code = closeNotFound
+		case hub.EInvalid:
+			code = websocket.StatusPolicyViolation
+		case hub.EUnauthorized:
+		default:
+			code, reason = websocket.StatusInternalError, "Internal server error."
+			loggerFrom(ctx).ErrorContext(ctx, "log stream failed", "error", err.Error())
+		}
+		conn.Close(code, reason)
+	}
+	if token == "" {
+		reject(hub.Errorf(hub.EUnauthorized, "Not authenticated"))
+		return
+	}
+	p, err := s.auth.Authenticate(ctx, token, ClientIP(ctx))
+	if err != nil {
+		reject(err)
+		return
+	}
+	runID := r.PathValue("run_id")
+	run, err := s.runs.Get(ctx, p, runID)
+	if err != nil {
+		reject(err)
+		return
+	}
+	// Client frames are read (and ignored) only to notice a disconnect.
+	ctx = conn.CloseRead(ctx)
+
+	st := &logStream{srv: s, conn: conn, p: p, runID: run.ID}
+	after := int64(-1)
+	if v := r.URL.Query().Get("after_seq"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			reject(hub.Errorf(hub.EInvalid, "after_seq must be a non-negative integer."))
+			return
+		}
+		after = n
+	}
+	if err := st.run(ctx, after); err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+		loggerFrom(ctx).WarnContext(ctx, "log stream ended", "run_id", run.ID, "error", err.Error())
+		conn.Close(websocket.StatusInternalError, "stream failed")
+		return
+	}
+	conn.Close(websocket.StatusNormalClosure, "run finished")
+}
+
+// wsOrigins allows same-origin browsers plus the configured CORS origins.
+func (s *Server) wsOrigins() []string {
+	var out []string
+	for _, o := range s.cfg.CORSOrigins {
+		if i := strings.Index(o, "://"); i >= 0 {
+			out = append(out, o[i+3:])
+		} else {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// logStream sends one run's log to one client: subscribe first, then the
+// stored backlog, then live lines with seq above the last one sent; gaps
+// (lost or dropped live messages) are filled from the database, so every
+// line is sent exactly once and in order.
+type logStream struct {
+	srv   *Server
+	conn  *websocket.Conn
+	p     *hub.Principal
+	runID string
+	last  int64
+}
+
+func (st *logStream) run(ctx context.Context, after int64) error {
+	sub, err := st.srv.live.Subscribe(ctx, bus.LogTopic(st.runID))
+	if err != nil {
+		return err
+	}
+	defer func() { sub.Close() }()
+	if after < 0 {
+		lines, err := st.srv.runs.Logs(ctx, st.p, st.runID, 0, 1)
+		if err != nil {
+			return err
+		}
+		after = 0
+		if len(lines) > 0 {
+			last, err := st.lastSeq(ctx)
+			if err != nil {
+				return err
+			}
+			after = max(0, last-wsBacklogDefault)
+		}
+	}
+	st.last = after
+	if err := st.catchUp(ctx); err != nil {
+		return err
+	}
+	poll := time.NewTicker(wsStatusPoll)
+	defer poll.Stop()
+	if done, err := st.finishedNow(ctx); err != nil || done {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-poll.C:
+			if done, err := st.finishedNow(ctx); err != nil || done {
+				return err
+			}
+		case msg, ok := <-sub.C():
+			if !ok {
+				// Dropped as too slow, or the transport failed: resubscribe and fill the gap from the database.
+				if sub, err = st.srv.live.Subscribe(ctx, bus.LogTopic(st.runID)); err != nil {
+					return err
+				}
+				if err := st.catchUp(ctx); err != nil {
+					return err
+				}
+				continue
+			}
+			ended, err := st.handle(ctx, msg)
+			if err != nil {
+				return err
+			}
+			if ended {
+				if done, err := st.finishedNow(ctx); err != nil || done {
+					return err
+				}
+			}
+		}
+	}
+}
+
+func (st *logStream) lastSeq(ctx context.Context) (int64, error) {
+	// Page to the end; cheap thanks to the (run_id, seq) index.
+	var last int64
+	for {
+		lines, err := st.srv.runs.Logs(ctx, st.p, st.runID, last, wsPage)
+		if err != nil {
+			return 0, err
+		}
+		if len(lines) == 0 {
+			return last, nil
+		}
+		last = lines[len(lines)-1].Seq
+		if len(lines) < wsPage {
+			return last, nil
+		}
+	}
+}
+
+// catchUp sends every stored line after st.last.
+func (st *logStream) catchUp(ctx context.Context) error {
+	for {
+		lines, err := st.srv.runs.Logs(ctx, st.p, st.runID, st.last, wsPage)
+		if err != nil {
+			return err
+		}
+		for _, l := range lines {
+			if err := st.send(ctx, l); err != nil {
+				return err
+			}
+		}
+		if len(lines) < wsPage {
+			return nil
+		}
+	}
+}
+
+func (st *logStream) send(ctx context.Context, l hub.LogLine) error {
+	if l.Seq <= st.last {
+		return nil
+	}
+	b, _ := json.Marshal(frameOf(l))
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := st.conn.Write(wctx, websocket.MessageText, b); err != nil {
+		return err
+	}
+	st.last = l.Seq
+	return nil
+}
+
+// handle processes one bus message: a batch of lines, or the end of the run
+// (ended; the final status is then read from the database).
+func (st *logStream) handle(ctx context.Context, msg []byte) (ended bool, err error) {
+	var probe struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(msg, &probe) != nil {
+		return false, nil
+	}
+	if probe.Type == "status" {
+		return true, nil
+	}
+	var batch runs.LogBatch
+	if probe.Type != "logs" || json.Unmarshal(msg, &batch) != nil {
+		return false, nil
+	}
+	for _, l := range batch.Lines {
+		if l.Seq > st.last+1 {
+			if err := st.catchUp(ctx); err != nil { // a gap: fill it from the database
+				return false, err
+			}
+		}
+		if err := st.send(ctx, l); err != nil {
+			return false, err
+		}
+	}
+	return false, nil
+}
+
+// finishedNow reports whether the run has ended; if so it sends the rest of
+// the log and the status frame.
+func (st *logStream) finishedNow(ctx context.Context) (bool, error) {
+	r, err := st.srv.runs.Get(ctx, st.p, st.runID)
+	if err != nil {
+		return false, err
+	}
+	if !hub.Finished(r.Status) {
+		return false, nil
+	}
+	if err := st.catchUp(ctx); err != nil {
+		return false, err
+	}
+	b, _ := json.Marshal(runs.StatusMessage{Type: "status", RunID: r.ID, Status: r.Status})
+	return true, st.conn.Write(ctx, websocket.MessageText, b)
+}

@@ -1,0 +1,196 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"automationhub/internal/bus"
+	"automationhub/internal/hub"
+	"automationhub/internal/hubtest"
+	"automationhub/internal/runs"
+)
+
+// queuedRun creates a robot with a package and queues a run (no worker runs it).
+func queuedRun(t *testing.T, b apiBundle) string {
+	t.Helper()
+	id := b.newRobot(t, "ws-robot")
+	ct, body := multipartBody(t, map[string]string{"version": "1.1.0", "channel": "stable"}, "artifact.zip", robotZip(t))
+	if rec := b.call(t, "maintainer", http.MethodPost, "/api/v1/robots/"+id+"/versions/publish", ct, string(body)); rec.Code != 201 {
+		t.Fatalf("publish: %d %s", rec.Code, rec.Body)
+	}
+	rec := b.call(t, "operator", http.MethodPost, "/api/v1/runs/"+id+"/execute", "application/json", `{"runtime_arguments":["--x"]}`)
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("execute: %d %s", rec.Code, rec.Body)
+	}
+	var r map[string]any
+	jsonBody(t, rec.Body.Bytes(), &r)
+	return r["run_id"].(string)
+}
+
+// fakeWorker writes n log lines in batches like the worker's pump does.
+func fakeWorker(t *testing.T, b apiBundle, runID string, from, n int) {
+	t.Helper()
+	ctx := context.Background()
+	for i := from; i < from+n; i += 100 {
+		var batch []hub.LogLine
+		for j := i; j < min(i+100, from+n); j++ {
+			batch = append(batch, hub.LogLine{RunID: runID, Seq: int64(j + 1), Timestamp: time.Now().UTC(), Level: hub.LevelInfo, Message: fmt.Sprintf("line %d", j+1)})
+		}
+		if err := b.db.AppendLogs(ctx, batch); err != nil {
+			t.Error(err)
+			return
+		}
+		b.bus.Publish(ctx, bus.LogTopic(runID), runs.EncodeLogBatch(batch))
+	}
+}
+
+type frame struct {
+	Type    string `json:"type"`
+	Status  string `json:"status"`
+	Seq     int64  `json:"seq"`
+	RunID   string `json:"run_id"`
+	Message string `json:"message"`
+	Level   string `json:"level"`
+}
+
+func dial(t *testing.T, url, token string, viaQuery bool) (*websocket.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	opts := &websocket.DialOptions{}
+	if viaQuery {
+		if strings.Contains(url, "?") {
+			url += "&token=" + token
+		} else {
+			url += "?token=" + token
+		}
+	} else {
+		opts.Subprotocols = []string{"bearer", token}
+	}
+	c, _, err := websocket.Dial(ctx, url, opts)
+	if c != nil {
+		c.SetReadLimit(1 << 20)
+	}
+	return c, err
+}
+
+func TestLogStream(t *testing.T) {
+	for _, dialect := range hubtest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			b := setupAPI(t, dialect)
+			srv := httptest.NewServer(b.h)
+			defer srv.Close()
+			runID := queuedRun(t, b)
+			ctx := context.Background()
+			now := time.Now().UTC()
+			if _, ok, err := b.db.ClaimRun(ctx, runID, "w", "h", now, now.Add(time.Hour)); !ok || err != nil {
+				t.Fatal(ok, err)
+			}
+			base := "ws" + strings.TrimPrefix(srv.URL, "http") + "/api/v1/ws/runs/" + runID + "/logs"
+
+			// Rejections are close codes after the handshake.
+			for _, tc := range []struct {
+				url, token string
+				want       websocket.StatusCode
+			}{
+				{base, "", 4401},
+				{base, "garbage", 4401},
+				{strings.Replace(base, runID, "00000000-0000-0000-0000-000000000000", 1), b.tokens["viewer"], 4404},
+				{base, b.tokens["tagscoped"], 4403},
+			} {
+				c, err := dial(t, tc.url, tc.token, true)
+				if err != nil {
+					t.Fatalf("dial: %v", err)
+				}
+				_, _, err = c.Read(ctx)
+				if got := websocket.CloseStatus(err); got != tc.want {
+					t.Errorf("token %q: close %d (%v), want %d", tc.token, got, err, tc.want)
+				}
+				c.CloseNow()
+			}
+
+			// First viewer: lines written before and while it watches.
+			fakeWorker(t, b, runID, 0, 1500)
+			c, err := dial(t, base+"?after_seq=0", b.tokens["viewer"], false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() { defer close(done); fakeWorker(t, b, runID, 1500, 1500) }()
+			var last int64
+			read := func(c *websocket.Conn, upTo int64) {
+				for last < upTo {
+					_, data, err := c.Read(ctx)
+					if err != nil {
+						t.Fatalf("read after seq %d: %v", last, err)
+					}
+					var f frame
+					json.Unmarshal(data, &f)
+					if f.Seq != last+1 || f.Message != fmt.Sprintf("line %d", f.Seq) || f.RunID != runID {
+						t.Fatalf("frame %+v after seq %d: out of order or duplicated", f, last)
+					}
+					last = f.Seq
+				}
+			}
+			read(c, 2000)
+			c.CloseNow() // the viewer's connection drops
+			<-done
+			// Reconnect from where it left off; more lines keep coming.
+			c, err = dial(t, base+fmt.Sprintf("?after_seq=%d", last), b.tokens["viewer"], true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			go fakeWorker(t, b, runID, 3000, 500)
+			read(c, 3500)
+			// The run ends: a status frame, then a normal close.
+			res := hub.RunResult{Status: hub.RunSuccess, FinishedAt: time.Now().UTC()}
+			final := []hub.LogLine{{RunID: runID, Seq: 3501, Timestamp: res.FinishedAt, Level: hub.LevelInfo, Message: "line 3501"}}
+			if ok, err := b.db.FinishRun(ctx, runID, "w", res, final, nil); !ok || err != nil {
+				t.Fatal(ok, err)
+			}
+			b.bus.Publish(ctx, bus.LogTopic(runID), runs.EncodeStatus(runID, hub.RunSuccess))
+			read(c, 3501)
+			_, data, err := c.Read(ctx)
+			var f frame
+			json.Unmarshal(data, &f)
+			if err != nil || f.Type != "status" || f.Status != hub.RunSuccess {
+				t.Fatalf("final frame %s, %v; want a SUCCESS status frame", data, err)
+			}
+			_, _, err = c.Read(ctx)
+			if websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+				t.Errorf("close after status: %v, want normal closure", err)
+			}
+
+			// A viewer of a finished run gets the last 500 lines, the status, and a close.
+			c, err = dial(t, base, b.tokens["admin"], true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for {
+				_, data, err := c.Read(ctx)
+				if err != nil {
+					if websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+						t.Errorf("finished-run stream ended with %v", err)
+					}
+					break
+				}
+				var g frame
+				json.Unmarshal(data, &g)
+				if g.Type == "" {
+					n++
+				}
+			}
+			if n != 500 {
+				t.Errorf("backlog of a finished run = %d lines, want the last 500", n)
+			}
+		})
+	}
+}

@@ -1,0 +1,116 @@
+package hub
+
+import "time"
+
+// Run statuses.
+const (
+	RunPending  = "PENDING"
+	RunRunning  = "RUNNING"
+	RunSuccess  = "SUCCESS"
+	RunFailed   = "FAILED"
+	RunCanceled = "CANCELED"
+)
+
+// Trigger types and environments.
+const (
+	TriggerManual    = "MANUAL"
+	TriggerScheduled = "SCHEDULED"
+	TriggerRetry     = "RETRY"
+)
+
+// EnvNames are the environments a run may target.
+var EnvNames = []string{"PROD", "HML", "TEST"}
+
+// Log levels.
+const (
+	LevelInfo  = "INFO"
+	LevelWarn  = "WARN"
+	LevelError = "ERROR"
+)
+
+// Finished reports whether a status is final.
+func Finished(status string) bool {
+	return status == RunSuccess || status == RunFailed || status == RunCanceled
+}
+
+// Run is one execution of a robot version.
+type Run struct {
+	ID               string
+	RobotID          string
+	VersionID        string
+	ServiceID        *string
+	Status           string
+	TriggerType      string
+	Attempt          int
+	EnvName          string
+	Parameters       map[string]any // nil: not a portal run
+	RuntimeArguments []string
+	RuntimeEnv       map[string]string
+	TimeoutSeconds   int
+	QueuedAt         time.Time
+	StartedAt        *time.Time
+	FinishedAt       *time.Time
+	DurationSeconds  *float64
+	TriggeredBy      *string
+	ErrorMessage     *string
+	ExitCode         *int
+	HostName         *string
+	ProcessID        *int
+	WorkerID         *string
+	LeaseUntil       *time.Time
+	CancelRequested  bool
+	CanceledAt       *time.Time
+	CanceledBy       *string
+
+	// Joined for display.
+	Version   *VersionSummary
+	Service   *ServiceSummary
+	Artifacts []Artifact
+}
+
+// VersionSummary is the part of a version shown with a run.
+type VersionSummary struct {
+	ID, Version, Channel, ArtifactType string
+	ArtifactSHA256                     *string
+}
+
+// ServiceSummary is the part of a portal service shown with a run.
+type ServiceSummary struct {
+	ID, Title string
+}
+
+// LogLine is one line of a run's output or of the hub's messages about it.
+type LogLine struct {
+	RunID     string
+	Seq       int64
+	Timestamp time.Time
+	Level     string
+	Message   string
+}
+
+// Artifact is a file a run produced.
+type Artifact struct {
+	ID          string
+	RunID       string
+	Name        string
+	Path        string // artifact store key
+	Size        int64
+	ContentType *string
+	SHA256      *string
+	CreatedAt   time.Time
+}
+
+// RunFilter narrows run lists.
+type RunFilter struct {
+	RobotID, ServiceID, Status, TriggerType string
+	Scope                                   RobotScope
+	Page
+}
+
+// RunResult is how a run ended, as the worker reports it.
+type RunResult struct {
+	Status       string
+	ExitCode     *int
+	ErrorMessage *string
+	FinishedAt   time.Time
+}

@@ -1,0 +1,110 @@
+package runs
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"automationhub/internal/bus"
+)
+
+// Reconciler repairs what lost signals and dead workers leave behind. Every
+// Interval it re-sends the ready signal of PENDING runs older than
+// ResendAfter (at most once per ResendAfter per run), and fails RUNNING runs
+// whose lease expired with "worker lost". Several API processes may run one
+// each: every action is idempotent.
+type Reconciler struct {
+	svc         *Service
+	Interval    time.Duration
+	ResendAfter time.Duration
+
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+	resent map[string]time.Time
+}
+
+// NewReconciler returns a reconciler for the service's store and bus.
+func NewReconciler(svc *Service) *Reconciler {
+	return &Reconciler{svc: svc, Interval: 2 * time.Second, ResendAfter: 5 * time.Second, resent: map[string]time.Time{}}
+}
+
+// Start runs the loop in a goroutine that exits when Stop is called or ctx
+// ends. Calling Start twice is a no-op.
+func (r *Reconciler) Start(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cancel != nil {
+		return nil
+	}
+	ctx, r.cancel = context.WithCancel(ctx)
+	r.done = make(chan struct{})
+	go func() {
+		defer close(r.done)
+		t := time.NewTicker(r.Interval)
+		defer t.Stop()
+		for {
+			if err := r.Pass(ctx); err != nil && ctx.Err() == nil {
+				r.svc.log.WarnContext(ctx, "reconciler pass failed", "error", err.Error())
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return nil
+}
+
+// Stop ends the loop and waits for it; safe before Start.
+func (r *Reconciler) Stop(context.Context) error {
+	r.mu.Lock()
+	cancel, done := r.cancel, r.done
+	r.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	<-done
+	return nil
+}
+
+// Pass does one round of repairs.
+func (r *Reconciler) Pass(ctx context.Context) error {
+	s := r.svc
+	now := s.clock.Now()
+	expired, err := s.store.ExpiredRuns(ctx, now, 500)
+	if err != nil {
+		return err
+	}
+	for _, id := range expired {
+		msg := fmt.Sprintf("worker lost: no heartbeat for %s", s.cfg.StaleAfter)
+		if err := s.store.FailRun(ctx, id, msg, "Unexpected failure: "+msg, now); err != nil {
+			return err
+		}
+		s.log.WarnContext(ctx, "run failed: its worker stopped renewing the lease", "run_id", id)
+		_ = s.bus.Publish(ctx, bus.LogTopic(id), EncodeStatus(id, "FAILED"))
+	}
+	pending, err := s.store.StalePendingRuns(ctx, now.Add(-r.ResendAfter), 1000)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seen := make(map[string]time.Time, len(pending))
+	for _, id := range pending {
+		last, ok := r.resent[id]
+		if ok && now.Sub(last) < r.ResendAfter {
+			seen[id] = last
+			continue
+		}
+		if err := s.bus.Enqueue(ctx, id); err != nil {
+			return fmt.Errorf("resend ready signal: %w", err)
+		}
+		seen[id] = now
+	}
+	r.resent = seen // forget runs that are no longer pending
+	return nil
+}

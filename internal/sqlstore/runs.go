@@ -1,0 +1,539 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"automationhub/internal/hub"
+)
+
+const runColumns = `r.run_id, r.robot_id, r.robot_version_id, r.service_id, r.status, r.trigger_type, r.attempt, r.env_name,
+	r.parameters_json, r.runtime_arguments, r.runtime_env, r.timeout_seconds, r.queued_at, r.started_at, r.finished_at,
+	r.duration_seconds, r.triggered_by, r.error_message, r.exit_code, r.host_name, r.process_id, r.worker_id,
+	r.lease_until, r.cancel_requested, r.canceled_at, r.canceled_by,
+	v.version, v.channel, v.artifact_type, v.artifact_sha256, s.title`
+
+const runFrom = ` FROM runs r JOIN robot_versions v ON v.id = r.robot_version_id LEFT JOIN services s ON s.id = r.service_id`
+
+func nullTime(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	u := t.Time.UTC()
+	return &u
+}
+
+func scanRun(row interface{ Scan(...any) error }) (*hub.Run, error) {
+	var (
+		r                                                  hub.Run
+		service, params, triggeredBy, errMsg, host, worker sql.NullString
+		canceledBy, sha, title                             sql.NullString
+		args, env                                          string
+		started, finished, lease, canceledAt               sql.NullTime
+		duration                                           sql.NullFloat64
+		exitCode, pid                                      sql.NullInt64
+		vs                                                 hub.VersionSummary
+	)
+	err := row.Scan(&r.ID, &r.RobotID, &r.VersionID, &service, &r.Status, &r.TriggerType, &r.Attempt, &r.EnvName,
+		&params, &args, &env, &r.TimeoutSeconds, &r.QueuedAt, &started, &finished,
+		&duration, &triggeredBy, &errMsg, &exitCode, &host, &pid, &worker,
+		&lease, &r.CancelRequested, &canceledAt, &canceledBy,
+		&vs.Version, &vs.Channel, &vs.ArtifactType, &sha, &title)
+	if err != nil {
+		return nil, err
+	}
+	r.ServiceID, r.TriggeredBy, r.ErrorMessage, r.HostName, r.WorkerID, r.CanceledBy =
+		nullStr(service), nullStr(triggeredBy), nullStr(errMsg), nullStr(host), nullStr(worker), nullStr(canceledBy)
+	r.QueuedAt = r.QueuedAt.UTC()
+	r.StartedAt, r.FinishedAt, r.LeaseUntil, r.CanceledAt = nullTime(started), nullTime(finished), nullTime(lease), nullTime(canceledAt)
+	if duration.Valid {
+		d := duration.Float64
+		r.DurationSeconds = &d
+	}
+	if exitCode.Valid {
+		c := int(exitCode.Int64)
+		r.ExitCode = &c
+	}
+	if pid.Valid {
+		p := int(pid.Int64)
+		r.ProcessID = &p
+	}
+	if params.Valid {
+		if err := json.Unmarshal([]byte(params.String), &r.Parameters); err != nil {
+			return nil, fmt.Errorf("run %s parameters: %w", r.ID, err)
+		}
+	}
+	if err := json.Unmarshal([]byte(args), &r.RuntimeArguments); err != nil {
+		return nil, fmt.Errorf("run %s runtime_arguments: %w", r.ID, err)
+	}
+	if err := json.Unmarshal([]byte(env), &r.RuntimeEnv); err != nil {
+		return nil, fmt.Errorf("run %s runtime_env: %w", r.ID, err)
+	}
+	vs.ID, vs.ArtifactSHA256 = r.VersionID, nullStr(sha)
+	r.Version = &vs
+	if r.ServiceID != nil {
+		r.Service = &hub.ServiceSummary{ID: *r.ServiceID, Title: title.String}
+	}
+	r.Artifacts = []hub.Artifact{}
+	return &r, nil
+}
+
+// CreateRun inserts a PENDING run with its audit event in one transaction.
+func (db *DB) CreateRun(ctx context.Context, r *hub.Run, ev *hub.AuditEvent) error {
+	var params *string
+	if r.Parameters != nil {
+		s := mustJSON(r.Parameters)
+		params = &s
+	}
+	err := db.InTx(ctx, func(tx *Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO runs (run_id, robot_id, robot_version_id, service_id, status, trigger_type, attempt, env_name,
+			parameters_json, runtime_arguments, runtime_env, timeout_seconds, queued_at, triggered_by, cancel_requested)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.ID, r.RobotID, r.VersionID, r.ServiceID, r.Status, r.TriggerType, r.Attempt, r.EnvName, params,
+			mustJSON(r.RuntimeArguments), mustJSON(r.RuntimeEnv), r.TimeoutSeconds, r.QueuedAt, r.TriggeredBy, false)
+		if err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, ev)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlstore.CreateRun: %w", err)
+	}
+	return nil
+}
+
+// RunByID returns a run with its version and service summaries and its
+// artifacts; ENotFound "Run nao encontrada." when absent.
+func (db *DB) RunByID(ctx context.Context, id string) (*hub.Run, error) {
+	q := db.Conn()
+	r, err := scanRun(q.QueryRow(ctx, `SELECT `+runColumns+runFrom+` WHERE r.run_id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, hub.Errorf(hub.ENotFound, "Run nao encontrada.")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore.RunByID(%q): %w", id, err)
+	}
+	arts, err := artifactsOf(ctx, q, []string{id})
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore.RunByID(%q): %w", id, err)
+	}
+	if a := arts[id]; a != nil {
+		r.Artifacts = a
+	}
+	return r, nil
+}
+
+// ListRuns returns runs newest first with summaries and artifacts, and the
+// number of runs matching the filter.
+func (db *DB) ListRuns(ctx context.Context, f hub.RunFilter) ([]hub.Run, int, error) {
+	cond, args, ok := scopeCondition(f.Scope, "r.robot_id")
+	if !ok {
+		return []hub.Run{}, 0, nil
+	}
+	var where []string
+	if cond != "" {
+		where = append(where, cond)
+	}
+	for _, c := range []struct{ col, v string }{{"r.robot_id", f.RobotID}, {"r.service_id", f.ServiceID}, {"r.status", f.Status}, {"r.trigger_type", f.TriggerType}} {
+		if c.v != "" {
+			where = append(where, c.col+" = ?")
+			args = append(args, c.v)
+		}
+	}
+	clause := ""
+	if len(where) > 0 {
+		clause = " WHERE " + strings.Join(where, " AND ")
+	}
+	q := db.Conn()
+	var total int
+	if err := q.QueryRow(ctx, `SELECT COUNT(*) FROM runs r`+clause, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("sqlstore.ListRuns: %w", err)
+	}
+	rows, err := q.Query(ctx, `SELECT `+runColumns+runFrom+clause+` ORDER BY r.queued_at DESC, r.run_id LIMIT ? OFFSET ?`, append(args, f.Limit, f.Skip)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlstore.ListRuns: %w", err)
+	}
+	defer rows.Close()
+	out := []hub.Run{}
+	var ids []string
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("sqlstore.ListRuns: %w", err)
+		}
+		out = append(out, *r)
+		ids = append(ids, r.ID)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("sqlstore.ListRuns: %w", err)
+	}
+	arts, err := artifactsOf(ctx, q, ids)
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlstore.ListRuns: %w", err)
+	}
+	for i := range out {
+		if a := arts[out[i].ID]; a != nil {
+			out[i].Artifacts = a
+		}
+	}
+	return out, total, nil
+}
+
+func artifactsOf(ctx context.Context, q *Tx, runIDs []string) (map[string][]hub.Artifact, error) {
+	out := map[string][]hub.Artifact{}
+	if len(runIDs) == 0 {
+		return out, nil
+	}
+	rows, err := q.Query(ctx, `SELECT id, run_id, artifact_name, file_path, file_size_bytes, content_type, sha256, created_at
+		FROM artifacts WHERE run_id IN `+inClause(len(runIDs))+` ORDER BY artifact_name, id`, anySlice(runIDs)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			a        hub.Artifact
+			ct, hash sql.NullString
+		)
+		if err := rows.Scan(&a.ID, &a.RunID, &a.Name, &a.Path, &a.Size, &ct, &hash, &a.CreatedAt); err != nil {
+			return nil, err
+		}
+		a.ContentType, a.SHA256, a.CreatedAt = nullStr(ct), nullStr(hash), a.CreatedAt.UTC()
+		out[a.RunID] = append(out[a.RunID], a)
+	}
+	return out, rows.Err()
+}
+
+// RunLogs returns up to limit log lines of a run with seq > afterSeq, in order.
+func (db *DB) RunLogs(ctx context.Context, runID string, afterSeq int64, limit int) ([]hub.LogLine, error) {
+	rows, err := db.Conn().Query(ctx, `SELECT seq, "timestamp", level, message FROM run_logs
+		WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`, runID, afterSeq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore.RunLogs: %w", err)
+	}
+	defer rows.Close()
+	out := []hub.LogLine{}
+	for rows.Next() {
+		l := hub.LogLine{RunID: runID}
+		if err := rows.Scan(&l.Seq, &l.Timestamp, &l.Level, &l.Message); err != nil {
+			return nil, fmt.Errorf("sqlstore.RunLogs: %w", err)
+		}
+		l.Timestamp = l.Timestamp.UTC()
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// LastLogSeq returns the highest log seq of a run (0 when it has none).
+func (db *DB) LastLogSeq(ctx context.Context, runID string) (int64, error) {
+	return lastSeq(ctx, db.Conn(), runID)
+}
+
+func lastSeq(ctx context.Context, q *Tx, runID string) (int64, error) {
+	var n sql.NullInt64
+	if err := q.QueryRow(ctx, `SELECT MAX(seq) FROM run_logs WHERE run_id = ?`, runID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("last log seq: %w", err)
+	}
+	return n.Int64, nil
+}
+
+// AppendLogs stores a batch of log lines with one statement.
+func (db *DB) AppendLogs(ctx context.Context, lines []hub.LogLine) error {
+	if len(lines) == 0 {
+		return nil
+	}
+	return appendLogs(ctx, db.Conn(), lines)
+}
+
+// maxLogRowsPerStatement keeps multi-row inserts under the drivers' bound
+// parameter limits (5 per row).
+const maxLogRowsPerStatement = 1000
+
+func appendLogs(ctx context.Context, q *Tx, lines []hub.LogLine) error {
+	for len(lines) > 0 {
+		n := min(len(lines), maxLogRowsPerStatement)
+		var b strings.Builder
+		b.WriteString(`INSERT INTO run_logs (run_id, seq, "timestamp", level, message) VALUES `)
+		args := make([]any, 0, n*5)
+		for i, l := range lines[:n] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?, ?, ?)")
+			args = append(args, l.RunID, l.Seq, l.Timestamp, l.Level, l.Message)
+		}
+		if _, err := q.Exec(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("sqlstore.AppendLogs: %w", err)
+		}
+		lines = lines[n:]
+	}
+	return nil
+}
+
+// RequestCancel cancels a PENDING run at once (CANCELED), or marks a RUNNING
+// run for its worker to stop; a CANCELED run is returned unchanged. Other
+// finished runs are EConflict. The audit event is written only when
+// something changed.
+func (db *DB) RequestCancel(ctx context.Context, runID string, by *string, now time.Time, ev *hub.AuditEvent) (changed bool, err error) {
+	err = db.InTx(ctx, func(tx *Tx) error {
+		var status string
+		var requested bool
+		err := tx.QueryRow(ctx, `SELECT status, cancel_requested FROM runs WHERE run_id = ?`+db.dialect.forUpdate(), runID).Scan(&status, &requested)
+		if errors.Is(err, sql.ErrNoRows) {
+			return hub.Errorf(hub.ENotFound, "Run nao encontrada.")
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case status == hub.RunCanceled, status == hub.RunRunning && requested:
+			return nil
+		case status == hub.RunPending:
+			_, err = tx.Exec(ctx, `UPDATE runs SET status = ?, cancel_requested = ?, canceled_by = ?, canceled_at = ?, finished_at = ?
+				WHERE run_id = ? AND status = ?`, hub.RunCanceled, true, by, now, now, runID, hub.RunPending)
+		case status == hub.RunRunning:
+			_, err = tx.Exec(ctx, `UPDATE runs SET cancel_requested = ?, canceled_by = ? WHERE run_id = ?`, true, by, runID)
+		default:
+			return hub.Errorf(hub.EConflict, "Only PENDING or RUNNING runs can be canceled.")
+		}
+		if err != nil {
+			return err
+		}
+		changed = true
+		if ev != nil {
+			ev.Metadata["status"] = status
+		}
+		return insertAudit(ctx, tx, ev)
+	})
+	if err != nil {
+		return false, fmt.Errorf("sqlstore.RequestCancel(%q): %w", runID, err)
+	}
+	return changed, nil
+}
+
+// ClaimRun moves a PENDING run to RUNNING for one worker. ok is false when
+// the run is not PENDING any more (another worker has it, or it was
+// cancelled): the caller drops the signal.
+func (db *DB) ClaimRun(ctx context.Context, runID, workerID, host string, now, leaseUntil time.Time) (*hub.Run, bool, error) {
+	res, err := db.Conn().Exec(ctx, `UPDATE runs SET status = ?, worker_id = ?, host_name = ?, started_at = ?, lease_until = ?
+		WHERE run_id = ? AND status = ?`, hub.RunRunning, workerID, host, now, leaseUntil, runID, hub.RunPending)
+	if err != nil {
+		return nil, false, fmt.Errorf("sqlstore.ClaimRun(%q): %w", runID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return nil, false, err
+	}
+	r, err := db.RunByID(ctx, runID)
+	if err != nil {
+		return nil, false, err
+	}
+	return r, true, nil
+}
+
+// RenewLeases extends the leases of a worker's running runs and returns the
+// ids whose lease it still holds (a run missing from the answer was taken
+// away: failed by the reconciler or finished).
+func (db *DB) RenewLeases(ctx context.Context, workerID string, runIDs []string, until time.Time) ([]string, error) {
+	if len(runIDs) == 0 {
+		return nil, nil
+	}
+	args := append([]any{until, workerID, hub.RunRunning}, anySlice(runIDs)...)
+	if _, err := db.Conn().Exec(ctx, `UPDATE runs SET lease_until = ? WHERE worker_id = ? AND status = ? AND run_id IN `+inClause(len(runIDs)), args...); err != nil {
+		return nil, fmt.Errorf("sqlstore.RenewLeases: %w", err)
+	}
+	rows, err := db.Conn().Query(ctx, `SELECT run_id FROM runs WHERE worker_id = ? AND status = ? AND run_id IN `+inClause(len(runIDs)),
+		append([]any{workerID, hub.RunRunning}, anySlice(runIDs)...)...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore.RenewLeases: %w", err)
+	}
+	defer rows.Close()
+	var held []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		held = append(held, id)
+	}
+	return held, rows.Err()
+}
+
+// SetProcessID records the robot's pid while it runs.
+func (db *DB) SetProcessID(ctx context.Context, runID, workerID string, pid int) error {
+	_, err := db.Conn().Exec(ctx, `UPDATE runs SET process_id = ? WHERE run_id = ? AND worker_id = ?`, pid, runID, workerID)
+	if err != nil {
+		return fmt.Errorf("sqlstore.SetProcessID: %w", err)
+	}
+	return nil
+}
+
+// CancelRequested reports whether a cancel was requested for the run.
+func (db *DB) CancelRequested(ctx context.Context, runID string) (bool, error) {
+	var b bool
+	if err := db.Conn().QueryRow(ctx, `SELECT cancel_requested FROM runs WHERE run_id = ?`, runID).Scan(&b); err != nil {
+		return false, fmt.Errorf("sqlstore.CancelRequested: %w", err)
+	}
+	return b, nil
+}
+
+// FinishRun records how a run ended, with its final log lines and its
+// artifacts, in one transaction — only if this worker still holds the run
+// (a run the reconciler already failed is left alone; ok is false).
+func (db *DB) FinishRun(ctx context.Context, runID, workerID string, res hub.RunResult, lines []hub.LogLine, arts []hub.Artifact) (ok bool, err error) {
+	err = db.InTx(ctx, func(tx *Tx) error {
+		var started sql.NullTime
+		err := tx.QueryRow(ctx, `SELECT started_at FROM runs WHERE run_id = ? AND worker_id = ? AND status = ?`+db.dialect.forUpdate(),
+			runID, workerID, hub.RunRunning).Scan(&started)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var duration *float64
+		if started.Valid {
+			d := res.FinishedAt.Sub(started.Time).Seconds()
+			duration = &d
+		}
+		var canceledAt *time.Time
+		if res.Status == hub.RunCanceled {
+			canceledAt = &res.FinishedAt
+		}
+		if _, err := tx.Exec(ctx, `UPDATE runs SET status = ?, finished_at = ?, duration_seconds = ?, exit_code = ?, error_message = ?,
+			process_id = NULL, lease_until = NULL, canceled_at = COALESCE(?, canceled_at) WHERE run_id = ?`,
+			res.Status, res.FinishedAt, duration, res.ExitCode, res.ErrorMessage, canceledAt, runID); err != nil {
+			return err
+		}
+		if err := appendLogs(ctx, tx, lines); err != nil {
+			return err
+		}
+		for _, a := range arts {
+			if _, err := tx.Exec(ctx, `INSERT INTO artifacts (id, run_id, artifact_name, file_path, file_size_bytes, content_type, sha256, created_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.RunID, a.Name, a.Path, a.Size, a.ContentType, a.SHA256, a.CreatedAt); err != nil {
+				return err
+			}
+		}
+		ok = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("sqlstore.FinishRun(%q): %w", runID, err)
+	}
+	return ok, nil
+}
+
+// FailRun ends a PENDING or RUNNING run as FAILED with errMsg, and appends
+// logMsg as an ERROR line. Nothing happens to a run that already finished.
+func (db *DB) FailRun(ctx context.Context, runID, errMsg, logMsg string, now time.Time) error {
+	err := db.InTx(ctx, func(tx *Tx) error {
+		res, err := tx.Exec(ctx, `UPDATE runs SET status = ?, finished_at = ?, error_message = ?, process_id = NULL, lease_until = NULL
+			WHERE run_id = ? AND status IN (?, ?)`, hub.RunFailed, now, errMsg, runID, hub.RunPending, hub.RunRunning)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		seq, err := lastSeq(ctx, tx, runID)
+		if err != nil {
+			return err
+		}
+		return appendLogs(ctx, tx, []hub.LogLine{{RunID: runID, Seq: seq + 1, Timestamp: now, Level: hub.LevelError, Message: logMsg}})
+	})
+	if err != nil {
+		return fmt.Errorf("sqlstore.FailRun(%q): %w", runID, err)
+	}
+	return nil
+}
+
+// ExpiredRuns lists RUNNING runs whose lease ended before now.
+func (db *DB) ExpiredRuns(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	return db.runIDs(ctx, `SELECT run_id FROM runs WHERE status = ? AND lease_until < ? ORDER BY lease_until LIMIT ?`, hub.RunRunning, now, limit)
+}
+
+// StalePendingRuns lists PENDING runs queued before cutoff (their ready
+// signal may have been lost), oldest first.
+func (db *DB) StalePendingRuns(ctx context.Context, cutoff time.Time, limit int) ([]string, error) {
+	return db.runIDs(ctx, `SELECT run_id FROM runs WHERE status = ? AND queued_at < ? ORDER BY queued_at LIMIT ?`, hub.RunPending, cutoff, limit)
+}
+
+func (db *DB) runIDs(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := db.Conn().Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+// ArtifactByID returns one artifact of a run; ENotFound "Artifact not found.".
+func (db *DB) ArtifactByID(ctx context.Context, runID, artifactID string) (*hub.Artifact, error) {
+	arts, err := artifactsOf(ctx, db.Conn(), []string{runID})
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore.ArtifactByID: %w", err)
+	}
+	for _, a := range arts[runID] {
+		if a.ID == artifactID {
+			return &a, nil
+		}
+	}
+	return nil, hub.Errorf(hub.ENotFound, "Artifact not found.")
+}
+
+// ActiveVersion returns the robot's active version (the newest active one);
+// ENotFound when it has none.
+func (db *DB) ActiveVersion(ctx context.Context, robotID string) (*hub.Version, error) {
+	v, err := scanVersion(db.Conn().QueryRow(ctx, `SELECT `+versionColumns+` FROM robot_versions
+		WHERE robot_id = ? AND is_active = ? ORDER BY created_at DESC LIMIT 1`, robotID, true))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, hub.Errorf(hub.ENotFound, "Robot version not found for execution.")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore.ActiveVersion: %w", err)
+	}
+	return v, nil
+}
+
+// VersionOnly returns a version by id alone (the worker's view).
+func (db *DB) VersionOnly(ctx context.Context, versionID string) (*hub.Version, error) {
+	v, err := scanVersion(db.Conn().QueryRow(ctx, `SELECT `+versionColumns+` FROM robot_versions WHERE id = ?`, versionID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, hub.Errorf(hub.ENotFound, "Robot version not found.")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore.VersionOnly: %w", err)
+	}
+	return v, nil
+}
+
+// Heartbeat records that a worker is alive (creating its row on first call).
+func (db *DB) Heartbeat(ctx context.Context, id, hostname, version string, concurrency, running int, now time.Time) error {
+	_, err := db.Conn().Exec(ctx, `INSERT INTO workers (id, hostname, status, version, concurrency, running_runs, started_at, last_heartbeat, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, version = excluded.version, concurrency = excluded.concurrency,
+			running_runs = excluded.running_runs, last_heartbeat = excluded.last_heartbeat`,
+		id, hostname, "RUNNING", version, concurrency, running, now, now, now)
+	if err != nil {
+		return fmt.Errorf("sqlstore.Heartbeat: %w", err)
+	}
+	return nil
+}
+
+// WorkerStopped marks a worker STOPPED at shutdown.
+func (db *DB) WorkerStopped(ctx context.Context, id string, now time.Time) error {
+	_, err := db.Conn().Exec(ctx, `UPDATE workers SET status = ?, running_runs = 0, last_heartbeat = ? WHERE id = ?`, "STOPPED", now, id)
+	return err
+}
