@@ -1,0 +1,328 @@
+// Package executor is the worker: it takes ready signals from the bus,
+// claims runs in the database, prepares a fresh workspace from a cached,
+// safely unpacked package, starts the robot in its own process group (job
+// object on Windows) with a clean environment, streams its output into the
+// log pump, enforces timeout and cancel, collects output files as
+// artifacts, and records how the run ended. A heartbeat goroutine renews
+// the lease of every run it holds, however busy the robots are.
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"automationhub/internal/archive"
+	"automationhub/internal/blob"
+	"automationhub/internal/bus"
+	"automationhub/internal/hub"
+)
+
+// RunState is how the worker reads and changes run state. Today it is the
+// database; the same interface can be served over HTTP to remote agents.
+type RunState interface {
+	ClaimRun(ctx context.Context, runID, workerID, host string, now, leaseUntil time.Time) (*hub.Run, bool, error)
+	VersionOnly(ctx context.Context, versionID string) (*hub.Version, error)
+	RenewLeases(ctx context.Context, workerID string, runIDs []string, until time.Time) ([]string, error)
+	SetProcessID(ctx context.Context, runID, workerID string, pid int) error
+	CancelRequested(ctx context.Context, runID string) (bool, error)
+	AppendLogs(ctx context.Context, lines []hub.LogLine) error
+	LastLogSeq(ctx context.Context, runID string) (int64, error)
+	FinishRun(ctx context.Context, runID, workerID string, res hub.RunResult, lines []hub.LogLine, arts []hub.Artifact) (bool, error)
+	FailRun(ctx context.Context, runID, errMsg, logMsg string, now time.Time) error
+	Heartbeat(ctx context.Context, id, hostname, version string, concurrency, running int, now time.Time) error
+	WorkerStopped(ctx context.Context, id string, now time.Time) error
+}
+
+// Bus is the part of the bus the worker uses.
+type Bus interface {
+	Dequeue(ctx context.Context, consumer string) (bus.Delivery, error)
+	Ack(ctx context.Context, d bus.Delivery) error
+	Publish(ctx context.Context, topic string, payload []byte) error
+	Subscribe(ctx context.Context, topic string) (bus.Subscription, error)
+}
+
+// Blobs is the artifact store.
+type Blobs interface {
+	Path(key string) (string, error)
+	Create(limit int64) (*blob.Upload, error)
+}
+
+// Config tunes a worker.
+type Config struct {
+	ID, Hostname, Version string
+	Concurrency           int
+	// LeaseDuration is how long a claim lasts without renewal
+	// (WORKER_STALE_SECONDS); heartbeats renew it three times as often.
+	LeaseDuration    time.Duration
+	PythonExecutable string
+	// WorkDir holds the package cache and the runs' working copies.
+	WorkDir     string
+	Limits      archive.Limits
+	GracePeriod time.Duration
+	// MaxArtifactBytes caps each collected output file.
+	MaxArtifactBytes int64
+	// BaseEnv is the worker's own environment (os.Environ()); only its
+	// allow-listed variables reach robots.
+	BaseEnv []string
+	Clock   hub.Clock
+	Logger  *slog.Logger
+}
+
+// maxArtifacts bounds how many files one run may register.
+const maxArtifacts = 1000
+
+// Worker runs robots. Start it, then Stop it.
+type Worker struct {
+	state RunState
+	bus   Bus
+	blobs Blobs
+	cfg   Config
+	clock hub.Clock
+	log   *slog.Logger
+
+	mu         sync.Mutex
+	held       map[string]*activeRun
+	started    bool
+	cancelTake context.CancelFunc // stops the slots from taking work
+	cancelBg   context.CancelFunc // stops heartbeat and cancel listener
+	slots      sync.WaitGroup
+	bg         sync.WaitGroup
+}
+
+type activeRun struct {
+	stop     context.CancelCauseFunc
+	canceled bool // by a user
+}
+
+// Causes of stopping a robot early.
+var (
+	errCanceled  = errors.New("canceled by user")
+	errLeaseLost = errors.New("lease lost")
+	errShutdown  = errors.New("worker shutting down")
+)
+
+// New returns a worker.
+func New(state RunState, b Bus, blobs Blobs, cfg Config) *Worker {
+	if cfg.Clock == nil {
+		cfg.Clock = hub.SystemClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Concurrency < 1 {
+		cfg.Concurrency = 1
+	}
+	if cfg.LeaseDuration == 0 {
+		cfg.LeaseDuration = time.Minute
+	}
+	if cfg.GracePeriod == 0 {
+		cfg.GracePeriod = 5 * time.Second
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname, _ = os.Hostname()
+	}
+	return &Worker{state: state, bus: b, blobs: blobs, cfg: cfg, clock: cfg.Clock, log: cfg.Logger.With("worker_id", cfg.ID), held: map[string]*activeRun{}}
+}
+
+// Start launches the slots (Concurrency goroutines that take ready signals
+// and run robots), the heartbeat and the cancel listener. Slots exit when
+// Stop is called (after their current run); heartbeat and listener exit
+// after the last run has ended.
+func (w *Worker) Start(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.started {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Join(w.cfg.WorkDir, "runs"), 0o750); err != nil {
+		return fmt.Errorf("executor: work folder: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(w.cfg.WorkDir, "cache"), 0o750); err != nil {
+		return fmt.Errorf("executor: cache folder: %w", err)
+	}
+	base := context.WithoutCancel(ctx)
+	bgCtx, cancelBg := context.WithCancel(base)
+	takeCtx, cancelTake := context.WithCancel(base)
+	w.cancelBg, w.cancelTake, w.started = cancelBg, cancelTake, true
+	if err := w.state.Heartbeat(ctx, w.cfg.ID, w.cfg.Hostname, w.cfg.Version, w.cfg.Concurrency, 0, w.clock.Now()); err != nil {
+		w.log.Warn("first heartbeat failed", "error", err.Error())
+	}
+	if sub, err := w.bus.Subscribe(ctx, bus.CancelTopic); err != nil {
+		w.log.Warn("cancel signals unavailable; the database is polled instead", "error", err.Error())
+	} else {
+		w.bg.Go(func() { w.listenCancels(bgCtx, sub) })
+	}
+	w.bg.Go(func() { w.heartbeat(bgCtx) })
+	for range w.cfg.Concurrency {
+		w.slots.Go(func() { w.slot(takeCtx, bgCtx) })
+	}
+	w.log.Info("worker started", "concurrency", w.cfg.Concurrency, "host", w.cfg.Hostname)
+	return nil
+}
+
+// Stop stops taking work and lets running robots finish until ctx ends;
+// robots still running then are stopped (their runs end FAILED). Then the
+// heartbeat stops and the worker is marked STOPPED. Safe before Start.
+func (w *Worker) Stop(ctx context.Context) error {
+	w.mu.Lock()
+	if !w.started {
+		w.mu.Unlock()
+		return nil
+	}
+	w.started = false
+	w.mu.Unlock()
+	w.cancelTake()
+	drained := make(chan struct{})
+	go func() { w.slots.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		w.mu.Lock()
+		for _, a := range w.held {
+			a.stop(errShutdown)
+		}
+		w.mu.Unlock()
+		<-drained
+	}
+	w.cancelBg()
+	w.bg.Wait()
+	if err := w.state.WorkerStopped(context.WithoutCancel(ctx), w.cfg.ID, w.clock.Now()); err != nil {
+		w.log.Warn("marking the worker stopped failed", "error", err.Error())
+	}
+	w.log.Info("worker stopped")
+	return nil
+}
+
+// slot takes one ready signal at a time and runs it.
+func (w *Worker) slot(takeCtx, bgCtx context.Context) {
+	for {
+		d, err := w.bus.Dequeue(takeCtx, w.cfg.ID)
+		if err != nil {
+			if takeCtx.Err() != nil {
+				return
+			}
+			w.log.Warn("taking work failed", "error", err.Error())
+			select {
+			case <-takeCtx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		w.handle(bgCtx, d)
+	}
+}
+
+// handle claims the run of a ready signal and, if this worker got it, runs it.
+func (w *Worker) handle(ctx context.Context, d bus.Delivery) {
+	now := w.clock.Now()
+	r, ok, err := w.state.ClaimRun(ctx, d.RunID, w.cfg.ID, w.cfg.Hostname, now, now.Add(w.cfg.LeaseDuration))
+	if err != nil {
+		w.log.Warn("claiming a run failed; its signal will come again", "run_id", d.RunID, "error", err.Error())
+		return // not acked: redelivered later
+	}
+	_ = w.bus.Ack(ctx, d)
+	if !ok {
+		return // someone else has it, or it was cancelled: drop the duplicate
+	}
+	runCtx, stop := context.WithCancelCause(ctx)
+	a := &activeRun{stop: stop}
+	w.mu.Lock()
+	w.held[r.ID] = a
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		delete(w.held, r.ID)
+		w.mu.Unlock()
+		stop(nil)
+	}()
+	w.execute(runCtx, r)
+}
+
+// requestStop stops a held run's robot with a cause.
+func (w *Worker) requestStop(runID string, cause error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if a, ok := w.held[runID]; ok {
+		a.stop(cause)
+	}
+}
+
+// listenCancels stops robots whose run a user cancelled; exits with ctx.
+func (w *Worker) listenCancels(ctx context.Context, sub bus.Subscription) {
+	defer sub.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case msg, ok := <-sub.C():
+			if !ok {
+				// Resubscribe; meanwhile the per-run database poll covers cancels.
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Second):
+				}
+				s, err := w.bus.Subscribe(ctx, bus.CancelTopic)
+				if err != nil {
+					continue
+				}
+				sub = s
+				continue
+			}
+			w.requestStop(string(msg), errCanceled)
+		}
+	}
+}
+
+// heartbeat renews the leases of held runs and the worker row every third
+// of the lease; a run whose lease was taken away is stopped. Exits with ctx.
+func (w *Worker) heartbeat(ctx context.Context) {
+	t := time.NewTicker(max(w.cfg.LeaseDuration/3, 100*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		w.mu.Lock()
+		ids := make([]string, 0, len(w.held))
+		for id := range w.held {
+			ids = append(ids, id)
+		}
+		w.mu.Unlock()
+		now := w.clock.Now()
+		if len(ids) > 0 {
+			held, err := w.state.RenewLeases(ctx, w.cfg.ID, ids, now.Add(w.cfg.LeaseDuration))
+			if err != nil {
+				w.log.Warn("renewing leases failed", "error", err.Error())
+			} else {
+				for _, id := range ids {
+					if !slicesContains(held, id) {
+						w.log.Warn("lease lost; stopping the robot", "run_id", id)
+						w.requestStop(id, errLeaseLost)
+					}
+				}
+			}
+		}
+		if err := w.state.Heartbeat(ctx, w.cfg.ID, w.cfg.Hostname, w.cfg.Version, w.cfg.Concurrency, len(ids), now); err != nil {
+			w.log.Warn("heartbeat failed", "error", err.Error())
+		}
+	}
+}
+
+func slicesContains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
