@@ -187,17 +187,43 @@ func TestReadinessReportsUnreachableRedis(t *testing.T) {
 	}
 }
 
-func TestWorkerAndCleanupRolesStopCleanly(t *testing.T) {
-	for _, role := range []string{"worker", "cleanup"} {
-		t.Run(role, func(t *testing.T) {
-			m, stop := startMain(t, role, nil)
-			if m.Addr != nil {
-				t.Errorf("%s role opened an HTTP listener at %s", role, m.Addr)
-			}
-			if err := stop(); err != nil {
-				t.Errorf("stop: %v", err)
-			}
-		})
+func TestCleanupRoleStopsCleanly(t *testing.T) {
+	m, stop := startMain(t, "cleanup", nil)
+	if m.Addr != nil {
+		t.Errorf("cleanup role opened an HTTP listener at %s", m.Addr)
+	}
+	if err := stop(); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+}
+
+func TestWorkerRoleNeedsRedis(t *testing.T) {
+	cfg, err := config.Load(map[string]string{"HUB_DATA_DIR": t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Main{Config: cfg, Logger: slog.New(slog.DiscardHandler), Version: "test", Stdout: &lockedBuffer{}}
+	err = m.Run(context.Background(), "worker")
+	m.Close()
+	if err == nil || !strings.Contains(err.Error(), "REDIS_URL") {
+		t.Errorf("worker without Redis: %v, want an error naming REDIS_URL", err)
+	}
+}
+
+func TestWorkerRoleWithRedisStopsCleanly(t *testing.T) {
+	db := hubtest.DatabaseConfig(t, config.Postgres)
+	_, _ = hubtest.Redis(t)
+	vars := map[string]string{"DATABASE_URL": db.DSN, "REDIS_URL": os.Getenv(hubtest.EnvRedisURL)}
+	_, stop := startMain(t, "migrate", vars)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	m, stop := startMain(t, "worker", vars)
+	if m.Addr != nil {
+		t.Errorf("worker role opened an HTTP listener at %s", m.Addr)
+	}
+	if err := stop(); err != nil {
+		t.Errorf("stop: %v", err)
 	}
 }
 
