@@ -13,8 +13,12 @@ import (
 // pathSeparators are the characters that make a program path explicit.
 const pathSeparators = "/"
 
-// stopPollInterval is how often Stop checks whether the tree has gone.
-const stopPollInterval = 10 * time.Millisecond
+// Stop checks whether the tree has gone first after minPoll, then at
+// doubling intervals up to maxPoll.
+const (
+	minPoll = 5 * time.Millisecond
+	maxPoll = 100 * time.Millisecond
+)
 
 // sysProcess is the Unix part of a Process: the id of its process group.
 type sysProcess struct {
@@ -41,14 +45,16 @@ func (p *Process) stop() {
 	}
 	grace := time.NewTimer(p.grace)
 	defer grace.Stop()
-	tick := time.NewTicker(stopPollInterval)
-	defer tick.Stop()
-	for {
+	poll := time.NewTimer(minPoll)
+	defer poll.Stop()
+	for interval := minPoll; ; {
 		select {
 		case <-grace.C:
 			p.kill()
 			return
-		case <-tick.C:
+		case <-poll.C:
+			interval = min(2*interval, maxPoll)
+			poll.Reset(interval)
 		case <-p.done:
 		}
 		if !p.alive() {
@@ -77,14 +83,20 @@ func (p *Process) kill() {
 }
 
 // alive reports whether the main process or any member of its process group
-// still exists. An exited main process counts as gone only once it has been
-// reaped, which the reaping goroutine does at once.
+// still runs. An exited main process counts as gone once it has been reaped,
+// which the reaping goroutine does at once; other zombies count as gone
+// where the OS lets us tell (see groupHasLiveMembers).
 func (p *Process) alive() bool {
 	if !p.exited() && p.cmd.Process.Signal(syscall.Signal(0)) == nil {
 		return true
 	}
-	err := syscall.Kill(-p.sys.pgid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	switch err := syscall.Kill(-p.sys.pgid, 0); {
+	case err == nil:
+		return groupHasLiveMembers(p.sys.pgid)
+	case errors.Is(err, syscall.EPERM):
+		return true
+	}
+	return false
 }
 
 // exitCode returns the exit status, or the negative signal number when a
