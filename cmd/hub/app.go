@@ -46,11 +46,12 @@ type Main struct {
 	// Addr is the bound HTTP address, valid after Ready.
 	Addr net.Addr
 
-	db     *sqlstore.DB
-	redis  *redis.Client
-	bus    bus.Bus
-	blobs  *blob.Local
-	server *httpapi.Server
+	db      *sqlstore.DB
+	redis   *redis.Client
+	bus     bus.Bus
+	blobs   *blob.Local
+	metrics *metrics.Metrics
+	server  *httpapi.Server
 }
 
 // openBus connects the queue and live-log transport: Redis when REDIS_URL is
@@ -134,6 +135,7 @@ func (m *Main) Run(ctx context.Context, role string) error {
 		return fmt.Errorf("artifact store: %w", err)
 	}
 	m.blobs = blobs
+	m.metrics = metrics.New(m.Version)
 
 	g, gctx := errgroup.WithContext(ctx)
 	stopTimeout := time.Duration(m.Config.ShutdownTimeoutSeconds) * time.Second
@@ -175,6 +177,7 @@ func (m *Main) Run(ctx context.Context, role string) error {
 			Limits:           archive.Limits{MaxFiles: m.Config.MaxArtifactFiles, MaxUnpackedBytes: m.Config.MaxArtifactUnpackedBytes},
 			MaxArtifactBytes: m.Config.MaxArtifactBytes,
 			BaseEnv:          os.Environ(),
+			Observer:         m.metrics.RunObserver(),
 			Logger:           log,
 		})
 		if err := w.Start(gctx); err != nil {
@@ -220,10 +223,14 @@ func (m *Main) startServer(ctx context.Context, runSvc *runs.Service) error {
 		Limits:           archive.Limits{MaxFiles: m.Config.MaxArtifactFiles, MaxUnpackedBytes: m.Config.MaxArtifactUnpackedBytes},
 		Logger:           m.Logger,
 	})
+	stale := time.Duration(m.Config.WorkerStaleSeconds) * time.Second
+	m.metrics.RegisterRunStats(func(ctx context.Context) (hub.RunStats, error) {
+		return m.db.RunStats(ctx, time.Now().UTC(), stale)
+	})
 	srv, err := httpapi.New(httpapi.Deps{
 		Config:   m.Config,
 		Logger:   m.Logger,
-		Metrics:  metrics.New(m.Version),
+		Metrics:  m.metrics,
 		Version:  m.Version,
 		Ready:    checks,
 		Auth:     ids,

@@ -116,6 +116,19 @@ func TestRobotRunsThroughTheWholeHub(t *testing.T) {
 			if !strings.Contains(joined, "hello world") || msgs[len(msgs)-1] != "Execution finished successfully." {
 				t.Errorf("log:\n%s", joined)
 			}
+			// The API's /metrics shows the run, computed from the database and from the worker.
+			resp, err = http.Get("http://" + m.Addr.String() + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			text, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, want := range []string{`hub_runs{status="SUCCESS"} 1`, `hub_runs_finished_total{status="SUCCESS"} 1`, "hub_queue_depth 0",
+				`hub_workers{state="alive"} 1`, "hub_run_duration_seconds_count 1"} {
+				if !strings.Contains(string(text), want) {
+					t.Errorf("/metrics lacks %q", want)
+				}
+			}
 		})
 	}
 }

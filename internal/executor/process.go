@@ -64,11 +64,11 @@ type Process struct {
 }
 
 // Start starts the command in its own process group (Unix) or job object
-// (Windows). Its stdin is the null device. A goroutine reaps the process and
-// copies nothing itself; it exits when the process has exited and its output
-// has been copied (see Wait). The caller must call Wait, and should call Stop
-// once the run is over so that descendants the robot left behind are removed
-// and OS resources are released.
+// (Windows), with the null device as stdin. It starts one goroutine, which
+// reaps the process and exits once the process has exited and its output
+// has been copied (see Wait). The caller should call Wait, and call Stop
+// once the run is over even when the robot exited by itself: Stop removes
+// descendants the robot left running and, on Windows, releases the job.
 func Start(c Command) (*Process, error) {
 	path, err := resolvePath(c.Path, c.Env)
 	if err != nil {

@@ -355,6 +355,44 @@ func TestStopKillsAfterGracePeriod(t *testing.T) {
 	waitGone(t, child, p.Pid())
 }
 
+func TestStopKillsDescendantIgnoringTerm(t *testing.T) {
+	t.Parallel()
+	const grace = 300 * time.Millisecond
+	lines, w := newLineCollector()
+	// The main process dies on SIGTERM; its child ignores it and must be
+	// killed although the main process is gone.
+	c := shell(t, `(trap "" TERM; echo ready; exec sleep 100) & echo $!; wait`)
+	c.Stdout = w
+	c.GracePeriod = grace
+	p, err := executor.Start(c)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	var child int
+	for range 2 {
+		if s := lines.next(t); s != "ready" {
+			if child, err = strconv.Atoi(s); err != nil {
+				t.Fatalf("got %q, want a process id or ready", s)
+			}
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // let the subshell exec sleep
+
+	start := time.Now()
+	p.Stop()
+	if d := time.Since(start); d < grace || d > grace+3*time.Second {
+		t.Errorf("Stop took %v, want about the grace period %v", d, grace)
+	}
+	code, err := waitResult(t, p, 3*time.Second)
+	if err != nil {
+		t.Errorf("Wait: got error %v, want nil", err)
+	}
+	if want := -int(syscall.SIGTERM); code != want {
+		t.Errorf("got exit code %d, want %d", code, want)
+	}
+	waitGone(t, child)
+}
+
 func TestStopIsIdempotent(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -47,6 +47,7 @@ func (p *Process) stop() {
 	defer grace.Stop()
 	poll := time.NewTimer(minPoll)
 	defer poll.Stop()
+	done := p.done // wakes the loop once, when the result of Wait is ready
 	for interval := minPoll; ; {
 		select {
 		case <-grace.C:
@@ -55,7 +56,8 @@ func (p *Process) stop() {
 		case <-poll.C:
 			interval = min(2*interval, maxPoll)
 			poll.Reset(interval)
-		case <-p.done:
+		case <-done:
+			done = nil
 		}
 		if !p.alive() {
 			return

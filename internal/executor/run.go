@@ -209,6 +209,9 @@ wait:
 	}
 	_ = w.bus.Publish(bg, bus.LogTopic(r.ID), runs.EncodeLogBatch(lines))
 	_ = w.bus.Publish(bg, bus.LogTopic(r.ID), runs.EncodeStatus(r.ID, res.Status))
+	if w.cfg.Observer != nil && r.StartedAt != nil {
+		w.cfg.Observer.Finished(res.Status, res.FinishedAt.Sub(*r.StartedAt))
+	}
 	log.Info("run finished", "status", res.Status)
 }
 

@@ -70,8 +70,12 @@ type Config struct {
 	// BaseEnv is the worker's own environment (os.Environ()); only its
 	// allow-listed variables reach robots.
 	BaseEnv []string
-	Clock   hub.Clock
-	Logger  *slog.Logger
+	// Observer records finished runs (metrics); may be nil.
+	Observer interface {
+		Finished(status string, d time.Duration)
+	}
+	Clock  hub.Clock
+	Logger *slog.Logger
 }
 
 // maxArtifacts bounds how many files one run may register.

@@ -114,3 +114,12 @@ type RunResult struct {
 	ErrorMessage *string
 	FinishedAt   time.Time
 }
+
+// RunStats summarises runs and workers for metrics and operations views.
+type RunStats struct {
+	ByStatus      map[string]int64
+	OldestPending float64 // seconds; 0 when none
+	LogLines      int64   // log lines stored so far
+	WorkersAlive  int64
+	WorkersStale  int64
+}

@@ -3,13 +3,17 @@
 package metrics
 
 import (
+	"context"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"automationhub/internal/hub"
 )
 
 // Metrics holds the registry and the collectors other packages update.
@@ -19,6 +23,9 @@ type Metrics struct {
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
 	buildInfo    *prometheus.GaugeVec
+
+	once   sync.Once
+	runObs *RunObserver
 }
 
 // New creates a registry with the Go runtime and process collectors and the
@@ -60,4 +67,79 @@ func (m *Metrics) ObserveHTTP(method, route string, status int, d time.Duration)
 // Handler serves the registry in the Prometheus exposition format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
+
+// StatsFunc reads the run and worker figures; it is called on every scrape.
+type StatsFunc func(ctx context.Context) (hub.RunStats, error)
+
+// statsCollector exports run and worker figures computed from the database,
+// so the API's /metrics shows them whichever process ran the robots.
+type statsCollector struct {
+	fn                                       StatsFunc
+	runs, queueDepth, oldest, lines, workers *prometheus.Desc
+}
+
+// RegisterRunStats adds the database-backed run and worker collectors.
+func (m *Metrics) RegisterRunStats(fn StatsFunc) {
+	m.Registry.MustRegister(&statsCollector{
+		fn:         fn,
+		runs:       prometheus.NewDesc("hub_runs", "Runs by status.", []string{"status"}, nil),
+		queueDepth: prometheus.NewDesc("hub_queue_depth", "Runs waiting for a worker (PENDING).", nil, nil),
+		oldest:     prometheus.NewDesc("hub_oldest_pending_run_age_seconds", "Age of the oldest PENDING run.", nil, nil),
+		lines:      prometheus.NewDesc("hub_run_log_lines_total", "Log lines ingested so far.", nil, nil),
+		workers:    prometheus.NewDesc("hub_workers", "Workers by heartbeat state.", []string{"state"}, nil),
+	})
+}
+
+// Describe implements prometheus.Collector.
+func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.runs, c.queueDepth, c.oldest, c.lines, c.workers} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector; a failed query exports nothing.
+func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := c.fn(ctx)
+	if err != nil {
+		return
+	}
+	for _, s := range []string{"PENDING", "RUNNING", "SUCCESS", "FAILED", "CANCELED"} {
+		ch <- prometheus.MustNewConstMetric(c.runs, prometheus.GaugeValue, float64(st.ByStatus[s]), s)
+	}
+	ch <- prometheus.MustNewConstMetric(c.queueDepth, prometheus.GaugeValue, float64(st.ByStatus["PENDING"]))
+	ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, st.OldestPending)
+	ch <- prometheus.MustNewConstMetric(c.lines, prometheus.CounterValue, float64(st.LogLines))
+	ch <- prometheus.MustNewConstMetric(c.workers, prometheus.GaugeValue, float64(st.WorkersAlive), "alive")
+	ch <- prometheus.MustNewConstMetric(c.workers, prometheus.GaugeValue, float64(st.WorkersStale), "stale")
+}
+
+// RunObserver records run outcomes in the worker process.
+type RunObserver struct {
+	finished *prometheus.CounterVec
+	duration prometheus.Histogram
+}
+
+// RunObserver returns the worker-side run collectors (registered once).
+func (m *Metrics) RunObserver() *RunObserver {
+	m.once.Do(func() {
+		m.runObs = &RunObserver{
+			finished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hub_runs_finished_total", Help: "Runs this process finished, by status."}, []string{"status"}),
+			duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hub_run_duration_seconds", Help: "Duration of runs this process finished.",
+				Buckets: []float64{1, 5, 10, 30, 60, 120, 300, 600, 1200, 3600}}),
+		}
+		m.Registry.MustRegister(m.runObs.finished, m.runObs.duration)
+	})
+	return m.runObs
+}
+
+// Finished records one finished run.
+func (o *RunObserver) Finished(status string, d time.Duration) {
+	if o == nil {
+		return
+	}
+	o.finished.WithLabelValues(status).Inc()
+	o.duration.Observe(d.Seconds())
 }

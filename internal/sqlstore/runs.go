@@ -537,3 +537,44 @@ func (db *DB) WorkerStopped(ctx context.Context, id string, now time.Time) error
 	_, err := db.Conn().Exec(ctx, `UPDATE workers SET status = ?, running_runs = 0, last_heartbeat = ? WHERE id = ?`, "STOPPED", now, id)
 	return err
 }
+
+// RunStats counts runs by status, the age of the oldest PENDING run, stored
+// log lines, and workers whose heartbeat is newer / older than staleAfter.
+func (db *DB) RunStats(ctx context.Context, now time.Time, staleAfter time.Duration) (hub.RunStats, error) {
+	st := hub.RunStats{ByStatus: map[string]int64{}}
+	q := db.Conn()
+	rows, err := q.Query(ctx, `SELECT status, COUNT(*) FROM runs GROUP BY status`)
+	if err != nil {
+		return st, fmt.Errorf("sqlstore.RunStats: %w", err)
+	}
+	for rows.Next() {
+		var s string
+		var n int64
+		if err := rows.Scan(&s, &n); err != nil {
+			rows.Close()
+			return st, err
+		}
+		st.ByStatus[s] = n
+	}
+	rows.Close()
+	var oldest sql.NullTime
+	if err := q.QueryRow(ctx, `SELECT MIN(queued_at) FROM runs WHERE status = ?`, hub.RunPending).Scan(&oldest); err != nil {
+		return st, fmt.Errorf("sqlstore.RunStats: %w", err)
+	}
+	if oldest.Valid {
+		st.OldestPending = now.Sub(oldest.Time).Seconds()
+	}
+	var lines sql.NullInt64
+	if err := q.QueryRow(ctx, `SELECT MAX(id) FROM run_logs`).Scan(&lines); err != nil {
+		return st, fmt.Errorf("sqlstore.RunStats: %w", err)
+	}
+	st.LogLines = lines.Int64
+	cutoff := now.Add(-staleAfter)
+	if err := q.QueryRow(ctx, `SELECT
+		COALESCE(SUM(CASE WHEN last_heartbeat >= ? THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN last_heartbeat < ? THEN 1 ELSE 0 END), 0)
+		FROM workers WHERE status <> ?`, cutoff, cutoff, "STOPPED").Scan(&st.WorkersAlive, &st.WorkersStale); err != nil {
+		return st, fmt.Errorf("sqlstore.RunStats: %w", err)
+	}
+	return st, nil
+}
