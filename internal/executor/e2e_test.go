@@ -76,7 +76,7 @@ func combos() []struct {
 	return out
 }
 
-func newBus(t *testing.T, kind busKind) bus.Bus {
+func newBus(t testing.TB, kind busKind) bus.Bus {
 	t.Helper()
 	if kind == memBus {
 		b := membus.New(membus.Options{RedeliverAfter: 2 * time.Second})
@@ -98,7 +98,7 @@ type opts struct {
 	baseEnv  []string
 }
 
-func setup(t *testing.T, dialect string, kind busKind, o opts) *env {
+func setup(t testing.TB, dialect string, kind busKind, o opts) *env {
 	t.Helper()
 	if runtime.GOOS == "windows" {
 		t.Skip("robots in these tests are shell and Python scripts")
@@ -138,7 +138,7 @@ func setup(t *testing.T, dialect string, kind busKind, o opts) *env {
 	return e
 }
 
-func (e *env) startWorker(t *testing.T, id string, o opts) *executor.Worker {
+func (e *env) startWorker(t testing.TB, id string, o opts) *executor.Worker {
 	t.Helper()
 	base := o.baseEnv
 	if base == nil {
@@ -165,7 +165,7 @@ func (e *env) startWorker(t *testing.T, id string, o opts) *executor.Worker {
 	return w
 }
 
-func zipOf(t *testing.T, files map[string]string) []byte {
+func zipOf(t testing.TB, files map[string]string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
@@ -183,7 +183,7 @@ func zipOf(t *testing.T, files map[string]string) []byte {
 }
 
 // robot registers a robot and publishes one package; returns the robot id.
-func (e *env) robot(t *testing.T, name string, files map[string]string, in registry.PublishInput) string {
+func (e *env) robot(t testing.TB, name string, files map[string]string, in registry.PublishInput) string {
 	t.Helper()
 	ctx := context.Background()
 	v, err := e.reg.CreateRobot(ctx, e.admin, registry.NewRobot{Name: name, InitialVersion: registry.NewVersion{Version: "0.0.1"}})
@@ -202,7 +202,7 @@ func (e *env) robot(t *testing.T, name string, files map[string]string, in regis
 	return v.Robot.ID
 }
 
-func (e *env) execute(t *testing.T, robotID string, in runs.ExecuteInput) *hub.Run {
+func (e *env) execute(t testing.TB, robotID string, in runs.ExecuteInput) *hub.Run {
 	t.Helper()
 	r, err := e.runs.Execute(context.Background(), e.admin, robotID, in)
 	if err != nil {
@@ -212,7 +212,7 @@ func (e *env) execute(t *testing.T, robotID string, in runs.ExecuteInput) *hub.R
 }
 
 // wait polls a run until it is finished (or in want) or the deadline passes.
-func (e *env) wait(t *testing.T, runID string, d time.Duration, want ...string) *hub.Run {
+func (e *env) wait(t testing.TB, runID string, d time.Duration, want ...string) *hub.Run {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
@@ -235,7 +235,7 @@ func (e *env) wait(t *testing.T, runID string, d time.Duration, want ...string) 
 	}
 }
 
-func (e *env) logs(t *testing.T, runID string) []hub.LogLine {
+func (e *env) logs(t testing.TB, runID string) []hub.LogLine {
 	t.Helper()
 	var all []hub.LogLine
 	var after int64

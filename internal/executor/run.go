@@ -88,7 +88,7 @@ func (w *Worker) execute(ctx context.Context, r *hub.Run) {
 	stdout := NewLineWriter(false, func(l Line) { p.add(hub.LevelInfo, l.Text) })
 	stderr := NewLineWriter(true, func(l Line) { p.add(hub.LevelError, l.Text) })
 	cmd.Env, cmd.Stdout, cmd.Stderr, cmd.GracePeriod = env, stdout, stderr, w.cfg.GracePeriod
-	proc, err := Start(cmd)
+	proc, err := startRetrying(cmd)
 	if err != nil {
 		p.add(hub.LevelError, "Unexpected failure: cannot start the robot: "+err.Error())
 		closePump()
@@ -367,4 +367,16 @@ func (w *Worker) store(abs, key, name, runID string) (*hub.Artifact, error) {
 	}
 	sum := up.SHA256()
 	return &hub.Artifact{ID: uuid.NewString(), RunID: runID, Name: name, Path: key, Size: up.Size(), ContentType: &ct, SHA256: &sum, CreatedAt: w.clock.Now()}, nil
+}
+
+// startRetrying starts cmd, retrying briefly while the freshly copied
+// executable is still held open by a concurrent fork (ETXTBSY).
+func startRetrying(cmd Command) (*Process, error) {
+	for attempt := 1; ; attempt++ {
+		p, err := Start(cmd)
+		if err == nil || !isTextBusy(err) || attempt == 20 {
+			return p, err
+		}
+		time.Sleep(time.Duration(attempt) * 5 * time.Millisecond)
+	}
 }

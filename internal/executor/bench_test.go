@@ -1,0 +1,186 @@
+package executor_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"automationhub/internal/hub"
+	"automationhub/internal/registry"
+	"automationhub/internal/runs"
+)
+
+// benchCombos are the deployments benchmarked: embedded, and PostgreSQL +
+// Redis when configured.
+func benchCombos() []struct {
+	name, dialect string
+	bus           busKind
+} {
+	out := []struct {
+		name, dialect string
+		bus           busKind
+	}{{"embedded", "sqlite", memBus}}
+	if os.Getenv("HUB_TEST_POSTGRES_URL") != "" && os.Getenv("HUB_TEST_REDIS_URL") != "" {
+		out = append(out, struct {
+			name, dialect string
+			bus           busKind
+		}{"postgres+redis", "postgres", redisBus})
+	}
+	return out
+}
+
+func benchEnv(b *testing.B, dialect string, kind busKind) *env {
+	return setup(b, dialect, kind, opts{lease: 10 * time.Second})
+}
+
+// BenchmarkDispatchLatency measures execute → first robot output line.
+func BenchmarkDispatchLatency(b *testing.B) {
+	for _, c := range benchCombos() {
+		b.Run(c.name, func(b *testing.B) {
+			e := benchEnv(b, c.dialect, c.bus)
+			id := e.robot(b, "ping", map[string]string{"run.sh": "#!/bin/sh\necho started\n"}, registry.PublishInput{EntrypointType: "EXE", EntrypointPath: "run.sh"})
+			var lat []time.Duration
+			for b.Loop() {
+				start := time.Now()
+				r, err := e.runs.Execute(context.Background(), e.admin, id, runs.ExecuteInput{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				e.wait(b, r.ID, 30*time.Second)
+				lines, _ := e.db.RunLogs(context.Background(), r.ID, 0, 100)
+				for _, l := range lines {
+					if l.Message == "started" {
+						lat = append(lat, l.Timestamp.Sub(start))
+						break
+					}
+				}
+			}
+			slices.Sort(lat)
+			if len(lat) > 0 {
+				b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+			}
+		})
+	}
+}
+
+// BenchmarkNoopThroughput runs no-op robots back to back with two slots and
+// compares with a bare fork/exec loop of the same script.
+func BenchmarkNoopThroughput(b *testing.B) {
+	script := filepath.Join(b.TempDir(), "noop.sh")
+	os.WriteFile(script, []byte("#!/bin/sh\nexit 0\n"), 0o755)
+	const n = 100
+	start := time.Now()
+	for range n {
+		if err := exec.Command(script).Run(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	bare := float64(n) / time.Since(start).Seconds()
+	for _, c := range benchCombos() {
+		b.Run(c.name, func(b *testing.B) {
+			e := benchEnv(b, c.dialect, c.bus)
+			id := e.robot(b, "noop", map[string]string{"run.sh": "#!/bin/sh\nexit 0\n"}, registry.PublishInput{EntrypointType: "EXE", EntrypointPath: "run.sh"})
+			var total int
+			var elapsed time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				var ids []string
+				for range n {
+					r, err := e.runs.Execute(context.Background(), e.admin, id, runs.ExecuteInput{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					ids = append(ids, r.ID)
+				}
+				for _, rid := range ids {
+					if r := e.wait(b, rid, 120*time.Second); r.Status != hub.RunSuccess {
+						b.Fatalf("run %s: %v", r.Status, *r.ErrorMessage)
+					}
+				}
+				elapsed += time.Since(t0)
+				total += n
+			}
+			rate := float64(total) / elapsed.Seconds()
+			b.ReportMetric(rate, "runs/s")
+			b.ReportMetric(bare, "bare-exec/s")
+			b.ReportMetric(rate/bare, "ratio")
+		})
+	}
+}
+
+// BenchmarkLogIngestion runs a robot printing 1 000 000 lines and reports
+// stored lines/s next to the same robot writing to /dev/null, the peak heap
+// of the process meanwhile, and lines lost (must be 0).
+func BenchmarkLogIngestion(b *testing.B) {
+	const lines = 1_000_000
+	gen := fmt.Sprintf("#!/bin/sh\nawk 'BEGIN { for (i = 1; i <= %d; i++) printf \"line %%d of the chatty robot, with some text\\n\", i }'\n", lines)
+	script := filepath.Join(b.TempDir(), "gen.sh")
+	os.WriteFile(script, []byte(gen), 0o755)
+	start := time.Now()
+	cmd := exec.Command(script)
+	devnull, _ := os.Open(os.DevNull)
+	cmd.Stdout = devnull
+	if err := cmd.Run(); err != nil {
+		b.Fatal(err)
+	}
+	devnull.Close()
+	bare := float64(lines) / time.Since(start).Seconds()
+	for _, c := range benchCombos() {
+		b.Run(c.name, func(b *testing.B) {
+			e := benchEnv(b, c.dialect, c.bus)
+			id := e.robot(b, "chatty", map[string]string{"run.sh": gen}, registry.PublishInput{EntrypointType: "EXE", EntrypointPath: "run.sh"})
+			var peak atomic.Uint64
+			stop := make(chan struct{})
+			go func() {
+				var ms runtime.MemStats
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(20 * time.Millisecond):
+						runtime.ReadMemStats(&ms)
+						if ms.HeapInuse > peak.Load() {
+							peak.Store(ms.HeapInuse)
+						}
+					}
+				}
+			}()
+			var stored int64
+			var elapsed time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				r, err := e.runs.Execute(context.Background(), e.admin, id, runs.ExecuteInput{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				done := e.wait(b, r.ID, 10*time.Minute)
+				elapsed += time.Since(t0)
+				if done.Status != hub.RunSuccess {
+					b.Fatalf("run %s", done.Status)
+				}
+				var last int64
+				if err := e.db.Conn().QueryRow(context.Background(), `SELECT COUNT(*) FROM run_logs WHERE run_id = ? AND message LIKE 'line %'`, r.ID).Scan(&last); err != nil {
+					b.Fatal(err)
+				}
+				stored += last
+				if last != lines {
+					b.Errorf("stored %d robot lines, want %d (lost %d)", last, lines, lines-last)
+				}
+			}
+			close(stop)
+			rate := float64(stored) / elapsed.Seconds()
+			b.ReportMetric(rate, "lines/s")
+			b.ReportMetric(bare, "devnull-lines/s")
+			b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MB")
+			b.ReportMetric(float64(b.N*lines)-float64(stored), "lost")
+		})
+	}
+}

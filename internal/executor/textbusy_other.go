@@ -1,0 +1,5 @@
+//go:build !unix
+
+package executor
+
+func isTextBusy(error) bool { return false }
