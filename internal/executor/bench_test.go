@@ -126,7 +126,7 @@ func BenchmarkLogIngestion(b *testing.B) {
 	os.WriteFile(script, []byte(gen), 0o755)
 	start := time.Now()
 	cmd := exec.Command(script)
-	devnull, _ := os.Open(os.DevNull)
+	devnull, _ := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	cmd.Stdout = devnull
 	if err := cmd.Run(); err != nil {
 		b.Fatal(err)
