@@ -100,6 +100,12 @@ type opts struct {
 
 func setup(t testing.TB, dialect string, kind busKind, o opts) *env {
 	t.Helper()
+	return setupWithBus(t, dialect, newBus(t, kind), o)
+}
+
+// setupWithBus is setup on a given bus.
+func setupWithBus(t testing.TB, dialect string, b bus.Bus, o opts) *env {
+	t.Helper()
 	if runtime.GOOS == "windows" {
 		t.Skip("robots in these tests are shell and Python scripts")
 	}
@@ -107,7 +113,6 @@ func setup(t testing.TB, dialect string, kind busKind, o opts) *env {
 		o.lease = 3 * time.Second
 	}
 	db := hubtest.Store(t, dialect)
-	b := newBus(t, kind)
 	blobs, err := blob.NewLocal(filepath.Join(t.TempDir(), "artifacts"))
 	if err != nil {
 		t.Fatal(err)

@@ -114,12 +114,14 @@ func (w *Worker) execute(ctx context.Context, r *hub.Run) {
 	defer poll.Stop()
 	var cause error
 	timedOut := false
+	stopRequested := ctx.Done()
 wait:
 	for {
 		select {
 		case <-exited:
 			break wait
-		case <-ctx.Done():
+		case <-stopRequested:
+			stopRequested = nil // Stop once; then wait for the exit
 			cause = context.Cause(ctx)
 			proc.Stop()
 		case <-timeout.C:
@@ -135,6 +137,8 @@ wait:
 	if cause == nil && ctx.Err() != nil {
 		cause = context.Cause(ctx)
 	}
+	// Processes the robot left running in its group die with the run.
+	proc.Stop()
 	if errors.Is(cause, errLeaseLost) {
 		closePump()
 		log.Warn("run abandoned: the lease was taken away")

@@ -508,30 +508,42 @@ func testConcurrentPublishers(t *testing.T, b bus.Bus) {
 	const publishers, each = 8, 500
 	s := subscribe(t, b, "t")
 
+	// The reader is fast, but 8 publishers in tight loops can still outrun any
+	// reader, which the slow-subscriber rule (tested above) would rightly
+	// punish. A window of tokens keeps at most half a buffer in flight: a
+	// publisher takes a token before each Publish, the reader returns one per
+	// message. What is checked here is correctness under concurrency.
+	window := make(chan struct{}, bus.SubscriptionBuffer/2)
+	readerDone := make(chan struct{})
 	received := make(chan []string, 1)
 	go func() { // exits when all messages arrived, the subscription ends, or after waitLong
+		defer close(readerDone)
 		var got []string
+		defer func() { received <- got }()
 		timeout := time.After(waitLong)
 		for len(got) < publishers*each {
 			select {
 			case m, ok := <-s.C():
 				if !ok {
-					received <- got
 					return
 				}
 				got = append(got, string(m))
+				<-window
 			case <-timeout:
-				received <- got
 				return
 			}
 		}
-		received <- got
 	}()
 
 	var wg sync.WaitGroup
 	for p := range publishers {
-		wg.Go(func() {
+		wg.Go(func() { // exits after its messages, or when the reader gave up
 			for i := range each {
+				select {
+				case window <- struct{}{}:
+				case <-readerDone:
+					return
+				}
 				if err := b.Publish(t.Context(), "t", fmt.Appendf(nil, "%d:%d", p, i)); err != nil {
 					t.Errorf("publisher %d: Publish %d: %v", p, i, err)
 					return

@@ -125,9 +125,15 @@ func TestStress(t *testing.T) {
 				if err != nil {
 					return
 				}
+			read:
 				for range 10 {
-					if _, ok := <-s.C(); !ok {
-						break
+					select {
+					case _, ok := <-s.C():
+						if !ok {
+							break read
+						}
+					case <-ctx.Done():
+						break read
 					}
 				}
 				_ = s.Close()
