@@ -1,18 +1,14 @@
 package main
 
 import (
-	"archive/zip"
-	"bytes"
-	"encoding/json"
 	"io"
-	"mime/multipart"
 	"net/http"
-	"net/url"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"automationhub/internal/config"
 	"automationhub/internal/hubtest"
 )
 
@@ -22,102 +18,31 @@ func TestRobotRunsThroughTheWholeHub(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("the robot is a shell script")
 	}
-	for _, vars := range []map[string]string{
-		{"DEFAULT_ADMIN_PASSWORD": "admin-password-1"},
-		{"DEFAULT_ADMIN_PASSWORD": "admin-password-1", "REDIS_URL": "redis"}, // Redis bus when available
-	} {
-		name := "embedded"
-		if vars["REDIS_URL"] != "" {
-			name = "redis"
-			client, prefix := hubtest.Redis(t)
-			vars["REDIS_URL"] = "redis://" + client.Options().Addr + "/0"
-			vars["REDIS_QUEUE_NAME"], vars["REDIS_PUBSUB_PREFIX"] = prefix+"q", prefix+"c"
-		}
+	for _, name := range []string{"embedded", "redis"} {
 		t.Run(name, func(t *testing.T) {
+			vars := map[string]string{"DEFAULT_ADMIN_PASSWORD": "admin-password-1"}
+			if name == "redis" {
+				client, prefix := hubtest.Redis(t)
+				vars["REDIS_URL"] = "redis://" + client.Options().Addr + "/0"
+				vars["REDIS_QUEUE_NAME"], vars["REDIS_PUBSUB_PREFIX"] = prefix+"q", prefix+"c"
+			}
 			m, stop := startMain(t, "all", vars)
 			defer stop()
-			base := "http://" + m.Addr.String() + "/api/v1"
-			resp, err := http.PostForm(base+"/auth/token", url.Values{"username": {"admin"}, "password": {"admin-password-1"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var tok struct {
-				AccessToken string `json:"access_token"`
-			}
-			json.NewDecoder(resp.Body).Decode(&tok)
-			resp.Body.Close()
-			call := func(method, path, ct string, body io.Reader, out any) int {
-				req, _ := http.NewRequest(method, base+path, body)
-				req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-				if ct != "" {
-					req.Header.Set("Content-Type", ct)
-				}
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer resp.Body.Close()
-				if out != nil {
-					json.NewDecoder(resp.Body).Decode(out)
-				}
-				return resp.StatusCode
-			}
-			var robot struct{ ID string }
-			if code := call("POST", "/robots", "application/json", strings.NewReader(`{"name":"hello-robot","initial_version":{"version":"0.1.0"}}`), &robot); code != 200 {
-				t.Fatalf("create robot: %d", code)
-			}
-			var pkg bytes.Buffer
-			zw := zip.NewWriter(&pkg)
-			h := &zip.FileHeader{Name: "run.sh", Method: zip.Deflate}
-			h.SetMode(0o755)
-			w, _ := zw.CreateHeader(h)
-			w.Write([]byte("#!/bin/sh\necho \"hello $1\"\n"))
-			zw.Close()
-			var form bytes.Buffer
-			mw := multipart.NewWriter(&form)
-			mw.WriteField("version", "1.0.0")
-			mw.WriteField("channel", "stable")
-			mw.WriteField("entrypoint_type", "EXE")
-			mw.WriteField("entrypoint_path", "run.sh")
-			fw, _ := mw.CreateFormFile("artifact", "hello.zip")
-			fw.Write(pkg.Bytes())
-			mw.Close()
-			if code := call("POST", "/robots/"+robot.ID+"/versions/publish", mw.FormDataContentType(), &form, nil); code != 201 {
-				t.Fatalf("publish: %d", code)
-			}
-			var run struct {
-				RunID  string `json:"run_id"`
-				Status string `json:"status"`
-			}
-			if code := call("POST", "/runs/"+robot.ID+"/execute", "application/json", strings.NewReader(`{"runtime_arguments":["world"]}`), &run); code != 202 {
+			c := login(t, "http://"+m.Addr.String()+"/api/v1", "admin", "admin-password-1")
+			robot := c.shellRobot("hello-robot", "#!/bin/sh\necho \"hello $1\"\n")
+			var run runView
+			if code := c.call("POST", "/runs/"+robot+"/execute", "application/json", strings.NewReader(`{"runtime_arguments":["world"]}`), &run); code != 202 {
 				t.Fatalf("execute: %d", code)
 			}
-			deadline := time.Now().Add(30 * time.Second)
-			for run.Status != "SUCCESS" {
-				if time.Now().After(deadline) {
-					t.Fatalf("run still %s", run.Status)
-				}
-				time.Sleep(100 * time.Millisecond)
-				call("GET", "/runs/"+run.RunID, "", nil, &run)
-				if run.Status == "FAILED" || run.Status == "CANCELED" {
-					t.Fatalf("run ended %s", run.Status)
-				}
+			if r := c.waitRun(run.RunID, 30*time.Second); r.Status != "SUCCESS" {
+				t.Fatalf("run ended %s", r.Status)
 			}
-			var lines []struct {
-				Seq     int64  `json:"seq"`
-				Message string `json:"message"`
-			}
-			call("GET", "/runs/"+run.RunID+"/logs?limit=100", "", nil, &lines)
-			var msgs []string
-			for _, l := range lines {
-				msgs = append(msgs, l.Message)
-			}
-			joined := strings.Join(msgs, "\n")
-			if !strings.Contains(joined, "hello world") || msgs[len(msgs)-1] != "Execution finished successfully." {
+			msgs := c.logMessages(run.RunID)
+			if joined := strings.Join(msgs, "\n"); !strings.Contains(joined, "hello world") || msgs[len(msgs)-1] != "Execution finished successfully." {
 				t.Errorf("log:\n%s", joined)
 			}
 			// The API's /metrics shows the run, computed from the database and from the worker.
-			resp, err = http.Get("http://" + m.Addr.String() + "/metrics")
+			resp, err := http.Get("http://" + m.Addr.String() + "/metrics")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -130,5 +55,58 @@ func TestRobotRunsThroughTheWholeHub(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAPIRestartMidLoad restarts the API while runs are being requested:
+// every run the API accepted (202) is executed exactly once.
+func TestAPIRestartMidLoad(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the robot is a shell script")
+	}
+	db := hubtest.DatabaseConfig(t, config.Postgres)
+	client, prefix := hubtest.Redis(t)
+	vars := map[string]string{"DATABASE_URL": db.DSN, "REDIS_URL": "redis://" + client.Options().Addr + "/0",
+		"REDIS_QUEUE_NAME": prefix + "q", "REDIS_PUBSUB_PREFIX": prefix + "c", "ARTIFACTS_ROOT": t.TempDir(),
+		"DEFAULT_ADMIN_PASSWORD": "admin-password-1", "SECRET_KEY": strings.Repeat("s", 40)}
+	api, stopAPI := startMain(t, "serve", vars)
+	_, stopWorker := startMain(t, "worker", vars)
+	defer stopWorker()
+	c := login(t, "http://"+api.Addr.String()+"/api/v1", "admin", "admin-password-1")
+	robot := c.shellRobot("steady", "#!/bin/sh\necho tick\n")
+	var accepted []string
+	submit := func(c *hubClient, n int) {
+		for range n {
+			var r runView
+			if code := c.call("POST", "/runs/"+robot+"/execute", "application/json", strings.NewReader(`{}`), &r); code == 202 {
+				accepted = append(accepted, r.RunID)
+			}
+		}
+	}
+	submit(c, 10)
+	if err := stopAPI(); err != nil { // the API goes away mid-load
+		t.Fatal(err)
+	}
+	submit(c, 3) // refused: nobody listens
+	api2, stopAPI2 := startMain(t, "serve", vars)
+	defer stopAPI2()
+	c.base = "http://" + api2.Addr.String() + "/api/v1"
+	submit(c, 10)
+	if len(accepted) != 20 {
+		t.Fatalf("accepted %d runs, want 20", len(accepted))
+	}
+	for _, id := range accepted {
+		if r := c.waitRun(id, 60*time.Second); r.Status != "SUCCESS" {
+			t.Errorf("run %s ended %s", id, r.Status)
+		}
+		n := 0
+		for _, m := range c.logMessages(id) {
+			if m == "Execution started." {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("run %s started %d times", id, n)
+		}
 	}
 }

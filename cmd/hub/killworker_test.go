@@ -1,13 +1,6 @@
 package main
 
 import (
-	"archive/zip"
-	"bytes"
-	"encoding/json"
-	"io"
-	"mime/multipart"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,66 +49,17 @@ func TestWorkerKilledMidRun(t *testing.T) {
 	}
 	defer worker.Process.Kill()
 
-	base := "http://" + m.Addr.String() + "/api/v1"
-	resp, err := http.PostForm(base+"/auth/token", url.Values{"username": {"admin"}, "password": {"admin-password-1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	json.NewDecoder(resp.Body).Decode(&tok)
-	resp.Body.Close()
-	call := func(method, path, ct string, body io.Reader, out any) int {
-		req, _ := http.NewRequest(method, base+path, body)
-		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-		if ct != "" {
-			req.Header.Set("Content-Type", ct)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if out != nil {
-			json.NewDecoder(resp.Body).Decode(out)
-		}
-		return resp.StatusCode
-	}
-	var robot struct{ ID string }
-	call("POST", "/robots", "application/json", strings.NewReader(`{"name":"doomed","initial_version":{"version":"0.1.0"}}`), &robot)
+	c := login(t, "http://"+m.Addr.String()+"/api/v1", "admin", "admin-password-1")
 	pidFile := filepath.Join(t.TempDir(), "robot.pid")
-	var pkg bytes.Buffer
-	zw := zip.NewWriter(&pkg)
-	h := &zip.FileHeader{Name: "run.sh", Method: zip.Deflate}
-	h.SetMode(0o755)
-	w, _ := zw.CreateHeader(h)
-	w.Write([]byte("#!/bin/sh\necho $$ > " + pidFile + "\necho working\nexec sleep 120\n"))
-	zw.Close()
-	var form bytes.Buffer
-	mw := multipart.NewWriter(&form)
-	for k, v := range map[string]string{"version": "1.0.0", "channel": "stable", "entrypoint_type": "EXE", "entrypoint_path": "run.sh"} {
-		mw.WriteField(k, v)
-	}
-	fw, _ := mw.CreateFormFile("artifact", "doomed.zip")
-	fw.Write(pkg.Bytes())
-	mw.Close()
-	if code := call("POST", "/robots/"+robot.ID+"/versions/publish", mw.FormDataContentType(), &form, nil); code != 201 {
-		t.Fatalf("publish: %d", code)
-	}
-	var run struct {
-		RunID        string  `json:"run_id"`
-		Status       string  `json:"status"`
-		ErrorMessage *string `json:"error_message"`
-	}
-	call("POST", "/runs/"+robot.ID+"/execute", "application/json", strings.NewReader(`{}`), &run)
+	robot := c.shellRobot("doomed", "#!/bin/sh\necho $$ > "+pidFile+"\necho working\nexec sleep 120\n")
+	var run runView
+	c.call("POST", "/runs/"+robot+"/execute", "application/json", strings.NewReader(`{}`), &run)
 	deadline := time.Now().Add(30 * time.Second)
-	var lines []struct{ Message string }
 	for {
-		call("GET", "/runs/"+run.RunID, "", nil, &run)
-		call("GET", "/runs/"+run.RunID+"/logs", "", nil, &lines)
+		c.call("GET", "/runs/"+run.RunID, "", nil, &run)
+		msgs := c.logMessages(run.RunID)
 		b, _ := os.ReadFile(pidFile)
-		if run.Status == "RUNNING" && len(b) > 0 && len(lines) > 0 && lines[len(lines)-1].Message == "working" {
+		if run.Status == "RUNNING" && len(b) > 0 && len(msgs) > 0 && msgs[len(msgs)-1] == "working" {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -129,13 +73,7 @@ func TestWorkerKilledMidRun(t *testing.T) {
 	}
 	worker.Wait()
 	killed := time.Now()
-	for run.Status == "RUNNING" {
-		if time.Since(killed) > 20*time.Second {
-			t.Fatalf("run still RUNNING %v after its worker died", time.Since(killed))
-		}
-		time.Sleep(200 * time.Millisecond)
-		call("GET", "/runs/"+run.RunID, "", nil, &run)
-	}
+	run = c.waitRun(run.RunID, 20*time.Second)
 	t.Logf("run failed %v after the worker was killed", time.Since(killed).Round(100*time.Millisecond))
 	if run.Status != "FAILED" || run.ErrorMessage == nil || !strings.Contains(*run.ErrorMessage, "worker lost") {
 		t.Errorf("run = %s %v, want FAILED worker lost", run.Status, run.ErrorMessage)
@@ -143,10 +81,9 @@ func TestWorkerKilledMidRun(t *testing.T) {
 	if exec.Command("kill", "-0", strings.TrimSpace(string(pid))).Run() == nil {
 		t.Errorf("robot process %s survived its worker", strings.TrimSpace(string(pid)))
 	}
-	call("GET", "/runs/"+run.RunID+"/logs", "", nil, &lines)
 	started := 0
-	for _, l := range lines {
-		if l.Message == "Execution started." {
+	for _, m := range c.logMessages(run.RunID) {
+		if m == "Execution started." {
 			started++
 		}
 	}
