@@ -9,9 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -50,6 +53,14 @@ func usage(w io.Writer) {
 	writeSettingsHelp(w)
 }
 
+// redisLog adapts the Redis client's logger to slog.
+type redisLog struct{ log *slog.Logger }
+
+// Printf implements the Redis client's logging interface.
+func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}
+
 // run is main without the process: it returns the exit code.
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
 	cmd := "all"
@@ -84,6 +95,9 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return exitUsage
 	}
 	log := newLogger(cfg, stderr)
+	// The Redis client's own messages (every failed dial) go to DEBUG: the hub
+	// reports Redis trouble itself (/readyz, bus back-off warnings).
+	redis.SetLogger(redisLog{log})
 	for _, w := range warnings {
 		log.Warn(w)
 	}
