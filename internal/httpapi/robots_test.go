@@ -28,7 +28,7 @@ func robotZip(t testing.TB) []byte {
 
 // multipartBody builds a publish form; the artifact part comes last, as the
 // previous frontend sends it.
-func multipartBody(t *testing.T, fields map[string]string, fileName string, content []byte) (string, []byte) {
+func multipartBody(t testing.TB, fields map[string]string, fileName string, content []byte) (string, []byte) {
 	t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)

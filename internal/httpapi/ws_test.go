@@ -19,7 +19,7 @@ import (
 )
 
 // queuedRun creates a robot with a package and queues a run (no worker runs it).
-func queuedRun(t *testing.T, b apiBundle) string {
+func queuedRun(t testing.TB, b apiBundle) string {
 	t.Helper()
 	id := b.newRobot(t, "ws-robot")
 	ct, body := multipartBody(t, map[string]string{"version": "1.1.0", "channel": "stable"}, "artifact.zip", robotZip(t))
@@ -61,7 +61,7 @@ type frame struct {
 	Level   string `json:"level"`
 }
 
-func dial(t *testing.T, url, token string, viaQuery bool) (*websocket.Conn, error) {
+func dial(t testing.TB, url, token string, viaQuery bool) (*websocket.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	opts := &websocket.DialOptions{}
