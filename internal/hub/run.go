@@ -123,3 +123,14 @@ type RunStats struct {
 	WorkersAlive  int64
 	WorkersStale  int64
 }
+
+// Worker is a worker process as its heartbeats describe it.
+type Worker struct {
+	ID, Hostname, Status string
+	Version              *string
+	Concurrency          int
+	RunningRuns          int
+	StartedAt            time.Time
+	LastHeartbeat        time.Time
+	CreatedAt            time.Time
+}

@@ -159,6 +159,7 @@ func TestRoundTripEveryTable(t *testing.T) {
 					[]any{ids["run"], int64(1), now, "INFO", "olá — line with ? and 'quotes'"}},
 				{"artifacts", `INSERT INTO artifacts (id, run_id, artifact_name, file_path, file_size_bytes, content_type, sha256, created_at)
 					VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, []any{ids["artifact"], ids["run"], "out.csv", "runs/x/outputs/out.csv", int64(3_000_000_000), "text/csv", "ff", now}},
+				{"file_deletions", `INSERT INTO file_deletions (path, queued_at) VALUES (?, ?)`, []any{"runs/x/outputs/out.csv", now}},
 				{"audit_events", `INSERT INTO audit_events (actor_user_id, actor_subject, action, target_type, target_id, metadata_json, ip, created_at)
 					VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, []any{ids["user"], nil, "robot.created", "robot", ids["robot"], `{"name":"invoice-bot"}`, "10.0.0.1", now}},
 			}
@@ -250,6 +251,11 @@ func TestRoundTripEveryTable(t *testing.T) {
 			var auditAction, meta, ip string
 			mustScan(t, "audit_events", q.QueryRow(ctx, `SELECT action, metadata_json, ip FROM audit_events WHERE target_id = ?`, ids["robot"]), &auditAction, &meta, &ip)
 			check(t, "audit_events", []any{auditAction, meta, ip}, []any{"robot.created", `{"name":"invoice-bot"}`, "10.0.0.1"})
+
+			var fpath string
+			var fqueued time.Time
+			mustScan(t, "file_deletions", q.QueryRow(ctx, `SELECT path, queued_at FROM file_deletions`), &fpath, &fqueued)
+			check(t, "file_deletions", []any{fpath, fqueued}, []any{"runs/x/outputs/out.csv", now})
 
 			// Every table of the schema was exercised.
 			tables := listTables(t, db)
