@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -21,6 +22,7 @@ import (
 	"automationhub/internal/bus"
 	"automationhub/internal/bus/membus"
 	"automationhub/internal/bus/redisbus"
+	"automationhub/internal/cleanup"
 	"automationhub/internal/config"
 	"automationhub/internal/executor"
 	"automationhub/internal/httpapi"
@@ -43,6 +45,9 @@ type Main struct {
 
 	// Ready is closed once every role has started (the HTTP listener is bound).
 	Ready chan struct{}
+	// CleanupOnce runs one retention pass and returns (hub cleanup --once);
+	// DryRun only reports what it would remove (--dry-run).
+	CleanupOnce, DryRun bool
 	// Addr is the bound HTTP address, valid after Ready.
 	Addr net.Addr
 
@@ -192,7 +197,31 @@ func (m *Main) Run(ctx context.Context, role string) error {
 		})
 	}
 	if role == "all" || role == "cleanup" {
-		g.Go(func() error { return idle(gctx, log, "cleanup") })
+		cl := cleanup.New(m.db, blobs, cleanup.Config{
+			LogRetention:      time.Duration(m.Config.LogRetentionDays) * 24 * time.Hour,
+			ArtifactRetention: time.Duration(m.Config.ArtifactRetentionDays) * 24 * time.Hour,
+			CacheRetention:    time.Duration(m.Config.WorkspaceCacheDays) * 24 * time.Hour,
+			Interval:          time.Duration(m.Config.CleanupIntervalHours) * time.Hour,
+			WorkDir:           filepath.Join(m.Config.DataDir, "worker"),
+			Logger:            log,
+			Observer:          m.metrics.CleanupObserver(),
+		})
+		if m.CleanupOnce {
+			rep, err := cl.Pass(gctx, m.DryRun)
+			if err != nil {
+				return err
+			}
+			printReport(m.Stdout, rep)
+			close(m.Ready)
+			return nil
+		}
+		if err := cl.Start(gctx); err != nil {
+			return err
+		}
+		g.Go(func() error {
+			<-gctx.Done()
+			return cl.Stop(context.WithoutCancel(gctx))
+		})
 	}
 	close(m.Ready)
 	err = g.Wait()
@@ -238,6 +267,7 @@ func (m *Main) startServer(ctx context.Context, runSvc *runs.Service) error {
 		Registry: reg,
 		Runs:     runSvc,
 		LiveLogs: m.bus,
+		Ops:      runs.NewOps(m.db, stale, nil),
 	})
 	if err != nil {
 		return err
@@ -301,13 +331,28 @@ func (m *Main) bootstrapAdmin(ctx context.Context, ids *identity.Service) error 
 	return nil
 }
 
-// idle is the placeholder loop of a role that has no work yet: it stays up
-// until shutdown so supervisors see a healthy process.
-func idle(ctx context.Context, log *slog.Logger, role string) error {
-	log.Info("role started; nothing to do yet", "role", role)
-	<-ctx.Done()
-	log.Info("role stopped", "role", role)
-	return nil
+// printReport writes a cleanup report as a small table.
+func printReport(w io.Writer, rep *cleanup.Report) {
+	verb := "removed"
+	if rep.DryRun {
+		verb = "would remove"
+	}
+	if rep.Skipped {
+		fmt.Fprintln(w, "another cleanup holds the lock: database retention skipped")
+	}
+	kinds := make([]string, 0, len(rep.Kinds))
+	for k := range rep.Kinds {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	fmt.Fprintf(w, "cleanup %s (in %s):\n", verb, rep.Duration.Round(time.Millisecond))
+	for _, k := range kinds {
+		it := rep.Kinds[k]
+		fmt.Fprintf(w, "  %-15s %10d rows %8d files %14d bytes\n", k, it.Rows, it.Files, it.Bytes)
+	}
+	if len(kinds) == 0 {
+		fmt.Fprintln(w, "  nothing")
+	}
 }
 
 // Close releases what Run opened: the Redis client, then the database.

@@ -41,6 +41,22 @@ func TestRobotRunsThroughTheWholeHub(t *testing.T) {
 			if joined := strings.Join(msgs, "\n"); !strings.Contains(joined, "hello world") || msgs[len(msgs)-1] != "Execution finished successfully." {
 				t.Errorf("log:\n%s", joined)
 			}
+			// The operations views see the worker and the run.
+			var workers []struct {
+				ID, State   string
+				Concurrency int `json:"concurrency"`
+			}
+			if code := c.call("GET", "/workers", "", nil, &workers); code != 200 || len(workers) != 1 || workers[0].State != "alive" {
+				t.Errorf("workers = %d %+v", code, workers)
+			}
+			var ops struct {
+				QueueDepth   int64            `json:"queue_depth"`
+				WorkersAlive int64            `json:"workers_alive"`
+				RunsByStatus map[string]int64 `json:"runs_by_status"`
+			}
+			if code := c.call("GET", "/ops/status", "", nil, &ops); code != 200 || ops.RunsByStatus["SUCCESS"] != 1 || ops.WorkersAlive != 1 || ops.QueueDepth != 0 {
+				t.Errorf("ops status = %d %+v", code, ops)
+			}
 			// The API's /metrics shows the run, computed from the database and from the worker.
 			resp, err := http.Get("http://" + m.Addr.String() + "/metrics")
 			if err != nil {
@@ -48,7 +64,7 @@ func TestRobotRunsThroughTheWholeHub(t *testing.T) {
 			}
 			text, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			for _, want := range []string{`hub_runs{status="SUCCESS"} 1`, `hub_runs_finished_total{status="SUCCESS"} 1`, "hub_queue_depth 0",
+			for _, want := range []string{`hub_runs{status="SUCCESS"} 1`, "hub_cleanup_last_success_timestamp_seconds", `hub_runs_finished_total{status="SUCCESS"} 1`, "hub_queue_depth 0",
 				`hub_workers{state="alive"} 1`, "hub_run_duration_seconds_count 1"} {
 				if !strings.Contains(string(text), want) {
 					t.Errorf("/metrics lacks %q", want)

@@ -38,7 +38,7 @@ var commands = []struct{ name, help string }{
 	{"all", "API + worker + cleanup in one process (the default)"},
 	{"serve", "the HTTP API (applies migrations first)"},
 	{"worker", "a worker that runs robots"},
-	{"cleanup", "the retention worker"},
+	{"cleanup", "the retention worker (--once: one pass and exit; --dry-run: only report what would go)"},
 	{"migrate", "apply database migrations and exit"},
 	{"version", "print the version and exit"},
 }
@@ -80,13 +80,20 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stderr, "hub: unknown command %q (see hub --help)\n", cmd)
 		return exitUsage
 	}
-	if len(args) > 0 {
-		if args[0] == "-h" || args[0] == "--help" {
+	var once, dryRun bool
+	for _, a := range args {
+		switch {
+		case a == "-h" || a == "--help":
 			usage(stdout)
 			return exitOK
+		case cmd == "cleanup" && a == "--once":
+			once = true
+		case cmd == "cleanup" && a == "--dry-run":
+			once, dryRun = true, true
+		default:
+			fmt.Fprintf(stderr, "hub %s: unexpected argument %q (see hub --help)\n", cmd, a)
+			return exitUsage
 		}
-		fmt.Fprintf(stderr, "hub %s: unexpected argument %q (see hub --help)\n", cmd, args[0])
-		return exitUsage
 	}
 
 	cfg, warnings, err := loadConfig(environ, ".env")
@@ -102,7 +109,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		log.Warn(w)
 	}
 
-	m := &Main{Config: cfg, Logger: log, Version: version, Stdout: stdout}
+	m := &Main{Config: cfg, Logger: log, Version: version, Stdout: stdout, CleanupOnce: once, DryRun: dryRun}
 	err = m.Run(ctx, cmd)
 	if cerr := m.Close(); cerr != nil && err == nil {
 		err = cerr

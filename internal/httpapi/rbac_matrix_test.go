@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"
@@ -68,6 +69,8 @@ var routeAccess = map[string]string{
 	"POST /api/v1/runs/{run_id}/cancel":                             "robot.run|run.cancel",
 	"GET /api/v1/runs/{run_id}/artifacts/{artifact_id}/download":    "artifact.download",
 	"GET /api/v1/ws/runs/{run_id}/logs":                             wsRoute,
+	"GET /api/v1/workers":                                           "worker.manage",
+	"GET /api/v1/ops/status":                                        "worker.manage",
 }
 
 // holds lists what each test principal holds, written out independently of
@@ -119,8 +122,9 @@ func setupAPISized(t testing.TB, dialect string, maxArtifact int64) apiBundle {
 	mb := membus.New(membus.Options{})
 	t.Cleanup(func() { mb.Close() })
 	runSvc := runs.New(db, mb, blobs, runs.Config{Logger: slog.New(slog.DiscardHandler)})
+	ops := runs.NewOps(db, time.Minute, nil)
 	srv, err := httpapi.New(httpapi.Deps{Config: cfg, Version: "test", Logger: slog.New(slog.DiscardHandler), Auth: ids, Accounts: ids,
-		Registry: reg, Runs: runSvc, LiveLogs: mb})
+		Registry: reg, Runs: runSvc, LiveLogs: mb, Ops: ops})
 	if err != nil {
 		t.Fatal(err)
 	}

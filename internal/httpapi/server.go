@@ -48,6 +48,8 @@ type Deps struct {
 	// Runs serves the run endpoints; LiveLogs feeds the WebSocket.
 	Runs     Runs
 	LiveLogs LiveLogs
+	// Ops serves the operations views.
+	Ops OpsViews
 }
 
 // Route is one registered method and path pattern.
@@ -71,6 +73,7 @@ type Server struct {
 	registry       Registry
 	runs           Runs
 	live           LiveLogs
+	ops            OpsViews
 
 	mux     *http.ServeMux
 	api     huma.API
@@ -104,6 +107,7 @@ func New(d Deps) (*Server, error) {
 		registry: d.Registry,
 		runs:     d.Runs,
 		live:     d.LiveLogs,
+		ops:      d.Ops,
 	}
 	for _, p := range d.Config.TrustedProxies {
 		n, err := config.ParseIPOrCIDR(p)
@@ -134,6 +138,7 @@ func New(d Deps) (*Server, error) {
 	s.registerRobotRoutes()
 	s.registerRunRoutes()
 	s.registerLogStream()
+	s.registerOpsRoutes()
 	s.handler = s.observe(s.guard(jsonFallbacks(s.mux)))
 	return s, nil
 }

@@ -26,6 +26,9 @@ type Metrics struct {
 
 	once   sync.Once
 	runObs *RunObserver
+
+	cleanOnce sync.Once
+	cleanObs  *CleanupObserver
 }
 
 // New creates a registry with the Go runtime and process collectors and the
@@ -142,4 +145,38 @@ func (o *RunObserver) Finished(status string, d time.Duration) {
 	}
 	o.finished.WithLabelValues(status).Inc()
 	o.duration.Observe(d.Seconds())
+}
+
+// CleanupObserver records retention passes.
+type CleanupObserver struct {
+	rows, bytes      *prometheus.CounterVec
+	duration, lastOK prometheus.Gauge
+}
+
+// CleanupObserver returns the cleanup collectors (registered once).
+func (m *Metrics) CleanupObserver() *CleanupObserver {
+	m.cleanOnce.Do(func() {
+		m.cleanObs = &CleanupObserver{
+			rows:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hub_cleanup_removed_rows_total", Help: "Rows removed by retention, by kind."}, []string{"kind"}),
+			bytes:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hub_cleanup_removed_bytes_total", Help: "Bytes of files removed by retention, by kind."}, []string{"kind"}),
+			duration: prometheus.NewGauge(prometheus.GaugeOpts{Name: "hub_cleanup_last_duration_seconds", Help: "Duration of the last retention pass."}),
+			lastOK:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "hub_cleanup_last_success_timestamp_seconds", Help: "Unix time of the last successful retention pass."}),
+		}
+		m.Registry.MustRegister(m.cleanObs.rows, m.cleanObs.bytes, m.cleanObs.duration, m.cleanObs.lastOK)
+	})
+	return m.cleanObs
+}
+
+// Removed adds what a pass removed of one kind.
+func (o *CleanupObserver) Removed(kind string, rows, bytes int64) {
+	o.rows.WithLabelValues(kind).Add(float64(rows))
+	o.bytes.WithLabelValues(kind).Add(float64(bytes))
+}
+
+// PassDone records a finished pass.
+func (o *CleanupObserver) PassDone(d time.Duration, ok bool) {
+	o.duration.Set(d.Seconds())
+	if ok {
+		o.lastOK.SetToCurrentTime()
+	}
 }

@@ -1,0 +1,102 @@
+package runs
+
+import (
+	"context"
+	"time"
+
+	"automationhub/internal/hub"
+	"automationhub/internal/rbac"
+)
+
+// OpsStore is what the operations views read.
+type OpsStore interface {
+	Workers(ctx context.Context) ([]hub.Worker, error)
+	RunStats(ctx context.Context, now time.Time, staleAfter time.Duration) (hub.RunStats, error)
+	FailedSince(ctx context.Context, since time.Time) (int64, error)
+}
+
+// WorkerView is a worker with its liveness judged from its heartbeat.
+type WorkerView struct {
+	hub.Worker
+	// State is "alive", "stale" (no heartbeat for WORKER_STALE_SECONDS) or "stopped".
+	State string
+}
+
+// Ops serves the operations views (worker.manage).
+type Ops struct {
+	store      OpsStore
+	staleAfter time.Duration
+	clock      hub.Clock
+	started    time.Time
+}
+
+// NewOps returns the operations views.
+func NewOps(store OpsStore, staleAfter time.Duration, clock hub.Clock) *Ops {
+	if clock == nil {
+		clock = hub.SystemClock{}
+	}
+	return &Ops{store: store, staleAfter: staleAfter, clock: clock, started: clock.Now()}
+}
+
+// Workers lists the workers (worker.manage).
+func (o *Ops) Workers(ctx context.Context, p *hub.Principal) ([]WorkerView, error) {
+	if !rbac.Allowed(p, hub.PermWorkerManage, nil) {
+		return nil, forbidden()
+	}
+	ws, err := o.store.Workers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := o.clock.Now()
+	out := make([]WorkerView, len(ws))
+	for i, w := range ws {
+		state := "alive"
+		switch {
+		case w.Status == "STOPPED":
+			state = "stopped"
+		case now.Sub(w.LastHeartbeat) > o.staleAfter:
+			state = "stale"
+		}
+		out[i] = WorkerView{Worker: w, State: state}
+	}
+	return out, nil
+}
+
+// Status is the fleet at a glance.
+type Status struct {
+	TotalWorkers, WorkersRunning, WorkersPaused, WorkersAlive, WorkersStale int64
+	QueueDepth, RunsRunning, RunsFailedLastHour                             int64
+	OldestPendingSeconds                                                    float64
+	RunsByStatus                                                            map[string]int64
+	UptimeSeconds                                                           int64
+}
+
+// Status summarises queue, runs and workers (worker.manage).
+func (o *Ops) Status(ctx context.Context, p *hub.Principal) (*Status, error) {
+	ws, err := o.Workers(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	now := o.clock.Now()
+	st, err := o.store.RunStats(ctx, now, o.staleAfter)
+	if err != nil {
+		return nil, err
+	}
+	failed, err := o.store.FailedSince(ctx, now.Add(-time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	out := &Status{QueueDepth: st.ByStatus[hub.RunPending], RunsRunning: st.ByStatus[hub.RunRunning], RunsFailedLastHour: failed,
+		OldestPendingSeconds: st.OldestPending, RunsByStatus: st.ByStatus, UptimeSeconds: int64(now.Sub(o.started).Seconds()),
+		WorkersAlive: st.WorkersAlive, WorkersStale: st.WorkersStale}
+	for _, w := range ws {
+		out.TotalWorkers++
+		switch w.Status {
+		case "RUNNING":
+			out.WorkersRunning++
+		case "PAUSED":
+			out.WorkersPaused++
+		}
+	}
+	return out, nil
+}
