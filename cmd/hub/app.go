@@ -29,6 +29,7 @@ import (
 	"automationhub/internal/hub"
 	"automationhub/internal/identity"
 	"automationhub/internal/metrics"
+	"automationhub/internal/portal"
 	"automationhub/internal/registry"
 	"automationhub/internal/runs"
 	"automationhub/internal/sqlstore"
@@ -268,6 +269,7 @@ func (m *Main) startServer(ctx context.Context, runSvc *runs.Service) error {
 		Runs:     runSvc,
 		LiveLogs: m.bus,
 		Ops:      runs.NewOps(m.db, stale, nil),
+		Portal:   portal.New(m.db, runSvc, nil),
 	})
 	if err != nil {
 		return err

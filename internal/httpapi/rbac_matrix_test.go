@@ -21,6 +21,7 @@ import (
 	"automationhub/internal/hub"
 	"automationhub/internal/hubtest"
 	"automationhub/internal/identity"
+	"automationhub/internal/portal"
 	"automationhub/internal/registry"
 	"automationhub/internal/runs"
 	"automationhub/internal/sqlstore"
@@ -71,6 +72,19 @@ var routeAccess = map[string]string{
 	"GET /api/v1/ws/runs/{run_id}/logs":                             wsRoute,
 	"GET /api/v1/workers":                                           "worker.manage",
 	"GET /api/v1/ops/status":                                        "worker.manage",
+	"POST /api/v1/domains":                                          "service.manage",
+	"GET /api/v1/domains":                                           "service.read",
+	"GET /api/v1/domains/{domain_id}":                               "service.read",
+	"PATCH /api/v1/domains/{domain_id}":                             "service.manage",
+	"DELETE /api/v1/domains/{domain_id}":                            "service.manage",
+	"GET /api/v1/domains/{slug}/services":                           "service.read",
+	"POST /api/v1/services":                                         "service.manage",
+	"GET /api/v1/services":                                          "service.read",
+	"GET /api/v1/services/{service_id}":                             "service.read",
+	"PATCH /api/v1/services/{service_id}":                           "service.manage",
+	"DELETE /api/v1/services/{service_id}":                          "service.manage",
+	"POST /api/v1/services/{service_id}/run":                        "service.run",
+	"GET /api/v1/services/{service_id}/runs":                        "run.read",
 }
 
 // holds lists what each test principal holds, written out independently of
@@ -124,7 +138,7 @@ func setupAPISized(t testing.TB, dialect string, maxArtifact int64) apiBundle {
 	runSvc := runs.New(db, mb, blobs, runs.Config{Logger: slog.New(slog.DiscardHandler)})
 	ops := runs.NewOps(db, time.Minute, nil)
 	srv, err := httpapi.New(httpapi.Deps{Config: cfg, Version: "test", Logger: slog.New(slog.DiscardHandler), Auth: ids, Accounts: ids,
-		Registry: reg, Runs: runSvc, LiveLogs: mb, Ops: ops})
+		Registry: reg, Runs: runSvc, LiveLogs: mb, Ops: ops, Portal: portal.New(db, runSvc, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +204,7 @@ func (b apiBundle) call(t testing.TB, who, method, path, contentType, body strin
 
 // concrete fills a route's path parameters with plausible values.
 func concrete(path string) string {
-	r := strings.NewReplacer("{artifact_id}", uuid.NewString(), "{user_id}", uuid.NewString(), "{permission_id}", "1", "{asset}", "swagger-ui.css",
+	r := strings.NewReplacer("{domain_id}", uuid.NewString(), "{service_id}", uuid.NewString(), "{slug}", "dp-rh", "{artifact_id}", uuid.NewString(), "{user_id}", uuid.NewString(), "{permission_id}", "1", "{asset}", "swagger-ui.css",
 		"{robot_id}", uuid.NewString(), "{run_id}", uuid.NewString(), "{version_id}", uuid.NewString())
 	return r.Replace(path)
 }

@@ -50,6 +50,8 @@ type Deps struct {
 	LiveLogs LiveLogs
 	// Ops serves the operations views.
 	Ops OpsViews
+	// Portal serves domains and services.
+	Portal Portal
 }
 
 // Route is one registered method and path pattern.
@@ -74,6 +76,7 @@ type Server struct {
 	runs           Runs
 	live           LiveLogs
 	ops            OpsViews
+	portal         Portal
 
 	mux     *http.ServeMux
 	api     huma.API
@@ -108,6 +111,7 @@ func New(d Deps) (*Server, error) {
 		runs:     d.Runs,
 		live:     d.LiveLogs,
 		ops:      d.Ops,
+		portal:   d.Portal,
 	}
 	for _, p := range d.Config.TrustedProxies {
 		n, err := config.ParseIPOrCIDR(p)
@@ -139,6 +143,7 @@ func New(d Deps) (*Server, error) {
 	s.registerRunRoutes()
 	s.registerLogStream()
 	s.registerOpsRoutes()
+	s.registerPortalRoutes()
 	s.handler = s.observe(s.guard(jsonFallbacks(s.mux)))
 	return s, nil
 }

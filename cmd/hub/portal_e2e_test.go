@@ -1,0 +1,88 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+const seedService = `{
+  "domain_id": "%DOMAIN%", "robot_id": "%ROBOT%", "title": "Gerar relatorio ASO", "description": "Relatorio", "icon": "file-text",
+  "enabled": true, "default_version_id": null,
+  "form_schema_json": {"fields": [
+    {"key": "periodo", "label": "Periodo", "type": "text", "required": true, "helpText": "YYYY-MM", "validation": {"regex": "^\\d{4}-\\d{2}$"}},
+    {"key": "incluir_inativos", "label": "Incluir Inativos", "type": "checkbox", "default": false},
+    {"key": "observacao", "label": "Observacao", "type": "text"}
+  ]},
+  "run_template_json": {"defaults": {"incluir_inativos": false},
+    "mapping": {"runtime_arguments": ["--periodo={periodo}", "--inativos={incluir_inativos}", "--obs={observacao}"],
+                "runtime_env": {"SERVICE_DOMAIN": "dp-rh"}}}
+}`
+
+// TestPortalSeedExample runs the previous backend's README example end to
+// end through a real robot that prints its argv and environment.
+func TestPortalSeedExample(t *testing.T) {
+	m, stop := startMain(t, "all", map[string]string{"DEFAULT_ADMIN_PASSWORD": "admin-password-1"})
+	defer stop()
+	c := login(t, "http://"+m.Addr.String()+"/api/v1", "admin", "admin-password-1")
+	robot := c.shellRobot("portal-robot", "#!/bin/sh\nfor a in \"$@\"; do echo \"arg=[$a]\"; done\necho \"env=$SERVICE_DOMAIN\"\n")
+
+	var domain struct{ ID string }
+	if code := c.call("POST", "/domains", "application/json", strings.NewReader(`{"name":"DP/RH","slug":"dp-rh","description":"Servicos para pessoal e RH"}`), &domain); code != 201 || domain.ID == "" {
+		t.Fatalf("create domain: %d", code)
+	}
+	var svc struct{ ID string }
+	body := strings.NewReplacer("%DOMAIN%", domain.ID, "%ROBOT%", robot).Replace(seedService)
+	if code := c.call("POST", "/services", "application/json", strings.NewReader(body), &svc); code != 201 || svc.ID == "" {
+		t.Fatalf("create service: %d", code)
+	}
+	var listed []json.RawMessage
+	if code := c.call("GET", "/domains/dp-rh/services", "", nil, &listed); code != 200 || len(listed) != 1 {
+		t.Fatalf("domain services: %d %d", code, len(listed))
+	}
+	var errBody struct{ Detail string }
+	if code := c.call("POST", "/services/"+svc.ID+"/run", "application/json", strings.NewReader(`{"parameters":{}}`), &errBody); code != 400 || errBody.Detail != "Field 'Periodo' is required." {
+		t.Errorf("run without periodo: %d %q", code, errBody.Detail)
+	}
+	hostile := `"; rm -rf / # $(id) ` + "`id`" + `'`
+	params, _ := json.Marshal(map[string]any{"parameters": map[string]any{"periodo": "2026-02", "observacao": hostile}})
+	var run struct {
+		RunID          string         `json:"run_id"`
+		ServiceID      string         `json:"service_id"`
+		ParametersJSON map[string]any `json:"parameters_json"`
+		Service        struct{ Title string }
+	}
+	if code := c.call("POST", "/services/"+svc.ID+"/run", "application/json", strings.NewReader(string(params)), &run); code != 202 {
+		t.Fatalf("run: %d", code)
+	}
+	if run.ServiceID != svc.ID || run.ParametersJSON["periodo"] != "2026-02" || run.ParametersJSON["incluir_inativos"] != false || run.Service.Title != "Gerar relatorio ASO" {
+		t.Errorf("run = %+v", run)
+	}
+	if r := c.waitRun(run.RunID, 30*time.Second); r.Status != "SUCCESS" {
+		t.Fatalf("run ended %s", r.Status)
+	}
+	out := strings.Join(c.logMessages(run.RunID), "\n")
+	for _, want := range []string{"arg=[--periodo=2026-02]", "arg=[--inativos=false]", "arg=[--obs=" + hostile + "]", "env=dp-rh"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("robot output lacks %q:\n%s", want, out)
+		}
+	}
+	var runs []json.RawMessage
+	if code := c.call("GET", "/services/"+svc.ID+"/runs", "", nil, &runs); code != 200 || len(runs) != 1 {
+		t.Errorf("service runs: %d %d", code, len(runs))
+	}
+	// A service with history cannot be deleted; disabling it stops new runs.
+	if code := c.call("DELETE", "/services/"+svc.ID, "", nil, &errBody); code != 400 {
+		t.Errorf("delete a service with runs: %d", code)
+	}
+	if code := c.call("PATCH", "/services/"+svc.ID, "application/json", strings.NewReader(`{"enabled":false}`), nil); code != 200 {
+		t.Errorf("disable: %d", code)
+	}
+	if code := c.call("POST", "/services/"+svc.ID+"/run", "application/json", strings.NewReader(`{"parameters":{"periodo":"2026-03"}}`), &errBody); code != 400 || errBody.Detail != "Service is currently disabled." {
+		t.Errorf("run a disabled service: %d %q", code, errBody.Detail)
+	}
+	if code := c.call("DELETE", "/domains/"+domain.ID, "", nil, &errBody); code != 400 {
+		t.Errorf("delete a domain with services: %d", code)
+	}
+}
