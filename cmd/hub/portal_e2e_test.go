@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"automationhub/internal/config"
+	"automationhub/internal/hubtest"
 )
 
 const seedService = `{
@@ -23,7 +26,17 @@ const seedService = `{
 // TestPortalSeedExample runs the previous backend's README example end to
 // end through a real robot that prints its argv and environment.
 func TestPortalSeedExample(t *testing.T) {
-	m, stop := startMain(t, "all", map[string]string{"DEFAULT_ADMIN_PASSWORD": "admin-password-1"})
+	for _, dbName := range []string{"sqlite", "postgres"} {
+		t.Run(dbName, func(t *testing.T) { portalSeedExample(t, dbName) })
+	}
+}
+
+func portalSeedExample(t *testing.T, dbName string) {
+	vars := map[string]string{"DEFAULT_ADMIN_PASSWORD": "admin-password-1"}
+	if dbName == "postgres" {
+		vars["DATABASE_URL"] = hubtest.DatabaseConfig(t, config.Postgres).DSN
+	}
+	m, stop := startMain(t, "all", vars)
 	defer stop()
 	c := login(t, "http://"+m.Addr.String()+"/api/v1", "admin", "admin-password-1")
 	robot := c.shellRobot("portal-robot", "#!/bin/sh\nfor a in \"$@\"; do echo \"arg=[$a]\"; done\necho \"env=$SERVICE_DOMAIN\"\n")
@@ -32,10 +45,29 @@ func TestPortalSeedExample(t *testing.T) {
 	if code := c.call("POST", "/domains", "application/json", strings.NewReader(`{"name":"DP/RH","slug":"dp-rh","description":"Servicos para pessoal e RH"}`), &domain); code != 201 || domain.ID == "" {
 		t.Fatalf("create domain: %d", code)
 	}
+	for _, dup := range []struct{ body, detail string }{
+		{`{"name":"DP/RH","slug":"other-slug"}`, "Domain name already exists."},
+		{`{"name":"Other","slug":"dp-rh"}`, "Domain slug already exists."},
+		{`{"name":"Bad","slug":"Bad Slug"}`, ""},
+	} {
+		var e struct{ Detail any }
+		if code := c.call("POST", "/domains", "application/json", strings.NewReader(dup.body), &e); code/100 != 4 || (dup.detail != "" && e.Detail != dup.detail) {
+			t.Errorf("domain %s: %d %v", dup.body, code, e.Detail)
+		}
+	}
 	var svc struct{ ID string }
 	body := strings.NewReplacer("%DOMAIN%", domain.ID, "%ROBOT%", robot).Replace(seedService)
 	if code := c.call("POST", "/services", "application/json", strings.NewReader(body), &svc); code != 201 || svc.ID == "" {
 		t.Fatalf("create service: %d", code)
+	}
+	var e struct{ Detail string }
+	if code := c.call("POST", "/services", "application/json", strings.NewReader(body), &e); code != 400 || e.Detail != "Service title already exists in this domain." {
+		t.Errorf("duplicate service title: %d %q", code, e.Detail)
+	}
+	badRegex := strings.Replace(body, `"^\\d{4}-\\d{2}$"`, `"(unclosed"`, 1)
+	badRegex = strings.Replace(badRegex, "Gerar relatorio ASO", "Another title", 1)
+	if code := c.call("POST", "/services", "application/json", strings.NewReader(badRegex), &e); code != 400 || !strings.HasPrefix(e.Detail, "Invalid form_schema_json:") {
+		t.Errorf("invalid regex at save time: %d %q", code, e.Detail)
 	}
 	var listed []json.RawMessage
 	if code := c.call("GET", "/domains/dp-rh/services", "", nil, &listed); code != 200 || len(listed) != 1 {
