@@ -117,4 +117,30 @@ func portalSeedExample(t *testing.T, dbName string) {
 	if code := c.call("DELETE", "/domains/"+domain.ID, "", nil, &errBody); code != 400 {
 		t.Errorf("delete a domain with services: %d", code)
 	}
+
+	// The catalogue shows a user only the services of robots they may see.
+	other := c.shellRobot("other-robot", "#!/bin/sh\nexit 0\n")
+	var user struct{ ID string }
+	if code := c.call("POST", "/users", "application/json", strings.NewReader(`{"username":"scoped","password":"password-scoped","role":"None"}`), &user); code != 201 {
+		t.Fatalf("create user: %d", code)
+	}
+	grant := func(body string) {
+		if code := c.call("POST", "/users/"+user.ID+"/permissions", "application/json", strings.NewReader(body), nil); code != 201 {
+			t.Fatalf("grant %s: %d", body, code)
+		}
+	}
+	grant(`{"resource_type":"service","action":"service.read"}`)
+	grant(`{"resource_type":"robot","action":"robot.read","resource_id":"` + other + `"}`)
+	u := login(t, c.base, "scoped", "password-scoped")
+	var seen []json.RawMessage
+	if code := u.call("GET", "/domains/dp-rh/services?include_disabled=true", "", nil, &seen); code != 200 || len(seen) != 0 {
+		t.Errorf("scoped user sees %d services of another robot (%d)", len(seen), code)
+	}
+	if code := u.call("GET", "/services/"+svc.ID, "", nil, nil); code != 403 {
+		t.Errorf("scoped user reads another robot's service: %d", code)
+	}
+	grant(`{"resource_type":"robot","action":"robot.read","resource_id":"` + robot + `"}`)
+	if code := u.call("GET", "/services", "", nil, &seen); code != 200 || len(seen) != 1 {
+		t.Errorf("after a grant on its robot: %d services (%d)", len(seen), code)
+	}
 }

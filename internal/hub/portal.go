@@ -27,5 +27,7 @@ type Service struct {
 type ServiceFilter struct {
 	DomainID    string
 	EnabledOnly bool
+	// Scope limits the list to services of robots the caller may see.
+	Scope RobotScope
 	Page
 }

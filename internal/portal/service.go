@@ -189,7 +189,17 @@ func (s *Service) DomainServices(ctx context.Context, p *hub.Principal, slug str
 	if err != nil {
 		return nil, err
 	}
-	return s.store.ListServices(ctx, hub.ServiceFilter{DomainID: d.ID, EnabledOnly: !includeDisabled, Page: hub.Page{Limit: 1000}})
+	return s.store.ListServices(ctx, hub.ServiceFilter{DomainID: d.ID, EnabledOnly: !includeDisabled, Scope: catalogueScope(p), Page: hub.Page{Limit: 1000}})
+}
+
+// catalogueScope is the robots whose services a caller sees: every robot for
+// service managers, else the robots the caller may read (a user whose
+// robot.read is limited to some robots sees only their services).
+func catalogueScope(p *hub.Principal) hub.RobotScope {
+	if rbac.Allowed(p, hub.PermServiceManage, nil) {
+		return hub.RobotScope{All: true}
+	}
+	return rbac.Scope(p, hub.PermRobotRead)
 }
 
 // ServiceInput is a service create or edit; nil fields are absent (edit).
@@ -368,7 +378,20 @@ func (s *Service) GetService(ctx context.Context, p *hub.Principal, id string) (
 	if err != nil {
 		return nil, err
 	}
-	return s.store.ServiceByID(ctx, id)
+	svc, err := s.store.ServiceByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !rbac.Allowed(p, hub.PermServiceManage, nil) {
+		robot, err := s.store.RobotByID(ctx, svc.RobotID)
+		if err != nil {
+			return nil, err
+		}
+		if !rbac.Allowed(p, hub.PermRobotRead, robot.Ref()) {
+			return nil, hub.Errorf(hub.EForbidden, msgRobotScope)
+		}
+	}
+	return svc, nil
 }
 
 // ListServices lists services newest first (service.read).
@@ -383,6 +406,7 @@ func (s *Service) ListServices(ctx context.Context, p *hub.Principal, f hub.Serv
 		}
 		f.DomainID = id
 	}
+	f.Scope = catalogueScope(p)
 	return s.store.ListServices(ctx, f)
 }
 

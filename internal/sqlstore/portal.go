@@ -235,10 +235,16 @@ func (db *DB) ServiceByID(ctx context.Context, id string) (*hub.Service, error) 
 	return s, nil
 }
 
-// ListServices returns services newest first.
+// ListServices returns services newest first, limited to f.Scope.
 func (db *DB) ListServices(ctx context.Context, f hub.ServiceFilter) ([]hub.Service, error) {
+	cond, args, ok := scopeCondition(f.Scope, "services.robot_id")
+	if !ok {
+		return []hub.Service{}, nil
+	}
 	var where []string
-	var args []any
+	if cond != "" {
+		where = append(where, cond)
+	}
 	if f.DomainID != "" {
 		where = append(where, "domain_id = ?")
 		args = append(args, f.DomainID)
