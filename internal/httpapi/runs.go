@@ -18,6 +18,7 @@ type Runs interface {
 	Get(ctx context.Context, p *hub.Principal, runID string) (*hub.Run, error)
 	List(ctx context.Context, p *hub.Principal, in runs.ListInput) ([]hub.Run, int, error)
 	Logs(ctx context.Context, p *hub.Principal, runID string, afterSeq int64, limit int) ([]hub.LogLine, error)
+	OpenLog(ctx context.Context, p *hub.Principal, runID string) (*hub.Run, *runs.LogReader, error)
 	Cancel(ctx context.Context, p *hub.Principal, runID string) (*hub.Run, error)
 	OpenArtifact(ctx context.Context, p *hub.Principal, runID, artifactID string) (*hub.Artifact, *os.File, error)
 }

@@ -125,8 +125,7 @@ func (s *Server) serveLogStream(w http.ResponseWriter, r *http.Request) {
 		reject(err)
 		return
 	}
-	runID := r.PathValue("run_id")
-	run, err := s.runs.Get(ctx, p, runID)
+	run, log, err := s.runs.OpenLog(ctx, p, r.PathValue("run_id"))
 	if err != nil {
 		reject(err)
 		return
@@ -134,7 +133,7 @@ func (s *Server) serveLogStream(w http.ResponseWriter, r *http.Request) {
 	// Client frames are read (and ignored) only to notice a disconnect.
 	ctx = conn.CloseRead(ctx)
 
-	st := &logStream{srv: s, conn: conn, p: p, runID: run.ID}
+	st := &logStream{srv: s, conn: conn, log: log, runID: run.ID}
 	after := int64(-1)
 	if v := r.URL.Query().Get("after_seq"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -172,7 +171,7 @@ func (s *Server) wsOrigins() []string {
 type logStream struct {
 	srv   *Server
 	conn  *websocket.Conn
-	p     *hub.Principal
+	log   *runs.LogReader // access checked once, at connect
 	runID string
 	last  int64
 }
@@ -184,18 +183,11 @@ func (st *logStream) run(ctx context.Context, after int64) error {
 	}
 	defer func() { sub.Close() }()
 	if after < 0 {
-		lines, err := st.srv.runs.Logs(ctx, st.p, st.runID, 0, 1)
+		last, err := st.log.LastSeq(ctx)
 		if err != nil {
 			return err
 		}
-		after = 0
-		if len(lines) > 0 {
-			last, err := st.lastSeq(ctx)
-			if err != nil {
-				return err
-			}
-			after = max(0, last-wsBacklogDefault)
-		}
+		after = max(0, last-wsBacklogDefault)
 	}
 	st.last = after
 	if err := st.catchUp(ctx); err != nil {
@@ -238,28 +230,10 @@ func (st *logStream) run(ctx context.Context, after int64) error {
 	}
 }
 
-func (st *logStream) lastSeq(ctx context.Context) (int64, error) {
-	// Page to the end; cheap thanks to the (run_id, seq) index.
-	var last int64
-	for {
-		lines, err := st.srv.runs.Logs(ctx, st.p, st.runID, last, wsPage)
-		if err != nil {
-			return 0, err
-		}
-		if len(lines) == 0 {
-			return last, nil
-		}
-		last = lines[len(lines)-1].Seq
-		if len(lines) < wsPage {
-			return last, nil
-		}
-	}
-}
-
 // catchUp sends every stored line after st.last.
 func (st *logStream) catchUp(ctx context.Context) error {
 	for {
-		lines, err := st.srv.runs.Logs(ctx, st.p, st.runID, st.last, wsPage)
+		lines, err := st.log.Page(ctx, st.last, wsPage)
 		if err != nil {
 			return err
 		}
@@ -320,16 +294,16 @@ func (st *logStream) handle(ctx context.Context, msg []byte) (ended bool, err er
 // finishedNow reports whether the run has ended; if so it sends the rest of
 // the log and the status frame.
 func (st *logStream) finishedNow(ctx context.Context) (bool, error) {
-	r, err := st.srv.runs.Get(ctx, st.p, st.runID)
+	status, err := st.log.Status(ctx)
 	if err != nil {
 		return false, err
 	}
-	if !hub.Finished(r.Status) {
+	if !hub.Finished(status) {
 		return false, nil
 	}
 	if err := st.catchUp(ctx); err != nil {
 		return false, err
 	}
-	b, _ := json.Marshal(runs.StatusMessage{Type: "status", RunID: r.ID, Status: r.Status})
+	b, _ := json.Marshal(runs.StatusMessage{Type: "status", RunID: st.runID, Status: status})
 	return true, st.conn.Write(ctx, websocket.MessageText, b)
 }

@@ -35,6 +35,7 @@ type Store interface {
 	RunByID(ctx context.Context, id string) (*hub.Run, error)
 	ListRuns(ctx context.Context, f hub.RunFilter) ([]hub.Run, int, error)
 	RunLogs(ctx context.Context, runID string, afterSeq int64, limit int) ([]hub.LogLine, error)
+	LastLogSeq(ctx context.Context, runID string) (int64, error)
 	RequestCancel(ctx context.Context, runID string, by *string, now time.Time, ev *hub.AuditEvent) (bool, error)
 	ArtifactByID(ctx context.Context, runID, artifactID string) (*hub.Artifact, error)
 	StalePendingRuns(ctx context.Context, cutoff time.Time, limit int) ([]string, error)
@@ -357,4 +358,40 @@ func EncodeLogBatch(lines []hub.LogLine) []byte {
 func EncodeStatus(runID, status string) []byte {
 	b, _ := json.Marshal(StatusMessage{Type: "status", RunID: runID, Status: status})
 	return b
+}
+
+// LogReader reads one run's log for a caller whose access was checked once,
+// when it was opened (the WebSocket stream pages through it many times).
+type LogReader struct {
+	store Store
+	runID string
+}
+
+// OpenLog checks run.read on the run's robot and returns the run and a
+// reader of its log.
+func (s *Service) OpenLog(ctx context.Context, p *hub.Principal, runID string) (*hub.Run, *LogReader, error) {
+	r, err := s.runFor(ctx, p, runID, hub.PermRunRead)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, &LogReader{store: s.store, runID: r.ID}, nil
+}
+
+// Page returns up to limit lines with seq > after, in order.
+func (l *LogReader) Page(ctx context.Context, after int64, limit int) ([]hub.LogLine, error) {
+	return l.store.RunLogs(ctx, l.runID, after, limit)
+}
+
+// LastSeq returns the highest stored seq (0 when the log is empty).
+func (l *LogReader) LastSeq(ctx context.Context) (int64, error) {
+	return l.store.LastLogSeq(ctx, l.runID)
+}
+
+// Status returns the run's current status.
+func (l *LogReader) Status(ctx context.Context) (string, error) {
+	r, err := l.store.RunByID(ctx, l.runID)
+	if err != nil {
+		return "", err
+	}
+	return r.Status, nil
 }
