@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -309,7 +310,7 @@ func (w *Worker) heartbeat(ctx context.Context) {
 				w.log.Warn("renewing leases failed", "error", err.Error())
 			} else {
 				for _, id := range ids {
-					if !slicesContains(held, id) {
+					if !slices.Contains(held, id) {
 						w.log.Warn("lease lost; stopping the robot", "run_id", id)
 						w.requestStop(id, errLeaseLost)
 					}
@@ -320,13 +321,4 @@ func (w *Worker) heartbeat(ctx context.Context) {
 			w.log.Warn("heartbeat failed", "error", err.Error())
 		}
 	}
-}
-
-func slicesContains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -343,24 +343,12 @@ func (db *DB) RenewLeases(ctx context.Context, workerID string, runIDs []string,
 		return nil, nil
 	}
 	args := append([]any{until, workerID, hub.RunRunning}, anySlice(runIDs)...)
-	if _, err := db.Conn().Exec(ctx, `UPDATE runs SET lease_until = ? WHERE worker_id = ? AND status = ? AND run_id IN `+inClause(len(runIDs)), args...); err != nil {
-		return nil, fmt.Errorf("sqlstore.RenewLeases: %w", err)
-	}
-	rows, err := db.Conn().Query(ctx, `SELECT run_id FROM runs WHERE worker_id = ? AND status = ? AND run_id IN `+inClause(len(runIDs)),
-		append([]any{workerID, hub.RunRunning}, anySlice(runIDs)...)...)
+	held, err := db.runIDs(ctx, `UPDATE runs SET lease_until = ? WHERE worker_id = ? AND status = ? AND run_id IN `+inClause(len(runIDs))+
+		` RETURNING run_id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore.RenewLeases: %w", err)
 	}
-	defer rows.Close()
-	var held []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		held = append(held, id)
-	}
-	return held, rows.Err()
+	return held, nil
 }
 
 // SetProcessID records the robot's pid while it runs.
