@@ -211,3 +211,16 @@ func IsForeignKeyViolation(err error) bool {
 	}
 	return false
 }
+
+// found finishes a single-row read: no row becomes ENotFound with notFound
+// as its message; any other error is wrapped with the operation name
+// (formatted from op and args only when there is an error).
+func found[T any](v *T, err error, notFound, op string, args ...any) (*T, error) {
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, hub.Errorf(hub.ENotFound, "%s", notFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore."+op+": %w", append(args, err)...)
+	}
+	return v, nil
+}

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -106,13 +105,7 @@ func (db *DB) DomainBySlug(ctx context.Context, slug string) (*hub.Domain, error
 
 func (db *DB) domainWhere(ctx context.Context, col, v string) (*hub.Domain, error) {
 	d, err := scanDomain(db.Conn().QueryRow(ctx, `SELECT `+domainColumns+` FROM domains WHERE `+col+` = ?`, v))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, hub.Errorf(hub.ENotFound, "Domain not found.")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore.Domain: %w", err)
-	}
-	return d, nil
+	return found(d, err, "Domain not found.", "Domain")
 }
 
 // ListDomains returns domains by name.
@@ -226,13 +219,7 @@ func (db *DB) DeleteService(ctx context.Context, id string, ev *hub.AuditEvent) 
 // ServiceByID returns a service; ENotFound "Service not found.".
 func (db *DB) ServiceByID(ctx context.Context, id string) (*hub.Service, error) {
 	s, err := scanService(db.Conn().QueryRow(ctx, `SELECT `+serviceColumns+` FROM services WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, hub.Errorf(hub.ENotFound, "Service not found.")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore.ServiceByID: %w", err)
-	}
-	return s, nil
+	return found(s, err, "Service not found.", "ServiceByID")
 }
 
 // ListServices returns services newest first, limited to f.Scope.

@@ -353,13 +353,7 @@ func (db *DB) VersionsOf(ctx context.Context, robotIDs []string) (map[string][]h
 // VersionByID returns one version of a robot; ENotFound "Version not found.".
 func (db *DB) VersionByID(ctx context.Context, robotID, versionID string) (*hub.Version, error) {
 	v, err := scanVersion(db.Conn().QueryRow(ctx, `SELECT `+versionColumns+` FROM robot_versions WHERE id = ? AND robot_id = ?`, versionID, robotID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, hub.Errorf(hub.ENotFound, "Version not found.")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore.VersionByID(%q): %w", versionID, err)
-	}
-	return v, nil
+	return found(v, err, "Version not found.", "VersionByID(%q)", versionID)
 }
 
 // VersionExists reports whether the robot already has the version number.

@@ -486,25 +486,13 @@ func (db *DB) ArtifactByID(ctx context.Context, runID, artifactID string) (*hub.
 func (db *DB) ActiveVersion(ctx context.Context, robotID string) (*hub.Version, error) {
 	v, err := scanVersion(db.Conn().QueryRow(ctx, `SELECT `+versionColumns+` FROM robot_versions
 		WHERE robot_id = ? AND is_active = ? ORDER BY created_at DESC LIMIT 1`, robotID, true))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, hub.Errorf(hub.ENotFound, "Robot version not found for execution.")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore.ActiveVersion: %w", err)
-	}
-	return v, nil
+	return found(v, err, "Robot version not found for execution.", "ActiveVersion")
 }
 
 // VersionOnly returns a version by id alone (the worker's view).
 func (db *DB) VersionOnly(ctx context.Context, versionID string) (*hub.Version, error) {
 	v, err := scanVersion(db.Conn().QueryRow(ctx, `SELECT `+versionColumns+` FROM robot_versions WHERE id = ?`, versionID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, hub.Errorf(hub.ENotFound, "Robot version not found.")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore.VersionOnly: %w", err)
-	}
-	return v, nil
+	return found(v, err, "Robot version not found.", "VersionOnly")
 }
 
 // Heartbeat records that a worker is alive (creating its row on first call).

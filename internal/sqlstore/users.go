@@ -81,13 +81,7 @@ func (db *DB) CreateUser(ctx context.Context, u *hub.User, grants []hub.Grant, e
 // UserByID returns the user; ENotFound "User not found." when absent.
 func (db *DB) UserByID(ctx context.Context, id string) (*hub.User, error) {
 	u, err := scanUser(db.Conn().QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, hub.Errorf(hub.ENotFound, "User not found.")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore.UserByID(%q): %w", id, err)
-	}
-	return u, nil
+	return found(u, err, "User not found.", "UserByID(%q)", id)
 }
 
 // UserByLogin finds a user by user name or e-mail, case-insensitively;
@@ -97,26 +91,14 @@ func (db *DB) UserByLogin(ctx context.Context, login string) (*hub.User, error) 
 	u, err := scanUser(db.Conn().QueryRow(ctx, `SELECT `+userColumns+` FROM users
 		WHERE lower(username) = ? OR lower(email) = ? ORDER BY CASE WHEN lower(username) = ? THEN 0 ELSE 1 END LIMIT 1`,
 		login, login, login))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, hub.Errorf(hub.ENotFound, "User not found.")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore.UserByLogin: %w", err)
-	}
-	return u, nil
+	return found(u, err, "User not found.", "UserByLogin")
 }
 
 // UserByAzureObjectID finds the user linked to an Azure AD object id;
 // ENotFound when there is none.
 func (db *DB) UserByAzureObjectID(ctx context.Context, oid string) (*hub.User, error) {
 	u, err := scanUser(db.Conn().QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE azure_object_id = ?`, oid))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, hub.Errorf(hub.ENotFound, "User not found.")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore.UserByAzureObjectID: %w", err)
-	}
-	return u, nil
+	return found(u, err, "User not found.", "UserByAzureObjectID")
 }
 
 // UsernameTaken reports whether a user name (any case) is in use.
