@@ -6,13 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"automationhub/internal/hub"
+	"automationhub/internal/hubtest"
 	"automationhub/internal/registry"
 	"automationhub/internal/runs"
 )
@@ -137,22 +136,7 @@ func BenchmarkLogIngestion(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			e := benchEnv(b, c.dialect, c.bus)
 			id := e.robot(b, "chatty", map[string]string{"run.sh": gen}, registry.PublishInput{EntrypointType: "EXE", EntrypointPath: "run.sh"})
-			var peak atomic.Uint64
-			stop := make(chan struct{})
-			go func() {
-				var ms runtime.MemStats
-				for {
-					select {
-					case <-stop:
-						return
-					case <-time.After(20 * time.Millisecond):
-						runtime.ReadMemStats(&ms)
-						if ms.HeapInuse > peak.Load() {
-							peak.Store(ms.HeapInuse)
-						}
-					}
-				}
-			}()
+			stopPeak := hubtest.PeakHeap()
 			var stored int64
 			var elapsed time.Duration
 			for b.Loop() {
@@ -175,11 +159,11 @@ func BenchmarkLogIngestion(b *testing.B) {
 					b.Errorf("stored %d robot lines, want %d (lost %d)", last, lines, lines-last)
 				}
 			}
-			close(stop)
+			peak := stopPeak()
 			rate := float64(stored) / elapsed.Seconds()
 			b.ReportMetric(rate, "lines/s")
 			b.ReportMetric(bare, "devnull-lines/s")
-			b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MB")
+			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 			b.ReportMetric(float64(b.N*lines)-float64(stored), "lost")
 		})
 	}

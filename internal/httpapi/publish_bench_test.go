@@ -11,9 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync/atomic"
 	"testing"
-	"time"
+
+	"automationhub/internal/hubtest"
 )
 
 // BenchmarkPublish200MB publishes a 200 MB package through the real HTTP
@@ -30,25 +30,10 @@ func BenchmarkPublish200MB(bm *testing.B) {
 	writeBigZip(bm, pkg, size)
 	st, _ := os.Stat(pkg)
 
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	go func() {
-		var ms runtime.MemStats
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-				runtime.ReadMemStats(&ms)
-				if ms.HeapInuse > peak.Load() {
-					peak.Store(ms.HeapInuse)
-				}
-			}
-		}
-	}()
 	runtime.GC()
 	var base runtime.MemStats
 	runtime.ReadMemStats(&base)
+	stopPeak := hubtest.PeakHeap()
 	bm.SetBytes(st.Size())
 	bm.ResetTimer()
 	i := 0
@@ -79,9 +64,9 @@ func BenchmarkPublish200MB(bm *testing.B) {
 		}
 	}
 	bm.StopTimer()
-	close(stop)
-	bm.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MB")
-	bm.ReportMetric(float64(peak.Load()-min(peak.Load(), base.HeapInuse))/(1<<20), "heap-growth-MB")
+	peak := stopPeak()
+	bm.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+	bm.ReportMetric(float64(peak-min(peak, base.HeapInuse))/(1<<20), "heap-growth-MB")
 	bm.ReportMetric(float64(st.Size())/(1<<20), "artifact-MB")
 }
 
