@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -33,6 +34,8 @@ import (
 	"automationhub/internal/registry"
 	"automationhub/internal/runs"
 	"automationhub/internal/sqlstore"
+	"automationhub/internal/webui"
+	"automationhub/web"
 )
 
 // Main is the composition root: it opens what the chosen roles need, wires
@@ -274,6 +277,13 @@ func (m *Main) startServer(ctx context.Context, runSvc *runs.Service) error {
 	if err != nil {
 		return err
 	}
+	if m.Config.WebUI {
+		ui, err := webui.New(srv.APIHandler(), web.FS, webUIConfig(m.Config, secret, m.Version, m.Logger))
+		if err != nil {
+			return err
+		}
+		srv.MountUI(ui)
+	}
 	addr, err := srv.Start(ctx)
 	if err != nil {
 		return err
@@ -283,6 +293,34 @@ func (m *Main) startServer(ctx context.Context, runSvc *runs.Service) error {
 	m.Logger.Info("HTTP API listening", "addr", addr.String(), "url", url)
 	fmt.Fprintf(m.Stdout, "Automation Hub is running at %s (API docs: %s/docs)\n", url, url)
 	return nil
+}
+
+// webUIConfig maps settings to the web UI's configuration.
+func webUIConfig(cfg config.Config, secret, version string, log *slog.Logger) webui.Config {
+	wc := webui.Config{
+		AppName:     cfg.AppName,
+		SecretKey:   secret,
+		PublicHTTPS: strings.HasPrefix(cfg.PublicURL, "https://"),
+		LocalLogin:  cfg.AllowLocalAuth && cfg.AuthMode != "azure",
+		Version:     version,
+		Logger:      log,
+	}
+	if cfg.AzureEnabled() && cfg.AuthMode != "local" {
+		issuer := cfg.AzureIssuer
+		if issuer == "" {
+			issuer = "https://login.microsoftonline.com/" + cfg.AzureTenantID + "/v2.0"
+		}
+		scopes := cfg.AzureUIScopes
+		if len(scopes) == 0 {
+			scopes = []string{strings.TrimSuffix(cfg.AzureAudience, "/") + "/.default"}
+		}
+		ms := &webui.MicrosoftConfig{Issuer: issuer, ClientID: cfg.AzureClientID, ClientSecret: cfg.AzureClientSecret, Scopes: scopes}
+		if cfg.PublicURL != "" {
+			ms.RedirectURL = strings.TrimSuffix(cfg.PublicURL, "/") + "/auth/callback"
+		}
+		wc.Microsoft = ms
+	}
+	return wc
 }
 
 // identityConfig maps settings to the identity service's configuration.

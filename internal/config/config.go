@@ -70,6 +70,11 @@ type Config struct {
 	AzureGroupViewerIDs     []string `env:"AZURE_AD_GROUP_VIEWER_IDS" envSeparator:"," group:"Azure AD" help:"Comma-separated group object ids whose members are Viewer."`
 	AzureDefaultRole        string   `env:"AZURE_AD_DEFAULT_ROLE" envDefault:"Viewer" group:"Azure AD" help:"Role of a tenant user matched by no group or app role: Viewer, Operator, Maintainer, Admin or none."`
 	AutoProvisionAzureUsers bool     `env:"AUTO_PROVISION_AZURE_USERS" envDefault:"true" group:"Azure AD" help:"Create a hub user on a tenant user's first request."`
+	AzureClientSecret       string   `env:"AZURE_AD_CLIENT_SECRET" group:"Azure AD" secret:"true" help:"Client secret for the web UI's Microsoft sign-in (empty: a public client using PKCE only)."`
+	AzureUIScopes           []string `env:"AZURE_AD_UI_SCOPES" envSeparator:"," group:"Azure AD" help:"Scopes the web UI asks for to get an access token for this API (default AUDIENCE/.default)."`
+
+	// Web UI
+	WebUI bool `env:"WEB_UI" envDefault:"true" group:"Web UI" help:"Serve the browser UI (portal, runs, registry, admin) at /; false leaves only the API."`
 
 	// Execution
 	PythonExecutable         string `env:"PYTHON_EXECUTABLE" group:"Execution" help:"Interpreter for PYTHON robots (default python3; python on Windows)."`

@@ -151,12 +151,14 @@ func (s *Server) registerRunRoutes() {
 	})
 
 	type runListInput struct {
-		RobotID     string `query:"robot_id"`
-		ServiceID   string `query:"service_id"`
-		Status      string `query:"status" enum:"PENDING,RUNNING,SUCCESS,FAILED,CANCELED,"`
-		TriggerType string `query:"trigger_type" enum:"MANUAL,SCHEDULED,RETRY,"`
-		Skip        int    `query:"skip" minimum:"0" default:"0"`
-		Limit       int    `query:"limit" minimum:"1" maximum:"200" default:"50"`
+		RobotID     string    `query:"robot_id"`
+		ServiceID   string    `query:"service_id"`
+		Status      string    `query:"status" enum:"PENDING,RUNNING,SUCCESS,FAILED,CANCELED,"`
+		TriggerType string    `query:"trigger_type" enum:"MANUAL,SCHEDULED,RETRY,"`
+		Since       time.Time `query:"since" doc:"Only runs queued at or after this time (RFC 3339)."`
+		Until       time.Time `query:"until" doc:"Only runs queued before this time (RFC 3339)."`
+		Skip        int       `query:"skip" minimum:"0" default:"0"`
+		Limit       int       `query:"limit" minimum:"1" maximum:"200" default:"50"`
 	}
 	type runListOutput struct {
 		Body struct {
@@ -169,8 +171,17 @@ func (s *Server) registerRunRoutes() {
 		Summary:     "Runs the caller may read, newest first",
 		Description: "Callers whose run.read is limited to some robots see only those robots' runs.",
 	}, string(hub.PermRunRead)), false, func(ctx context.Context, in *runListInput) (*runListOutput, error) {
-		list, total, err := s.runs.List(ctx, principalFrom(ctx), runs.ListInput{RobotID: in.RobotID, ServiceID: in.ServiceID,
-			Status: in.Status, TriggerType: in.TriggerType, Page: hub.Page{Skip: in.Skip, Limit: in.Limit}})
+		li := runs.ListInput{RobotID: in.RobotID, ServiceID: in.ServiceID,
+			Status: in.Status, TriggerType: in.TriggerType, Page: hub.Page{Skip: in.Skip, Limit: in.Limit}}
+		if !in.Since.IsZero() {
+			t := in.Since.UTC()
+			li.Since = &t
+		}
+		if !in.Until.IsZero() {
+			t := in.Until.UTC()
+			li.Until = &t
+		}
+		list, total, err := s.runs.List(ctx, principalFrom(ctx), li)
 		if err != nil {
 			return nil, err
 		}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,7 +81,9 @@ type Server struct {
 
 	mux     *http.ServeMux
 	api     huma.API
+	inner   http.Handler // routes without the outer middleware
 	handler http.Handler
+	ui      http.Handler // browser pages; set by MountUI before Start
 
 	mu       sync.Mutex
 	routes   []Route
@@ -144,9 +147,31 @@ func New(d Deps) (*Server, error) {
 	s.registerLogStream()
 	s.registerOpsRoutes()
 	s.registerPortalRoutes()
-	s.handler = s.observe(s.guard(jsonFallbacks(s.mux)))
+	s.inner = jsonFallbacks(s.mux)
+	s.handler = s.observe(s.guard(http.HandlerFunc(s.route)))
 	return s, nil
 }
+
+// route sends requests that no API route matches to the web UI, when one is
+// mounted; paths under the API prefix always get the API's JSON answers.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	if s.ui != nil && !strings.HasPrefix(r.URL.Path, APIPrefix+"/") {
+		if _, pattern := s.mux.Handler(r); pattern == "" {
+			s.ui.ServeHTTP(w, r)
+			return
+		}
+	}
+	s.inner.ServeHTTP(w, r)
+}
+
+// MountUI serves h for every path the API does not claim (the web UI). Call
+// it before Start.
+func (s *Server) MountUI(h http.Handler) { s.ui = h }
+
+// APIHandler is the API's routes without the outer middleware (request ids,
+// host check, CORS, logging): for an in-process client such as the web UI,
+// whose own request already passed that middleware.
+func (s *Server) APIHandler() http.Handler { return s.inner }
 
 // API exposes the huma API so capability handlers can register operations.
 func (s *Server) API() huma.API { return s.api }

@@ -103,7 +103,9 @@ type Artifact struct {
 // RunFilter narrows run lists.
 type RunFilter struct {
 	RobotID, ServiceID, Status, TriggerType string
-	Scope                                   RobotScope
+	// Since and Until bound queued_at: Since inclusive, Until exclusive.
+	Since, Until *time.Time
+	Scope        RobotScope
 	Page
 }
 

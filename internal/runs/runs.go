@@ -246,13 +246,15 @@ func (s *Service) Get(ctx context.Context, p *hub.Principal, runID string) (*hub
 // ListInput is the input of List.
 type ListInput struct {
 	RobotID, ServiceID, Status, TriggerType string
-	Page                                    hub.Page
+	// Since and Until bound the queue time (Since inclusive, Until exclusive).
+	Since, Until *time.Time
+	Page         hub.Page
 }
 
 // List returns the runs the caller may read, newest first. Callers with
 // robot-scoped run.read grants see only their robots' runs.
 func (s *Service) List(ctx context.Context, p *hub.Principal, in ListInput) ([]hub.Run, int, error) {
-	f := hub.RunFilter{Status: in.Status, TriggerType: in.TriggerType, Page: in.Page, Scope: rbac.Scope(p, hub.PermRunRead)}
+	f := hub.RunFilter{Status: in.Status, TriggerType: in.TriggerType, Since: in.Since, Until: in.Until, Page: in.Page, Scope: rbac.Scope(p, hub.PermRunRead)}
 	if in.RobotID != "" {
 		id, err := uuid.Parse(in.RobotID)
 		if err != nil {

@@ -145,6 +145,12 @@ func (db *DB) ListRuns(ctx context.Context, f hub.RunFilter) ([]hub.Run, int, er
 			args = append(args, c.v)
 		}
 	}
+	if f.Since != nil {
+		where, args = append(where, "r.queued_at >= ?"), append(args, *f.Since)
+	}
+	if f.Until != nil {
+		where, args = append(where, "r.queued_at < ?"), append(args, *f.Until)
+	}
 	clause := ""
 	if len(where) > 0 {
 		clause = " WHERE " + strings.Join(where, " AND ")

@@ -1,0 +1,4 @@
+package webui
+
+// adminRoutes registers the administration and operations pages.
+func (u *UI) adminRoutes() {}

@@ -1,0 +1,147 @@
+package webui
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// apiPrefix is where the JSON API lives; the UI reaches it in process.
+const apiPrefix = "/api/v1"
+
+// apiError is a non-2xx answer of the API: its status and detail message,
+// and for validation errors (422) the message of each field.
+type apiError struct {
+	Status int
+	Detail string
+	Fields map[string]string
+	Header http.Header
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("api %d: %s", e.Status, e.Detail) }
+
+// asAPIError returns the API error inside err, if any.
+func asAPIError(err error) (*apiError, bool) {
+	var ae *apiError
+	ok := errors.As(err, &ae)
+	return ae, ok
+}
+
+// bufferedResponse collects an in-process API answer.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header { return b.header }
+func (b *bufferedResponse) WriteHeader(code int) {
+	if b.status == 0 {
+		b.status = code
+	}
+}
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
+}
+
+// apiRequest builds a request to the API on behalf of the browser request
+// r: same context (request id, client IP), the session's bearer token.
+func apiRequest(r *http.Request, token, method, path string, body io.Reader, contentType string) *http.Request {
+	req, _ := http.NewRequestWithContext(r.Context(), method, apiPrefix+path, body)
+	req.RemoteAddr = r.RemoteAddr
+	req.Host = r.Host
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Accept", "application/json")
+	return req
+}
+
+// call sends one request to the API and decodes a 2xx JSON answer into out
+// (when not nil). Other answers become *apiError.
+func (u *UI) call(r *http.Request, token, method, path string, in, out any) error {
+	var body io.Reader
+	ct := ""
+	switch v := in.(type) {
+	case nil:
+	case url.Values:
+		body, ct = strings.NewReader(v.Encode()), "application/x-www-form-urlencoded"
+	default:
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("webui: encode %s %s: %w", method, path, err)
+		}
+		body, ct = bytes.NewReader(b), "application/json"
+	}
+	resp := &bufferedResponse{header: http.Header{}}
+	u.api.ServeHTTP(resp, apiRequest(r, token, method, path, body, ct))
+	if resp.status == 0 {
+		resp.status = http.StatusOK
+	}
+	if resp.status/100 != 2 {
+		e := decodeAPIError(resp.status, resp.body.Bytes())
+		e.Header = resp.header
+		return e
+	}
+	if out != nil && resp.status != http.StatusNoContent {
+		if err := json.Unmarshal(resp.body.Bytes(), out); err != nil {
+			return fmt.Errorf("webui: decode %s %s: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// decodeAPIError reads {"detail": "..."} or the 422 list form.
+func decodeAPIError(status int, body []byte) *apiError {
+	e := &apiError{Status: status, Detail: http.StatusText(status)}
+	var raw struct {
+		Detail json.RawMessage `json:"detail"`
+	}
+	if json.Unmarshal(body, &raw) != nil || len(raw.Detail) == 0 {
+		return e
+	}
+	var msg string
+	if json.Unmarshal(raw.Detail, &msg) == nil {
+		e.Detail = msg
+		return e
+	}
+	var items []struct {
+		Loc []any  `json:"loc"`
+		Msg string `json:"msg"`
+	}
+	if json.Unmarshal(raw.Detail, &items) == nil && len(items) > 0 {
+		e.Fields = map[string]string{}
+		var msgs []string
+		for _, it := range items {
+			if n := len(it.Loc); n > 0 {
+				e.Fields[fmt.Sprint(it.Loc[n-1])] = it.Msg
+			}
+			msgs = append(msgs, it.Msg)
+		}
+		e.Detail = strings.Join(msgs, " ")
+	}
+	return e
+}
+
+// passThrough serves an API route straight to the browser (downloads with
+// Range support, the log WebSocket): the browser request is re-addressed to
+// path and carries the session's bearer token instead of cookies.
+func (u *UI) passThrough(w http.ResponseWriter, r *http.Request, token, path string) {
+	req := r.Clone(r.Context())
+	req.URL = &url.URL{Path: apiPrefix + path, RawQuery: r.URL.RawQuery}
+	req.RequestURI = ""
+	req.Header.Del("Cookie")
+	req.Header.Set("Authorization", "Bearer "+token)
+	u.api.ServeHTTP(w, req)
+}

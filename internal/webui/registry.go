@@ -1,0 +1,4 @@
+package webui
+
+// registryRoutes registers the robot pages.
+func (u *UI) registryRoutes() {}

@@ -1,0 +1,185 @@
+package webui
+
+import (
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+type run struct {
+	RunID           string         `json:"run_id"`
+	RobotID         string         `json:"robot_id"`
+	ServiceID       *string        `json:"service_id"`
+	TriggerType     string         `json:"trigger_type"`
+	ParametersJSON  map[string]any `json:"parameters_json"`
+	Status          string         `json:"status"`
+	QueuedAt        time.Time      `json:"queued_at"`
+	StartedAt       *time.Time     `json:"started_at"`
+	FinishedAt      *time.Time     `json:"finished_at"`
+	DurationSeconds *float64       `json:"duration_seconds"`
+	TriggeredBy     *string        `json:"triggered_by"`
+	ErrorMessage    *string        `json:"error_message"`
+	ExitCode        *int           `json:"exit_code"`
+	TimeoutSeconds  int            `json:"timeout_seconds"`
+	HostName        *string        `json:"host_name"`
+	WorkerID        *string        `json:"worker_id"`
+	EnvName         string         `json:"env_name"`
+	CancelRequested bool           `json:"cancel_requested"`
+	RobotVersion    *struct {
+		ID      string `json:"id"`
+		Version string `json:"version"`
+	} `json:"robot_version"`
+	Service *struct {
+		ID    string `json:"id"`
+		Title string `json:"title"`
+	} `json:"service"`
+	Artifacts []struct {
+		ID            string  `json:"id"`
+		ArtifactName  string  `json:"artifact_name"`
+		FileSizeBytes int64   `json:"file_size_bytes"`
+		ContentType   *string `json:"content_type"`
+	} `json:"artifacts"`
+}
+
+// Finished reports whether the run reached a final status.
+func (r run) Finished() bool {
+	return r.Status == "SUCCESS" || r.Status == "FAILED" || r.Status == "CANCELED"
+}
+
+type runView struct {
+	Run         run
+	RobotName   string
+	CanCancel   bool
+	CanDownload bool
+}
+
+func (u *UI) loadRun(q *request) (*run, error) {
+	var r run
+	if err := q.call(http.MethodGet, "/runs/"+url.PathEscape(q.r.PathValue("id")), nil, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+func (u *UI) runPage(q *request) error {
+	r, err := u.loadRun(q)
+	if err != nil {
+		return err
+	}
+	v := runView{Run: *r, CanCancel: q.me.Can("run.cancel") && !r.Finished(), CanDownload: q.me.Can("artifact.download")}
+	var robot struct {
+		Name string `json:"name"`
+	}
+	if q.call(http.MethodGet, "/robots/"+r.RobotID, nil, &robot) == nil {
+		v.RobotName = robot.Name
+	}
+	if q.r.URL.Query().Get("block") == "status" {
+		u.renderBlock(q, http.StatusOK, "run", "run-status", v)
+		return nil
+	}
+	u.render(q, http.StatusOK, "run", v)
+	return nil
+}
+
+func (u *UI) runCancel(q *request) error {
+	id := q.r.PathValue("id")
+	if err := q.call(http.MethodPost, "/runs/"+url.PathEscape(id)+"/cancel", nil, nil); err != nil {
+		return err
+	}
+	http.Redirect(q.w, q.r, "/runs/"+url.PathEscape(id), http.StatusSeeOther)
+	return nil
+}
+
+func (u *UI) runLogSocket(w http.ResponseWriter, r *http.Request, s *session) {
+	v := url.Values{}
+	if a := r.URL.Query().Get("after_seq"); a != "" {
+		v.Set("after_seq", a)
+	}
+	r.URL.RawQuery = v.Encode()
+	u.passThrough(w, r, s.Token, "/ws/runs/"+url.PathEscape(r.PathValue("id"))+"/logs")
+}
+
+func (u *UI) runArtifact(w http.ResponseWriter, r *http.Request, s *session) {
+	r.URL.RawQuery = ""
+	u.passThrough(w, r, s.Token, "/runs/"+url.PathEscape(r.PathValue("id"))+"/artifacts/"+url.PathEscape(r.PathValue("aid"))+"/download")
+}
+
+const runsPerPage = 25
+
+type option struct{ Value, Label string }
+
+type runListView struct {
+	Runs                             []run
+	Total, Page, Pages               int
+	Robot, Service, Status, From, To string
+	Robots, Services                 []option
+	Statuses                         []string
+	RobotNames                       map[string]string
+	Query                            string // filters as a query string, for paging links
+}
+
+func (u *UI) runList(q *request) error {
+	in := q.r.URL.Query()
+	v := runListView{Robot: in.Get("robot_id"), Service: in.Get("service_id"), Status: in.Get("status"),
+		From: in.Get("from"), To: in.Get("to"), Statuses: []string{"PENDING", "RUNNING", "SUCCESS", "FAILED", "CANCELED"},
+		RobotNames: map[string]string{}}
+	v.Page, _ = strconv.Atoi(in.Get("page"))
+	if v.Page < 1 {
+		v.Page = 1
+	}
+	api := url.Values{"skip": {strconv.Itoa((v.Page - 1) * runsPerPage)}, "limit": {strconv.Itoa(runsPerPage)}}
+	filters := url.Values{}
+	for _, p := range []struct{ key, val string }{{"robot_id", v.Robot}, {"service_id", v.Service}, {"status", v.Status}} {
+		if p.val != "" {
+			api.Set(p.key, p.val)
+			filters.Set(p.key, p.val)
+		}
+	}
+	for _, p := range []struct {
+		key, apiKey, val string
+		days             int
+	}{{"from", "since", v.From, 0}, {"to", "until", v.To, 1}} {
+		if p.val == "" {
+			continue
+		}
+		d, err := time.Parse(time.DateOnly, p.val)
+		if err != nil {
+			return &apiError{Status: http.StatusBadRequest, Detail: q.tr.T("runs.bad_date")}
+		}
+		api.Set(p.apiKey, d.AddDate(0, 0, p.days).Format(time.RFC3339))
+		filters.Set(p.key, p.val)
+	}
+	v.Query = filters.Encode()
+	var page struct {
+		Items []run `json:"items"`
+		Total int   `json:"total"`
+	}
+	if err := q.call(http.MethodGet, "/runs?"+api.Encode(), nil, &page); err != nil {
+		return err
+	}
+	v.Runs, v.Total = page.Items, page.Total
+	v.Pages = max(1, int(math.Ceil(float64(v.Total)/runsPerPage)))
+	// Filter choices: what the user may read (a failure only hides them).
+	var robots struct {
+		Items []struct {
+			ID   string `json:"id"`
+			Name string `json:"name"`
+		} `json:"items"`
+	}
+	if q.me.Can("robot.read") && q.call(http.MethodGet, "/robots?limit=200", nil, &robots) == nil {
+		for _, r := range robots.Items {
+			v.Robots = append(v.Robots, option{r.ID, r.Name})
+			v.RobotNames[r.ID] = r.Name
+		}
+	}
+	var services []service
+	if q.me.Can("service.read") && q.call(http.MethodGet, "/services?limit=200", nil, &services) == nil {
+		for _, s := range services {
+			v.Services = append(v.Services, option{s.ID, s.Title})
+		}
+	}
+	u.render(q, http.StatusOK, "runs", v)
+	return nil
+}
