@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+// chromium returns the browser for UI tests: HUB_CHROMIUM, else Debian's
+// chromium. Without one the tests skip, unless HUB_TEST_REQUIRE_BROWSER=1
+// (CI), where they fail.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("HUB_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"} {
+		if p == "" {
+			continue
+		}
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("HUB_TEST_REQUIRE_BROWSER") == "1" {
+		t.Fatal("HUB_TEST_REQUIRE_BROWSER=1 but no Chromium was found (apt-get install chromium)")
+	}
+	t.Skip("no Chromium: browser tests skipped (set HUB_CHROMIUM or install chromium)")
+	return ""
+}
+
+// newBrowser starts a headless Chromium with a fresh profile and returns a
+// tab context; everything stops at the end of the test.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium(t)),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelTab(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// screenshotDir is docs/screenshots when HUB_UPDATE_SCREENSHOTS=1, else a
+// temporary folder (the shots are still taken, so the code path is tested).
+func screenshotDir(t *testing.T) string {
+	if os.Getenv("HUB_UPDATE_SCREENSHOTS") == "1" {
+		return filepath.Join("..", "..", "docs", "screenshots")
+	}
+	return t.TempDir()
+}
+
+func shot(t *testing.T, ctx context.Context, dir, name string) {
+	t.Helper()
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// step runs browser steps with a time limit, failing the test on error.
+func step(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 45*time.Second)
+	defer cancel()
+	if err := chromedp.Do(sctx, steps...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// waitJS waits until a JavaScript expression is truthy.
+func waitJS(t *testing.T, ctx context.Context, expr string, d time.Duration) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(d))); err != nil {
+		t.Fatalf("waiting for %s: %v", expr, err)
+	}
+}
+
+// text is the visible text of the first element matching a CSS selector.
+func text(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("text of %s: %v", sel, err)
+	}
+	return s
+}
+
+// uiLoginBrowser signs in through the login page.
+func uiLoginBrowser(t *testing.T, ctx context.Context, base, user, password string) {
+	t.Helper()
+	if _, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	step(t, ctx, "log in as "+user,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`#username`)),
+		chromedp.SendKeys(chromedp.CSS(`#username`), user),
+		chromedp.SendKeys(chromedp.CSS(`#password`), password),
+		chromedp.Click(chromedp.CSS(`form[action="/login"] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`nav.nav .nav-user`)),
+	)
+}
+
+// TestBrowserPortalRun is the business user's path in a real browser: sign
+// in, open the portal, get a hint for a wrong value, run the seed example
+// service, watch the live log to the end, download the output file; and a
+// Viewer who sees the service but no Run button.
+func TestBrowserPortalRun(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the robot is a shell script")
+	}
+	ctx := newBrowser(t)
+	_, base := startUIHub(t, "sqlite", nil)
+	c := login(t, base+"/api/v1", "admin", "admin-password-1")
+	robot := c.shellRobot("portal-robot", "#!/bin/sh\n"+
+		"for a in \"$@\"; do echo \"arg=[$a]\"; done\n"+
+		"echo \"warning: sample stderr line\" >&2\n"+
+		"printf 'periodo;total\\n%s;42\\n' \"$1\" > \"$HUB_OUTPUT_DIR/relatorio.csv\"\n")
+	var domain struct{ ID string }
+	if code := c.call("POST", "/domains", "application/json", strings.NewReader(`{"name":"DP/RH","slug":"dp-rh","description":"Servicos para pessoal e RH"}`), &domain); code != 201 {
+		t.Fatalf("create domain: %d", code)
+	}
+	var svc struct{ ID string }
+	body := strings.NewReplacer("%DOMAIN%", domain.ID, "%ROBOT%", robot).Replace(seedService)
+	if code := c.call("POST", "/services", "application/json", strings.NewReader(body), &svc); code != 201 {
+		t.Fatalf("create service: %d", code)
+	}
+	if code := c.call("POST", "/users", "application/json", strings.NewReader(`{"username":"viewer","password":"password-viewer","role":"Viewer"}`), nil); code != 201 {
+		t.Fatalf("create viewer: %d", code)
+	}
+	shots := screenshotDir(t)
+	downloads := t.TempDir()
+
+	start := time.Now()
+	uiLoginBrowser(t, ctx, base, "admin", "admin-password-1")
+	t.Logf("signed in after %v", time.Since(start))
+
+	// Portal → domain → service form.
+	step(t, ctx, "portal", chromedp.WaitVisible(chromedp.CSS(`a.tile[href="/portal/dp-rh"]`)))
+	shot(t, ctx, shots, "portal")
+	step(t, ctx, "domain and service",
+		chromedp.Click(chromedp.CSS(`a.tile[href="/portal/dp-rh"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`a.tile[href="/services/`+svc.ID+`"]`)),
+		chromedp.Click(chromedp.CSS(`a.tile[href="/services/`+svc.ID+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#f-periodo`)),
+	)
+
+	// A wrong period is flagged next to the field, and nothing is submitted.
+	step(t, ctx, "validation hint",
+		chromedp.SendKeys(chromedp.CSS(`#f-periodo`), "2026/02"),
+		chromedp.Click(chromedp.CSS(`#run-button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#e-periodo`)),
+	)
+	if hint := text(t, ctx, `#e-periodo`); !strings.Contains(hint, "expected format") {
+		t.Errorf("hint next to periodo = %q", hint)
+	}
+	if path := eval[string](t, ctx, `location.pathname`); path != "/services/"+svc.ID {
+		t.Errorf("a wrong value left the form: at %s", path)
+	}
+	shot(t, ctx, shots, "service-form-error")
+
+	// The right value runs the service; the run page follows the log live
+	// and shows the final status without a reload.
+	runStart := time.Now()
+	eval[string](t, ctx, `document.querySelector('#f-periodo').value = ''`)
+	step(t, ctx, "run from the form",
+		chromedp.SendKeys(chromedp.CSS(`#f-periodo`), "2026-02"),
+		chromedp.Click(chromedp.CSS(`#run-button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#log`)),
+	)
+	waitJS(t, ctx, `document.querySelector('#log').innerText.includes('Execution finished successfully.')`, 30*time.Second)
+	waitJS(t, ctx, `document.querySelector('#run-status').dataset.status === 'SUCCESS'`, 30*time.Second)
+	t.Logf("form submit → SUCCESS shown with the full log in %v", time.Since(runStart))
+	logText := text(t, ctx, `#log`)
+	for _, want := range []string{"arg=[--periodo=2026-02]", "arg=[--inativos=false]", "warning: sample stderr line"} {
+		if !strings.Contains(logText, want) {
+			t.Errorf("live log lacks %q:\n%s", want, logText)
+		}
+	}
+	if !eval[bool](t, ctx, `[...document.querySelectorAll('#log .line.stderr')].some(e => e.textContent.includes('sample stderr line'))`) {
+		t.Error("the stderr line is not marked")
+	}
+	if status := text(t, ctx, `#run-status .badge`); status != "SUCCESS" {
+		t.Errorf("status shown = %q", status)
+	}
+	shot(t, ctx, shots, "run")
+
+	// The output file downloads with the browser session.
+	progress := chromedp.Events(ctx, browser.DownloadProgress)
+	if _, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: downloads, EventsEnabled: ptrTo(true),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	step(t, ctx, "download", chromedp.Click(chromedp.CSS(`.artifacts a[download="relatorio.csv"]`)))
+	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for ev, err := range progress {
+		if err != nil || dctx.Err() != nil {
+			t.Fatalf("the download did not complete: %v", err)
+		}
+		if ev.State != browser.DownloadProgressStateCompleted {
+			continue
+		}
+		got, err := os.ReadFile(filepath.Join(downloads, ev.GUID))
+		if err != nil || string(got) != "periodo;total\n--periodo=2026-02;42\n" {
+			t.Errorf("downloaded file = %q, %v", got, err)
+		}
+		break
+	}
+
+	// The runs list shows the run.
+	step(t, ctx, "runs list", chromedp.Navigate(base+"/runs"), chromedp.WaitVisible(chromedp.CSS(`table.list`)))
+	if !eval[bool](t, ctx, `document.querySelector('table.list').innerText.includes('Gerar relatorio ASO')`) {
+		t.Error("the runs list lacks the run")
+	}
+	shot(t, ctx, shots, "runs")
+
+	// The same run page on a 360 px wide phone.
+	runURL := eval[string](t, ctx, `document.querySelector('table.list a').href`)
+	step(t, ctx, "phone layout",
+		chromedp.EmulateViewport(360, 740, chromedp.EmulateMobile),
+		chromedp.Navigate(runURL),
+		chromedp.WaitVisible(chromedp.CSS(`#run-status[data-status="SUCCESS"]`)),
+	)
+	waitJS(t, ctx, `document.querySelector('#log').dataset.lines > 0`, 20*time.Second)
+	if eval[bool](t, ctx, `document.documentElement.scrollWidth > window.innerWidth + 1`) {
+		t.Error("the run page scrolls sideways at 360 px")
+	}
+	shot(t, ctx, shots, "run-phone")
+	step(t, ctx, "desktop again", chromedp.EmulateViewport(1280, 900))
+
+	// A Viewer sees the service but has no Run button.
+	uiLoginBrowser(t, ctx, base, "viewer", "password-viewer")
+	step(t, ctx, "viewer opens the service", chromedp.Navigate(base+"/services/"+svc.ID), chromedp.WaitVisible(chromedp.CSS(`#f-periodo`)))
+	if n := eval[int](t, ctx, `document.querySelectorAll('#run-button').length`); n != 0 {
+		t.Errorf("viewer sees %d Run buttons", n)
+	}
+	if note := text(t, ctx, `form.service-form .muted`); !strings.Contains(note, "not run it") {
+		t.Errorf("viewer note = %q", note)
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
