@@ -69,7 +69,7 @@ func (u *UI) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		status := ae.Status
 		switch status {
 		case http.StatusUnauthorized, http.StatusUnprocessableEntity, http.StatusBadRequest:
-			v.Error = tr.T("login.invalid")
+			status, v.Error = http.StatusUnauthorized, tr.T("login.invalid")
 		case http.StatusTooManyRequests:
 			v.Error = tr.T("login.too_many")
 			if ra := ae.Header.Get("Retry-After"); ra != "" {
