@@ -6,13 +6,16 @@ package oidctest
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,8 +34,36 @@ type Issuer struct {
 	srv          *httptest.Server
 	jwksRequests atomic.Int64
 
-	mu   sync.Mutex
-	keys []signingKey // published keys; the last one signs
+	mu    sync.Mutex
+	keys  []signingKey // published keys; the last one signs
+	codes map[string]grant
+	login LoginOptions
+}
+
+// LoginOptions set what the issuer's sign-in page does (it never asks a
+// person): who signs in and which faults to inject.
+type LoginOptions struct {
+	// Claims of the signed-in user, put in both tokens (sub, oid, name, …).
+	Claims map[string]any
+	// AccessAudience is the aud of the access token (the API).
+	AccessAudience string
+	// Deny answers the authorization request with error=access_denied.
+	Deny bool
+	// WrongNonce puts another nonce in the ID token.
+	WrongNonce bool
+}
+
+// grant is an issued authorization code waiting for its exchange.
+type grant struct {
+	clientID, redirectURI, challenge, nonce string
+	opts                                    LoginOptions
+}
+
+// SetLogin configures the sign-in the /authorize endpoint performs.
+func (i *Issuer) SetLogin(o LoginOptions) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.login = o
 }
 
 type signingKey struct {
@@ -43,11 +74,13 @@ type signingKey struct {
 // New starts an issuer with one RSA-2048 key and stops it in t.Cleanup.
 func New(t testing.TB) *Issuer {
 	t.Helper()
-	i := &Issuer{}
+	i := &Issuer{codes: map[string]grant{}}
 	i.addKey(t)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", i.serveDiscovery)
 	mux.HandleFunc("GET /keys", i.serveJWKS)
+	mux.HandleFunc("GET /authorize", i.serveAuthorize)
+	mux.HandleFunc("POST /token", i.serveToken)
 	i.srv = httptest.NewServer(mux)
 	i.URL = i.srv.URL
 	t.Cleanup(i.srv.Close)
@@ -170,4 +203,83 @@ func writeJSON(w http.ResponseWriter, v any) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(b)
+}
+
+// serveAuthorize signs the configured user in at once and redirects back
+// with a code (authorization code flow; PKCE S256 is required).
+func (i *Issuer) serveAuthorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	redirect, err := url.Parse(q.Get("redirect_uri"))
+	if err != nil || redirect.Scheme == "" || q.Get("client_id") == "" || q.Get("response_type") != "code" {
+		http.Error(w, "invalid authorization request", http.StatusBadRequest)
+		return
+	}
+	back := redirect.Query()
+	back.Set("state", q.Get("state"))
+	i.mu.Lock()
+	opts := i.login
+	if q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" {
+		back.Set("error", "invalid_request")
+		back.Set("error_description", "PKCE S256 is required")
+	} else if opts.Deny {
+		back.Set("error", "access_denied")
+	} else {
+		code := rand.Text()
+		i.codes[code] = grant{clientID: q.Get("client_id"), redirectURI: q.Get("redirect_uri"),
+			challenge: q.Get("code_challenge"), nonce: q.Get("nonce"), opts: opts}
+		back.Set("code", code)
+	}
+	i.mu.Unlock()
+	redirect.RawQuery = back.Encode()
+	http.Redirect(w, r, redirect.String(), http.StatusFound)
+}
+
+// serveToken exchanges a code once, checking the client, the redirect URI
+// and the PKCE verifier, for an ID token and an access token.
+func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	clientID := r.PostForm.Get("client_id")
+	if id, _, ok := r.BasicAuth(); ok {
+		clientID = id
+	}
+	i.mu.Lock()
+	g, ok := i.codes[r.PostForm.Get("code")]
+	delete(i.codes, r.PostForm.Get("code"))
+	i.mu.Unlock()
+	sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
+	if !ok || r.PostForm.Get("grant_type") != "authorization_code" || clientID != g.clientID ||
+		r.PostForm.Get("redirect_uri") != g.redirectURI || base64.RawURLEncoding.EncodeToString(sum[:]) != g.challenge {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":"invalid_grant"}`))
+		return
+	}
+	idClaims := map[string]any{"aud": g.clientID, "nonce": g.nonce}
+	if g.opts.WrongNonce {
+		idClaims["nonce"] = "not-the-nonce"
+	}
+	accessClaims := map[string]any{"aud": g.opts.AccessAudience}
+	for k, v := range g.opts.Claims {
+		idClaims[k], accessClaims[k] = v, v
+	}
+	idToken, err1 := i.sign(idClaims)
+	access, err2 := i.sign(accessClaims)
+	if err1 != nil || err2 != nil {
+		http.Error(w, "sign tokens", http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, map[string]any{"access_token": access, "id_token": idToken, "token_type": "Bearer", "expires_in": 3600})
+}
+
+// sign signs claims (with the defaults of Claims) with the current key.
+func (i *Issuer) sign(claims map[string]any) (string, error) {
+	i.mu.Lock()
+	k := i.keys[len(i.keys)-1]
+	i.mu.Unlock()
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, i.Claims(claims))
+	tok.Header["kid"] = k.kid
+	return tok.SignedString(k.priv)
 }
