@@ -1,0 +1,6 @@
+//go:build !race
+
+package main
+
+// raceEnabled is false: tests use their full sizes.
+const raceEnabled = false
