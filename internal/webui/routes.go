@@ -27,6 +27,7 @@ func (u *UI) routes() {
 	m.Handle("GET /runs/{id}", u.page(u.runPage))
 	m.Handle("POST /runs/{id}/cancel", u.page(u.runCancel))
 	m.Handle("GET /runs/{id}/logs/ws", u.withSession(u.runLogSocket))
+	m.Handle("GET /runs/{id}/logs", u.withSession(u.runLogPage))
 	m.Handle("GET /runs/{id}/artifacts/{aid}", u.withSession(u.runArtifact))
 
 	u.registryRoutes()
@@ -37,13 +38,14 @@ func (u *UI) routes() {
 	})
 }
 
-// withSession wraps handlers that stream an API answer (downloads, the log
-// socket): they need a session but no page.
+// withSession wraps handlers that stream an API answer (downloads, log
+// pages, the log socket): they need a session but no page. Script requests
+// without one get 401 instead of the login page.
 func (u *UI) withSession(h func(w http.ResponseWriter, r *http.Request, s *session)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := u.loadSession(r)
 		if s == nil {
-			if strings.HasSuffix(r.URL.Path, "/ws") {
+			if strings.HasSuffix(r.URL.Path, "/ws") || strings.Contains(r.Header.Get("Accept"), "application/json") {
 				http.Error(w, "Not authenticated", http.StatusUnauthorized)
 				return
 			}

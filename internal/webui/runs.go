@@ -101,6 +101,19 @@ func (u *UI) runLogSocket(w http.ResponseWriter, r *http.Request, s *session) {
 	u.passThrough(w, r, s.Token, "/ws/runs/"+url.PathEscape(r.PathValue("id"))+"/logs")
 }
 
+// runLogPage serves a page of stored log lines (JSON, as the API pages
+// them) for the viewer's catch-up.
+func (u *UI) runLogPage(w http.ResponseWriter, r *http.Request, s *session) {
+	v := url.Values{}
+	for _, k := range []string{"after_seq", "limit"} {
+		if x := r.URL.Query().Get(k); x != "" {
+			v.Set(k, x)
+		}
+	}
+	r.URL.RawQuery = v.Encode()
+	u.passThrough(w, r, s.Token, "/runs/"+url.PathEscape(r.PathValue("id"))+"/logs")
+}
+
 func (u *UI) runArtifact(w http.ResponseWriter, r *http.Request, s *session) {
 	r.URL.RawQuery = ""
 	u.passThrough(w, r, s.Token, "/runs/"+url.PathEscape(r.PathValue("id"))+"/artifacts/"+url.PathEscape(r.PathValue("aid"))+"/download")
