@@ -100,6 +100,17 @@ func parseFields(raw json.RawMessage) []formField {
 }
 
 func (u *UI) portalHome(q *request) error {
+	if !q.me.Can("service.read") {
+		// Users without the portal start where they can do something.
+		for _, p := range []struct{ perm, path string }{{"run.read", "/runs"}, {"robot.read", "/robots"}, {"admin.manage", "/admin/users"}} {
+			if q.me.Can(p.perm) {
+				http.Redirect(q.w, q.r, p.path, http.StatusSeeOther)
+				return nil
+			}
+		}
+		u.render(q, http.StatusOK, "portal", map[string]any{"NoAccess": true})
+		return nil
+	}
 	var domains []domain
 	if err := q.call(http.MethodGet, "/domains?limit=200", nil, &domains); err != nil {
 		return err

@@ -180,6 +180,11 @@ func (m *me) Can(perm string) bool {
 	return false
 }
 
+// Is reports whether id is the signed-in user's id (or subject).
+func (m *me) Is(id string) bool {
+	return id != "" && ((m.User != nil && m.User.ID == id) || m.Subject == id)
+}
+
 // Name is how the header names the user.
 func (m *me) Name() string {
 	if m.User != nil {
