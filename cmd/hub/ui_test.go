@@ -281,6 +281,28 @@ func TestUICancelRun(t *testing.T) {
 	if r := c.waitRun(run.RunID, 30*time.Second); r.Status != "CANCELED" {
 		t.Errorf("after cancel the run is %s", r.Status)
 	}
+
+	// A user without the portal starts where they can act, or is told why
+	// there is nothing to see.
+	var user struct{ ID string }
+	if code := c.call("POST", "/users", "application/json", strings.NewReader(`{"username":"nobody","password":"password-nobody","role":"None"}`), &user); code != 201 {
+		t.Fatalf("create user: %d", code)
+	}
+	nobody := uiLogin(t, base, "nobody", "password-nobody")
+	if code, body := nobody.get("/"); code != 200 || !strings.Contains(body, "no access to the services") {
+		t.Errorf("home of a user without grants: %d", code)
+	}
+	if code := c.call("POST", "/users/"+user.ID+"/permissions", "application/json", strings.NewReader(`{"resource_type":"run","action":"run.read","resource_id":"`+robot+`"}`), nil); code != 201 {
+		t.Fatalf("grant: %d", code)
+	}
+	plain := newUIClient(t, base, false)
+	plain.client.Jar = nobody.client.Jar
+	if code, loc := plain.get("/"); code != http.StatusSeeOther || loc != "/runs" {
+		t.Errorf("home of a user with only run.read: %d %q", code, loc)
+	}
+	if code, body := nobody.get("/runs"); code != 200 || !strings.Contains(body, "1 runs") {
+		t.Errorf("runs of a robot-scoped reader: %d", code)
+	}
 }
 
 func TestUISignIn(t *testing.T) {
