@@ -71,6 +71,13 @@ func apiRequest(r *http.Request, token, method, path string, body io.Reader, con
 // call sends one request to the API and decodes a 2xx JSON answer into out
 // (when not nil). Other answers become *apiError.
 func (u *UI) call(r *http.Request, token, method, path string, in, out any) error {
+	_, err := u.callHeader(r, token, method, path, in, out)
+	return err
+}
+
+// callHeader is call that also returns the answer's headers (X-Total-Count
+// of lists).
+func (u *UI) callHeader(r *http.Request, token, method, path string, in, out any) (http.Header, error) {
 	var body io.Reader
 	ct := ""
 	switch v := in.(type) {
@@ -80,7 +87,7 @@ func (u *UI) call(r *http.Request, token, method, path string, in, out any) erro
 	default:
 		b, err := json.Marshal(v)
 		if err != nil {
-			return fmt.Errorf("webui: encode %s %s: %w", method, path, err)
+			return nil, fmt.Errorf("webui: encode %s %s: %w", method, path, err)
 		}
 		body, ct = bytes.NewReader(b), "application/json"
 	}
@@ -92,14 +99,14 @@ func (u *UI) call(r *http.Request, token, method, path string, in, out any) erro
 	if resp.status/100 != 2 {
 		e := decodeAPIError(resp.status, resp.body.Bytes())
 		e.Header = resp.header
-		return e
+		return resp.header, e
 	}
 	if out != nil && resp.status != http.StatusNoContent {
 		if err := json.Unmarshal(resp.body.Bytes(), out); err != nil {
-			return fmt.Errorf("webui: decode %s %s: %w", method, path, err)
+			return resp.header, fmt.Errorf("webui: decode %s %s: %w", method, path, err)
 		}
 	}
-	return nil
+	return resp.header, nil
 }
 
 // decodeAPIError reads {"detail": "..."} or the 422 list form.
