@@ -14,6 +14,9 @@ import (
 	"github.com/coder/websocket"
 )
 
+// runsPerPageForTest is the runs list's page size.
+const runsPerPageForTest = 25
+
 // portalFixture is a hub with the seed example service, an admin and a
 // Viewer.
 type portalFixture struct {
@@ -170,6 +173,16 @@ func uiPortalAndRuns(t *testing.T, db string) {
 		}
 	}
 
+	// Paging keeps the filters.
+	for range runsPerPageForTest {
+		if code := f.api.call("POST", "/runs/"+f.robot+"/execute", "application/json", strings.NewReader(`{}`), nil); code != 202 {
+			t.Fatalf("execute: %d", code)
+		}
+	}
+	if code, body := admin.get("/runs?robot_id=" + f.robot + "&from=" + today); code != 200 || !strings.Contains(body, `href="?from=`+today+`&amp;robot_id=`+f.robot+`&amp;page=2"`) {
+		t.Errorf("page link of a filtered list: %d\n%s", code, body)
+	}
+
 	// The output file downloads with the session cookie.
 	var run struct {
 		Artifacts []struct{ ID, ArtifactName string } `json:"artifacts"`
@@ -239,7 +252,7 @@ func uiPortalAndRuns(t *testing.T, db string) {
 	if code, _ := viewer.post("/runs/"+runID+"/cancel", nil); code != http.StatusForbidden {
 		t.Errorf("viewer cancels: %d", code)
 	}
-	if n := f.runCount(t); n != 1 {
+	if n := f.runCount(t); n != 1+runsPerPageForTest {
 		t.Errorf("runs after the viewer's attempts: %d", n)
 	}
 	// The menu hides what the Viewer may not open.

@@ -2,6 +2,7 @@ package webui
 
 import (
 	"encoding/json"
+	"html/template"
 	"math"
 	"net/http"
 	"net/url"
@@ -174,7 +175,7 @@ type newUserForm struct{ Username, FullName, Email, Role string }
 type usersView struct {
 	Users              []adminUser
 	Total, Page, Pages int
-	Query              string
+	Query              template.URL
 	Roles              []string
 	Form               newUserForm
 	Error              string
@@ -419,7 +420,7 @@ type auditView struct {
 	Actors                              []option
 	ActorNames                          map[string]string
 	KnownActions                        []string
-	Query                               string
+	Query                               template.URL
 }
 
 // knownAuditActions are suggestions for the action filter.
@@ -453,7 +454,7 @@ func (u *UI) auditList(q *request) error {
 		api.Set(p.apiKey, d.AddDate(0, 0, p.days).Format(time.RFC3339))
 		filters.Set(p.key, p.val)
 	}
-	v.Query = filters.Encode()
+	v.Query = template.URL(filters.Encode())
 	var page struct {
 		Items []auditEvent `json:"items"`
 		Total int          `json:"total"`

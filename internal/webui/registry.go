@@ -3,6 +3,7 @@ package webui
 import (
 	"context"
 	"encoding/json"
+	"html/template"
 	"io"
 	"math"
 	"net/http"
@@ -98,10 +99,12 @@ type robotsView struct {
 	Robots             []registryRobot
 	Total, Page, Pages int
 	Search, Tag        string
-	Query              string // filters as a query string, for paging links
-	CanPublish         bool
-	Form               newRobotForm
-	Error              string
+	// Query is the filters as a query string, for paging links; typed as a
+	// URL so the template keeps its "=" and "&" (it is url.Values.Encode'd).
+	Query      template.URL
+	CanPublish bool
+	Form       newRobotForm
+	Error      string
 }
 
 func (u *UI) robotList(q *request) error {
@@ -126,7 +129,7 @@ func (u *UI) renderRobotList(q *request, status int, form newRobotForm, errMsg s
 		api.Set("tag", v.Tag)
 		filters.Set("tag", v.Tag)
 	}
-	v.Query = filters.Encode()
+	v.Query = template.URL(filters.Encode())
 	var page struct {
 		Items []registryRobot `json:"items"`
 		Total int             `json:"total"`
@@ -215,14 +218,20 @@ func (u *UI) renderRobot(q *request, status int, errMsg string) error {
 	if err := q.call(http.MethodGet, "/robots/"+id+"/versions", nil, &v.Versions); err != nil {
 		return err
 	}
+	active := -1
 	for i := range v.Versions {
 		if v.Versions[i].IsActive {
-			v.Active = &v.Versions[i]
+			active = i
 		}
 	}
-	if v.Active != nil {
+	if active >= 0 {
+		v.Active = &v.Versions[active]
+		// The API lists versions newest first: the order settles equal
+		// timestamps.
+		at := v.Active.CreatedAt
 		for i := range v.Versions {
-			v.Versions[i].Older = v.Versions[i].CreatedAt.Before(v.Active.CreatedAt)
+			c := v.Versions[i].CreatedAt
+			v.Versions[i].Older = c.Before(at) || (c.Equal(at) && i > active)
 		}
 	}
 	u.render(q, status, "robot", v)
@@ -289,6 +298,7 @@ func (u *UI) robotPublish(w http.ResponseWriter, r *http.Request, s *session) {
 		sent = r.URL.Query().Get("csrf")
 	}
 	if !tokensEqual(sent, s.CSRF) {
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, publishDrainMax))
 		if xhr {
 			answer(http.StatusForbidden, u.translator(r).T("error.csrf"))
 			return

@@ -1,6 +1,7 @@
 package webui
 
 import (
+	"html/template"
 	"math"
 	"net/http"
 	"net/url"
@@ -130,7 +131,7 @@ type runListView struct {
 	Robots, Services                 []option
 	Statuses                         []string
 	RobotNames                       map[string]string
-	Query                            string // filters as a query string, for paging links
+	Query                            template.URL // filters as an encoded query string, for paging links
 }
 
 func (u *UI) runList(q *request) error {
@@ -164,7 +165,7 @@ func (u *UI) runList(q *request) error {
 		api.Set(p.apiKey, d.AddDate(0, 0, p.days).Format(time.RFC3339))
 		filters.Set(p.key, p.val)
 	}
-	v.Query = filters.Encode()
+	v.Query = template.URL(filters.Encode())
 	var page struct {
 		Items []run `json:"items"`
 		Total int   `json:"total"`
