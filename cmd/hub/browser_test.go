@@ -1,6 +1,8 @@
 package main
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -14,6 +16,7 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -350,4 +353,116 @@ func TestBrowserMillionLineLog(t *testing.T) {
 	if maxLag > 1000 {
 		t.Errorf("the page froze for %.0f ms while the log streamed", maxLag)
 	}
+}
+
+// TestBrowserRegistryAndAdmin publishes a version through the robot page's
+// upload form, rolls back with the confirmation dialog, and opens the
+// administration and operations pages (in both languages).
+func TestBrowserRegistryAndAdmin(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the robot is a shell script")
+	}
+	ctx := newBrowser(t)
+	_, base := startUIHub(t, "sqlite", nil)
+	c := login(t, base+"/api/v1", "admin", "admin-password-1")
+	robot := c.shellRobot("invoice-robot", "#!/bin/sh\necho invoices\n")
+	var viewer struct{ ID string }
+	if code := c.call("POST", "/users", "application/json", strings.NewReader(`{"username":"viewer","full_name":"Vera Viewer","password":"password-viewer","role":"Viewer"}`), &viewer); code != 201 {
+		t.Fatalf("create viewer: %d", code)
+	}
+	shots := screenshotDir(t)
+	uiLoginBrowser(t, ctx, base, "admin", "admin-password-1")
+
+	// Robots list and robot page.
+	step(t, ctx, "robots", chromedp.Navigate(base+"/robots"), chromedp.WaitVisible(chromedp.CSS(`a[href="/robots/`+robot+`"]`)))
+	shot(t, ctx, shots, "robots")
+
+	// Publish 1.1.0 through the form; the page reloads with it active.
+	pkg := filepath.Join(t.TempDir(), "invoice-robot-1.1.0.zip")
+	if err := os.WriteFile(pkg, zipOf(t, map[string]string{"run.sh": "#!/bin/sh\necho invoices v1.1\n"}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	step(t, ctx, "publish 1.1.0",
+		chromedp.Navigate(base+"/robots/"+robot),
+		chromedp.WaitVisible(chromedp.CSS(`#publish-form`)),
+		chromedp.SendKeys(chromedp.CSS(`#p-version`), "1.1.0"),
+		chromedp.SetUploadFiles(chromedp.CSS(`#p-artifact`), []string{pkg}),
+		chromedp.SetValue(chromedp.CSS(`#p-entrypoint-type`), "EXE"),
+		chromedp.SendKeys(chromedp.CSS(`#p-entrypoint-path`), "run.sh"),
+		chromedp.SendKeys(chromedp.CSS(`#p-changelog`), "Faster invoices"),
+		chromedp.Click(chromedp.CSS(`#publish-button`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr.active-version[data-version="1.1.0"]`)),
+	)
+	shot(t, ctx, shots, "robot")
+
+	// Roll back to 1.0.0, accepting the confirmation.
+	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	go func() {
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			if !strings.Contains(ev.Message, "1.0.0") {
+				t.Errorf("confirmation text %q", ev.Message)
+			}
+			chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		}
+	}()
+	step(t, ctx, "roll back",
+		chromedp.Click(chromedp.CSS(`tr[data-version="1.0.0"] button.activate`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr.active-version[data-version="1.0.0"]`)),
+	)
+	var versions []struct {
+		Version  string `json:"version"`
+		IsActive bool   `json:"is_active"`
+	}
+	if code := c.call("GET", "/robots/"+robot+"/versions", "", nil, &versions); code != 200 || len(versions) != 3 {
+		t.Fatalf("versions: %d %+v", code, versions)
+	}
+	for _, v := range versions {
+		if v.IsActive != (v.Version == "1.0.0") {
+			t.Errorf("after the roll back: %+v", versions)
+		}
+	}
+
+	// Administration and operations.
+	for _, p := range []struct{ path, wait, name string }{
+		{"/admin/users", `a[href="/admin/users/` + viewer.ID + `"]`, "users"},
+		{"/admin/users/" + viewer.ID, `form[action="/admin/users/` + viewer.ID + `/grants"]`, "user"},
+		{"/admin/audit", `table.list`, "audit"},
+		{"/ops", `table.list`, "ops"},
+	} {
+		step(t, ctx, p.path, chromedp.Navigate(base+p.path), chromedp.WaitVisible(chromedp.CSS(p.wait)))
+		shot(t, ctx, shots, p.name)
+	}
+
+	// The language switch turns the pages into Portuguese.
+	step(t, ctx, "português", chromedp.Navigate(base+"/lang/pt-BR?next=/robots"), chromedp.WaitVisible(chromedp.CSS(`a[href="/robots/`+robot+`"]`)))
+	if h := text(t, ctx, `main h1`); h != "Robôs" {
+		t.Errorf("title in Portuguese = %q", h)
+	}
+	if lang := eval[string](t, ctx, `document.documentElement.lang`); lang != "pt-BR" {
+		t.Errorf("html lang = %q", lang)
+	}
+	shot(t, ctx, shots, "robots-pt-BR")
+}
+
+// zipOf builds a ZIP with executable files.
+func zipOf(t *testing.T, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for name, body := range files {
+		h := &zip.FileHeader{Name: name, Method: zip.Deflate}
+		h.SetMode(0o755)
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(body))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
