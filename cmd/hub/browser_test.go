@@ -436,6 +436,16 @@ func TestBrowserRegistryAndAdmin(t *testing.T) {
 		shot(t, ctx, shots, p.name)
 	}
 
+	// Every page fits a 360 px wide phone (wide tables scroll inside their box).
+	step(t, ctx, "phone", chromedp.EmulateViewport(360, 740, chromedp.EmulateMobile))
+	for _, path := range []string{"/", "/runs", "/robots", "/robots/" + robot, "/admin/users", "/admin/users/" + viewer.ID, "/admin/audit", "/ops", "/login"} {
+		step(t, ctx, "phone "+path, chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS(`main`)))
+		if eval[bool](t, ctx, `document.documentElement.scrollWidth > window.innerWidth + 1`) {
+			t.Errorf("%s scrolls sideways at 360 px (%d px wide)", path, eval[int](t, ctx, `document.documentElement.scrollWidth`))
+		}
+	}
+	step(t, ctx, "desktop", chromedp.EmulateViewport(1280, 900))
+
 	// The language switch turns the pages into Portuguese.
 	step(t, ctx, "português", chromedp.Navigate(base+"/lang/pt-BR?next=/robots"), chromedp.WaitVisible(chromedp.CSS(`a[href="/robots/`+robot+`"]`)))
 	if h := text(t, ctx, `main h1`); h != "Robôs" {
