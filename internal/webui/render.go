@@ -2,7 +2,6 @@ package webui
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -47,12 +46,7 @@ var templateFuncs = template.FuncMap{
 		}
 		return "—"
 	},
-	"isoTime": func(t *time.Time) string {
-		if t == nil {
-			return ""
-		}
-		return t.UTC().Format(time.RFC3339)
-	},
+
 	"duration": func(s *float64) string {
 		if s == nil {
 			return "—"
@@ -66,13 +60,7 @@ var templateFuncs = template.FuncMap{
 		}
 		return *s
 	},
-	"json": func(v any) string {
-		b, err := json.MarshalIndent(v, "", "  ")
-		if err != nil {
-			return ""
-		}
-		return string(b)
-	},
+
 	"lower": strings.ToLower,
 	"bytes": func(n int64) string {
 		switch {
@@ -85,9 +73,7 @@ var templateFuncs = template.FuncMap{
 		}
 		return strconv.FormatInt(n, 10) + " B"
 	},
-	"finished": func(status string) bool {
-		return status == "SUCCESS" || status == "FAILED" || status == "CANCELED"
-	},
+
 	"query": func(pairs ...any) string {
 		v := url.Values{}
 		for i := 0; i+1 < len(pairs); i += 2 {
