@@ -457,6 +457,43 @@ func TestBrowserRegistryAndAdmin(t *testing.T) {
 	shot(t, ctx, shots, "robots-pt-BR")
 }
 
+// TestBrowserLogResumes drops the viewer's socket twice while a robot is
+// printing: the viewer reconnects from its last line and ends with every
+// line exactly once, in order.
+func TestBrowserLogResumes(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the robot is a shell script")
+	}
+	ctx := newBrowser(t)
+	_, base := startUIHub(t, "sqlite", nil)
+	c := login(t, base+"/api/v1", "admin", "admin-password-1")
+	robot := c.shellRobot("steady-robot", "#!/bin/sh\ni=1\nwhile [ $i -le 300 ]; do echo \"line $i\"; i=$((i+1)); sleep 0.01; done\n")
+	uiLoginBrowser(t, ctx, base, "admin", "admin-password-1")
+	var run runView
+	if code := c.call("POST", "/runs/"+robot+"/execute", "application/json", strings.NewReader(`{}`), &run); code != 202 {
+		t.Fatalf("execute: %d", code)
+	}
+	step(t, ctx, "run page", chromedp.Navigate(base+"/runs/"+run.RunID), chromedp.WaitVisible(chromedp.CSS(`#log`)))
+	for _, after := range []int{50, 150} {
+		waitJS(t, ctx, `window.hubLog && window.hubLog.msgs.includes('line `+strconv.Itoa(after)+`') && window.hubLog.ws && window.hubLog.ws.readyState === 1`, 30*time.Second)
+		eval[bool](t, ctx, `(window.hubLog.ws.close(), true)`)
+	}
+	waitJS(t, ctx, `document.querySelector('#log-state').dataset.state === 'ended'`, 60*time.Second)
+	if n := eval[int](t, ctx, `window.hubLog.connects`); n < 3 {
+		t.Errorf("the viewer connected %d times; the test meant to drop it twice", n)
+	}
+	ok := eval[bool](t, ctx, `(() => { const m = window.hubLog.msgs; const i = m.indexOf('line 1'); if (i < 0) return false;
+		for (let k = 0; k < 300; k++) if (m[i + k] !== 'line ' + (k + 1)) return false;
+		return m.filter(x => x.startsWith('line ')).length === 300 && window.hubLog.lastSeq === m.length })()`)
+	if !ok {
+		t.Errorf("after reconnects the viewer holds:\n%s", strings.Join(eval[[]string](t, ctx, `window.hubLog.msgs`), "\n"))
+	}
+	want := c.logMessages(run.RunID)
+	if got := eval[[]string](t, ctx, `window.hubLog.msgs`); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("viewer and stored log differ: %d vs %d lines", len(got), len(want))
+	}
+}
+
 // zipOf builds a ZIP with executable files.
 func zipOf(t *testing.T, files map[string]string) []byte {
 	t.Helper()

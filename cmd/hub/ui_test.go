@@ -447,3 +447,68 @@ func TestUIDisabled(t *testing.T) {
 		t.Errorf("WEB_UI=false: GET /login = %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 }
+
+// TestUIFormFieldTypes renders and submits every field type: numbers,
+// dates and selects reach the robot as the run template says, and a wrong
+// value comes back next to its field.
+func TestUIFormFieldTypes(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the robot is a shell script")
+	}
+	_, base := startUIHub(t, "sqlite", nil)
+	c := login(t, base+"/api/v1", "admin", "admin-password-1")
+	robot := c.shellRobot("typed-robot", "#!/bin/sh\nfor a in \"$@\"; do echo \"arg=[$a]\"; done\n")
+	var domain, svc struct{ ID string }
+	c.call("POST", "/domains", "application/json", strings.NewReader(`{"name":"Financeiro","slug":"fin"}`), &domain)
+	body := `{"domain_id":"` + domain.ID + `","robot_id":"` + robot + `","title":"Conciliar","enabled":true,
+	  "form_schema_json":{"fields":[
+	    {"key":"qtd","label":"Quantidade","type":"number","required":true,"validation":{"min":1,"max":10},"default":3},
+	    {"key":"dia","label":"Dia","type":"date","required":true},
+	    {"key":"banco","label":"Banco","type":"select","required":true,"options":[{"label":"Banco A","value":"a"},{"label":"Banco B","value":"b"}],"default":"b"},
+	    {"key":"nota","label":"Nota","type":"text","validation":{"max":5}}]},
+	  "run_template_json":{"mapping":{"runtime_arguments":["--qtd={qtd}","--dia={dia}","--banco={banco}"]}}}`
+	if code := c.call("POST", "/services", "application/json", strings.NewReader(body), &svc); code != 201 {
+		t.Fatalf("create service: %d", code)
+	}
+	ui := uiLogin(t, base, "admin", "admin-password-1")
+	code, page := ui.get("/services/" + svc.ID)
+	for _, want := range []string{`type="number"`, `min="1"`, `max="10"`, `value="3"`, `type="date"`, `<option value="b" selected>Banco B</option>`, `maxlength="5"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("form lacks %s", want)
+		}
+	}
+	if code != 200 {
+		t.Fatalf("form: %d", code)
+	}
+	for _, bad := range []struct {
+		form  url.Values
+		field string
+	}{
+		{url.Values{"qtd": {"11"}, "dia": {"2026-02-01"}, "banco": {"a"}}, "qtd"},
+		{url.Values{"qtd": {"abc"}, "dia": {"2026-02-01"}, "banco": {"a"}}, "qtd"},
+		{url.Values{"qtd": {"2"}, "dia": {"01/02/2026"}, "banco": {"a"}}, "dia"},
+		{url.Values{"qtd": {"2"}, "dia": {"2026-02-01"}, "banco": {"z"}}, "banco"},
+		{url.Values{"qtd": {"2"}, "dia": {"2026-02-01"}, "banco": {"a"}, "nota": {"too long"}}, "nota"},
+	} {
+		code, page := ui.post("/services/"+svc.ID, bad.form)
+		if code != http.StatusBadRequest || !strings.Contains(page, `class="field has-error" data-field="`+bad.field+`"`) {
+			t.Errorf("%v: %d, want the error at %s", bad.form, code, bad.field)
+		}
+	}
+	plain := newUIClient(t, base, false)
+	plain.client.Jar, plain.token = ui.client.Jar, ui.token
+	code, loc := plain.post("/services/"+svc.ID, url.Values{"qtd": {"7"}, "dia": {"2026-02-01"}, "banco": {"a"}})
+	if code != http.StatusSeeOther {
+		t.Fatalf("submit: %d %s", code, loc)
+	}
+	runID := strings.TrimPrefix(loc, "/runs/")
+	if r := c.waitRun(runID, 30*time.Second); r.Status != "SUCCESS" {
+		t.Fatalf("run ended %s", r.Status)
+	}
+	out := strings.Join(c.logMessages(runID), "\n")
+	for _, want := range []string{"arg=[--qtd=7]", "arg=[--dia=2026-02-01]", "arg=[--banco=a]"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("robot output lacks %s:\n%s", want, out)
+		}
+	}
+}

@@ -151,6 +151,8 @@
     var self = this;
     var proto = location.protocol === "https:" ? "wss://" : "ws://";
     var ws = new WebSocket(proto + location.host + this.el.dataset.socket + "?after_seq=" + this.lastSeq);
+    this.ws = ws;
+    this.connects = (this.connects || 0) + 1;
     var burstStart = Date.now(), burst = 0;
     ws.onopen = function () { self.retry = 0; self.setState("live"); };
     ws.onmessage = function (ev) {
