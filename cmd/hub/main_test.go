@@ -24,7 +24,7 @@ import (
 // startMain runs Main with the given role and settings in the background and
 // returns it once it is ready, plus a stop function that cancels it and
 // returns Run's error.
-func startMain(t *testing.T, role string, vars map[string]string) (*Main, func() error) {
+func startMain(t testing.TB, role string, vars map[string]string) (*Main, func() error) {
 	t.Helper()
 	base := map[string]string{"HUB_ADDR": "127.0.0.1:0", "HUB_DATA_DIR": t.TempDir(), "CORS_ORIGINS": ""}
 	for k, v := range vars {

@@ -107,7 +107,7 @@ func (c *uiClient) csrf() string {
 
 // startUIHub starts an all-in-one hub on sqlite or postgres with the admin
 // password "admin-password-1" and returns its base URL.
-func startUIHub(t *testing.T, dbName string, vars map[string]string) (*Main, string) {
+func startUIHub(t testing.TB, dbName string, vars map[string]string) (*Main, string) {
 	t.Helper()
 	all := map[string]string{"DEFAULT_ADMIN_PASSWORD": "admin-password-1"}
 	if dbName == "postgres" {
