@@ -3,7 +3,6 @@ package webui
 import (
 	"encoding/json"
 	"html/template"
-	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -134,21 +133,6 @@ const (
 	userScanLimit = 200
 )
 
-// adminFormError returns the API error of a write that the form shows next
-// to itself (validation, conflicts, unknown references); other errors
-// become error pages.
-func adminFormError(err error) (*apiError, bool) {
-	ae, ok := asAPIError(err)
-	if !ok {
-		return nil, false
-	}
-	switch ae.Status {
-	case http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity:
-		return ae, true
-	}
-	return nil, false
-}
-
 // callCounted is q.call for list routes that give their total in the
 // X-Total-Count header (GET /users): it returns that total.
 func (q *request) callCounted(path string, out any) (int, error) {
@@ -159,14 +143,6 @@ func (q *request) callCounted(path string, out any) (int, error) {
 	n, _ := strconv.Atoi(h.Get("X-Total-Count"))
 	return n, nil
 }
-
-// adminPage reads ?page= (1 when absent or invalid).
-func adminPage(r *http.Request) int {
-	p, _ := strconv.Atoi(r.URL.Query().Get("page"))
-	return max(1, p)
-}
-
-func adminPages(total, per int) int { return max(1, int(math.Ceil(float64(total)/float64(per)))) }
 
 // ---- Users list and creation --------------------------------------------
 
@@ -183,13 +159,13 @@ type usersView struct {
 }
 
 func (u *UI) renderUsers(q *request, status int, v usersView) error {
-	v.Page, v.Roles = adminPage(q.r), adminRoles
+	v.Page, v.Roles = pageParam(q.r), adminRoles
 	api := url.Values{"skip": {strconv.Itoa((v.Page - 1) * usersPerPage)}, "limit": {strconv.Itoa(usersPerPage)}}
 	total, err := q.callCounted("/users?"+api.Encode(), &v.Users)
 	if err != nil {
 		return err
 	}
-	v.Total, v.Pages = total, adminPages(total, usersPerPage)
+	v.Total, v.Pages = total, pageCount(total, usersPerPage)
 	u.render(q, status, "users", v)
 	return nil
 }
@@ -215,7 +191,7 @@ func (u *UI) userCreate(q *request) error {
 		http.Redirect(q.w, q.r, "/admin/users/"+url.PathEscape(created.ID), http.StatusSeeOther)
 		return nil
 	}
-	ae, ok := adminFormError(err)
+	ae, ok := formError(err)
 	if !ok {
 		return err
 	}
@@ -300,7 +276,7 @@ func backToUser(q *request) error {
 
 // userWriteFailed re-renders the user page with a write's error.
 func (u *UI) userWriteFailed(q *request, err error, at string, edit func(v *userView)) error {
-	ae, ok := adminFormError(err)
+	ae, ok := formError(err)
 	if !ok {
 		return err
 	}
@@ -431,7 +407,7 @@ func (u *UI) auditList(q *request) error {
 	in := q.r.URL.Query()
 	v := auditView{Action: strings.TrimSpace(in.Get("action")), Actor: in.Get("actor_user_id"),
 		TargetType: strings.TrimSpace(in.Get("target_type")), From: in.Get("from"), To: in.Get("to"),
-		ActorNames: map[string]string{}, KnownActions: knownAuditActions, Page: adminPage(q.r)}
+		ActorNames: map[string]string{}, KnownActions: knownAuditActions, Page: pageParam(q.r)}
 	api := url.Values{"skip": {strconv.Itoa((v.Page - 1) * auditPerPage)}, "limit": {strconv.Itoa(auditPerPage)}}
 	filters := url.Values{}
 	for _, p := range []struct{ key, val string }{{"action", v.Action}, {"actor_user_id", v.Actor}, {"target_type", v.TargetType}} {
@@ -462,7 +438,7 @@ func (u *UI) auditList(q *request) error {
 	if err := q.call(http.MethodGet, "/audit-events?"+api.Encode(), nil, &page); err != nil {
 		return err
 	}
-	v.Events, v.Total, v.Pages = page.Items, page.Total, adminPages(page.Total, auditPerPage)
+	v.Events, v.Total, v.Pages = page.Items, page.Total, pageCount(page.Total, auditPerPage)
 	var users []adminUser
 	if q.call(http.MethodGet, "/users?limit=200", nil, &users) == nil {
 		for _, usr := range users {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -152,3 +153,27 @@ func (u *UI) passThrough(w http.ResponseWriter, r *http.Request, token, path str
 	req.Header.Set("Authorization", "Bearer "+token)
 	u.api.ServeHTTP(w, req)
 }
+
+// formError returns the API error of a write that a form shows next to
+// itself (validation, conflicts, unknown references, too large); other
+// errors become error pages.
+func formError(err error) (*apiError, bool) {
+	ae, ok := asAPIError(err)
+	if !ok {
+		return nil, false
+	}
+	switch ae.Status {
+	case http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+		return ae, true
+	}
+	return nil, false
+}
+
+// pageParam reads ?page= (1 when absent or invalid).
+func pageParam(r *http.Request) int {
+	p, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	return max(1, p)
+}
+
+// pageCount is how many pages of per items total makes (at least 1).
+func pageCount(total, per int) int { return max(1, (total+per-1)/per) }

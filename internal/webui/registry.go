@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"html/template"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -115,10 +114,7 @@ func (u *UI) renderRobotList(q *request, status int, form newRobotForm, errMsg s
 	in := q.r.URL.Query()
 	v := robotsView{Search: strings.TrimSpace(in.Get("q")), Tag: strings.TrimSpace(in.Get("tag")),
 		CanPublish: q.me.Can("robot.publish"), Form: form, Error: errMsg}
-	v.Page, _ = strconv.Atoi(in.Get("page"))
-	if v.Page < 1 {
-		v.Page = 1
-	}
+	v.Page = pageParam(q.r)
 	api := url.Values{"skip": {strconv.Itoa((v.Page - 1) * robotsPerPage)}, "limit": {strconv.Itoa(robotsPerPage)}}
 	filters := url.Values{}
 	if v.Search != "" {
@@ -138,7 +134,7 @@ func (u *UI) renderRobotList(q *request, status int, form newRobotForm, errMsg s
 		return err
 	}
 	v.Robots, v.Total = page.Items, page.Total
-	v.Pages = max(1, int(math.Ceil(float64(v.Total)/robotsPerPage)))
+	v.Pages = pageCount(v.Total, robotsPerPage)
 	u.render(q, status, "robots", v)
 	return nil
 }
@@ -152,20 +148,6 @@ func splitTags(s string) []string {
 		}
 	}
 	return out
-}
-
-// formError reports whether err is an API answer about the request's
-// content (shown next to the form rather than as an error page).
-func formError(err error) (*apiError, bool) {
-	ae, ok := asAPIError(err)
-	if !ok {
-		return nil, false
-	}
-	switch ae.Status {
-	case http.StatusBadRequest, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusRequestEntityTooLarge:
-		return ae, true
-	}
-	return nil, false
 }
 
 func (u *UI) robotCreate(q *request) error {

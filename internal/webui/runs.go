@@ -2,7 +2,6 @@ package webui
 
 import (
 	"html/template"
-	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -139,10 +138,7 @@ func (u *UI) runList(q *request) error {
 	v := runListView{Robot: in.Get("robot_id"), Service: in.Get("service_id"), Status: in.Get("status"),
 		From: in.Get("from"), To: in.Get("to"), Statuses: []string{"PENDING", "RUNNING", "SUCCESS", "FAILED", "CANCELED"},
 		RobotNames: map[string]string{}}
-	v.Page, _ = strconv.Atoi(in.Get("page"))
-	if v.Page < 1 {
-		v.Page = 1
-	}
+	v.Page = pageParam(q.r)
 	api := url.Values{"skip": {strconv.Itoa((v.Page - 1) * runsPerPage)}, "limit": {strconv.Itoa(runsPerPage)}}
 	filters := url.Values{}
 	for _, p := range []struct{ key, val string }{{"robot_id", v.Robot}, {"service_id", v.Service}, {"status", v.Status}} {
@@ -174,7 +170,7 @@ func (u *UI) runList(q *request) error {
 		return err
 	}
 	v.Runs, v.Total = page.Items, page.Total
-	v.Pages = max(1, int(math.Ceil(float64(v.Total)/runsPerPage)))
+	v.Pages = pageCount(v.Total, runsPerPage)
 	// Filter choices: what the user may read (a failure only hides them).
 	var robots struct {
 		Items []struct {
