@@ -57,6 +57,8 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
+		// A user in Brazil: times on the pages are shown in this zone.
+		chromedp.Env("TZ=America/Sao_Paulo"),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(actx)
@@ -226,6 +228,11 @@ func TestBrowserPortalRun(t *testing.T) {
 		t.Errorf("status shown = %q", status)
 	}
 	shot(t, ctx, shots, "run")
+	// Times are shown in the reader's zone (UTC−3 here), UTC in the tooltip.
+	if !eval[bool](t, ctx, `(() => { const el = document.querySelector('#run-status time'); const d = new Date(el.dateTime);
+		return d.getTimezoneOffset() === 180 && el.title.endsWith(' UTC') && el.textContent.includes(String(d.getHours()).padStart(2, '0') + ':') })()`) {
+		t.Errorf("run times are not in local time: %q", text(t, ctx, `#run-status time`))
+	}
 
 	// The output file downloads with the browser session.
 	progress := chromedp.Events(ctx, browser.DownloadProgress)

@@ -34,17 +34,23 @@ func (v view) OtherLang() string {
 }
 
 var templateFuncs = template.FuncMap{
-	"fmtTime": func(t any) string {
+	// fmtTime shows a time in UTC inside a <time> element; app.js turns it
+	// into the reader's local time and language.
+	"fmtTime": func(t any) template.HTML {
+		var at time.Time
 		switch v := t.(type) {
 		case time.Time:
-			return v.UTC().Format("2006-01-02 15:04:05") + " UTC"
+			at = v
 		case *time.Time:
 			if v == nil {
 				return "—"
 			}
-			return v.UTC().Format("2006-01-02 15:04:05") + " UTC"
+			at = *v
+		default:
+			return "—"
 		}
-		return "—"
+		at = at.UTC()
+		return template.HTML(`<time datetime="` + at.Format(time.RFC3339) + `">` + at.Format("2006-01-02 15:04:05") + ` UTC</time>`)
 	},
 
 	"duration": func(s *float64) string {

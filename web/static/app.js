@@ -10,6 +10,19 @@
     if (csrf) e.detail.headers["X-CSRF-Token"] = csrf;
   });
 
+  // Times arrive in UTC; show them in the reader's time zone and language.
+  var lang = document.documentElement.lang || undefined;
+  function localTimes(root) {
+    root.querySelectorAll("time[datetime]").forEach(function (el) {
+      var d = new Date(el.getAttribute("datetime"));
+      if (isNaN(d.getTime())) return;
+      el.title = el.textContent;
+      el.textContent = d.toLocaleString(lang, { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    });
+  }
+  localTimes(document);
+  document.body.addEventListener("htmx:afterSwap", function (e) { localTimes(e.detail.elt.parentNode || document); });
+
   // Forms with data-confirm ask before they submit.
   document.addEventListener("submit", function (e) {
     var f = e.target;
