@@ -512,3 +512,20 @@ func TestUIFormFieldTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestUIFormBodyLimit: an oversized form body is refused without reaching
+// the API.
+func TestUIFormBodyLimit(t *testing.T) {
+	_, base := startUIHub(t, "sqlite", nil)
+	ui := uiLogin(t, base, "admin", "admin-password-1")
+	code, _ := ui.post("/admin/users", url.Values{"username": {strings.Repeat("a", 2<<20)}, "password": {"password-long"}})
+	if code != http.StatusRequestEntityTooLarge {
+		t.Errorf("2 MiB form = %d", code)
+	}
+	c := login(t, base+"/api/v1", "admin", "admin-password-1")
+	var users []struct{ Username string }
+	c.call("GET", "/users", "", nil, &users)
+	if len(users) != 1 {
+		t.Errorf("users after an oversized form: %d", len(users))
+	}
+}

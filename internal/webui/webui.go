@@ -216,6 +216,9 @@ type uiKey struct{}
 
 func (q *request) ui() *UI { return q.r.Context().Value(uiKey{}).(*UI) }
 
+// maxFormBytes bounds the body of a page's form.
+const maxFormBytes = 1 << 20
+
 // pageFunc serves one signed-in page; returned errors become error pages.
 type pageFunc func(q *request) error
 
@@ -231,9 +234,18 @@ func (u *UI) page(h pageFunc) http.Handler {
 			u.toLogin(w, r)
 			return
 		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && !u.csrfOK(r, s) {
-			u.plainError(w, r, http.StatusForbidden, "error.csrf")
-			return
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			// Page forms are small; uploads have their own streamed route.
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+			var tooLarge *http.MaxBytesError
+			if err := r.ParseForm(); errors.As(err, &tooLarge) {
+				u.plainError(w, r, http.StatusRequestEntityTooLarge, "error.too_large")
+				return
+			}
+			if !u.csrfOK(r, s) {
+				u.plainError(w, r, http.StatusForbidden, "error.csrf")
+				return
+			}
 		}
 		var m me
 		if err := u.call(r, s.Token, http.MethodGet, "/auth/me", nil, &m); err != nil {
