@@ -160,8 +160,7 @@ type usersView struct {
 
 func (u *UI) renderUsers(q *request, status int, v usersView) error {
 	v.Page, v.Roles = pageParam(q.r), adminRoles
-	api := url.Values{"skip": {strconv.Itoa((v.Page - 1) * usersPerPage)}, "limit": {strconv.Itoa(usersPerPage)}}
-	total, err := q.callCounted("/users?"+api.Encode(), &v.Users)
+	total, err := q.callCounted("/users?"+newListQuery(v.Page, usersPerPage).api.Encode(), &v.Users)
 	if err != nil {
 		return err
 	}
@@ -408,34 +407,19 @@ func (u *UI) auditList(q *request) error {
 	v := auditView{Action: strings.TrimSpace(in.Get("action")), Actor: in.Get("actor_user_id"),
 		TargetType: strings.TrimSpace(in.Get("target_type")), From: in.Get("from"), To: in.Get("to"),
 		ActorNames: map[string]string{}, KnownActions: knownAuditActions, Page: pageParam(q.r)}
-	api := url.Values{"skip": {strconv.Itoa((v.Page - 1) * auditPerPage)}, "limit": {strconv.Itoa(auditPerPage)}}
-	filters := url.Values{}
-	for _, p := range []struct{ key, val string }{{"action", v.Action}, {"actor_user_id", v.Actor}, {"target_type", v.TargetType}} {
-		if p.val != "" {
-			api.Set(p.key, p.val)
-			filters.Set(p.key, p.val)
-		}
+	lq := newListQuery(v.Page, auditPerPage)
+	lq.filter("action", v.Action)
+	lq.filter("actor_user_id", v.Actor)
+	lq.filter("target_type", v.TargetType)
+	if !lq.dates(v.From, v.To) {
+		return &apiError{Status: http.StatusBadRequest, Detail: q.tr.T("audit.bad_date")}
 	}
-	for _, p := range []struct {
-		key, apiKey, val string
-		days             int
-	}{{"from", "since", v.From, 0}, {"to", "until", v.To, 1}} {
-		if p.val == "" {
-			continue
-		}
-		d, err := time.Parse(time.DateOnly, p.val)
-		if err != nil {
-			return &apiError{Status: http.StatusBadRequest, Detail: q.tr.T("audit.bad_date")}
-		}
-		api.Set(p.apiKey, d.AddDate(0, 0, p.days).Format(time.RFC3339))
-		filters.Set(p.key, p.val)
-	}
-	v.Query = template.URL(filters.Encode())
+	v.Query = lq.links()
 	var page struct {
 		Items []auditEvent `json:"items"`
 		Total int          `json:"total"`
 	}
-	if err := q.call(http.MethodGet, "/audit-events?"+api.Encode(), nil, &page); err != nil {
+	if err := q.call(http.MethodGet, "/audit-events?"+lq.api.Encode(), nil, &page); err != nil {
 		return err
 	}
 	v.Events, v.Total, v.Pages = page.Items, page.Total, pageCount(page.Total, auditPerPage)

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // apiPrefix is where the JSON API lives; the UI reaches it in process.
@@ -168,6 +170,47 @@ func formError(err error) (*apiError, bool) {
 	}
 	return nil, false
 }
+
+// listQuery is what a list page asks the API for (a page of per items,
+// filters) and the filters its paging links keep.
+type listQuery struct {
+	api, keep url.Values
+}
+
+func newListQuery(page, per int) listQuery {
+	return listQuery{api: url.Values{"skip": {strconv.Itoa((page - 1) * per)}, "limit": {strconv.Itoa(per)}}, keep: url.Values{}}
+}
+
+// filter adds a non-empty filter under the same name in both queries.
+func (l listQuery) filter(key, val string) {
+	if val != "" {
+		l.api.Set(key, val)
+		l.keep.Set(key, val)
+	}
+}
+
+// dates adds a from/to date range (YYYY-MM-DD, both days included) as the
+// API's since/until; it reports false for a malformed date.
+func (l listQuery) dates(from, to string) bool {
+	for _, p := range []struct {
+		key, apiKey, val string
+		days             int
+	}{{"from", "since", from, 0}, {"to", "until", to, 1}} {
+		if p.val == "" {
+			continue
+		}
+		d, err := time.Parse(time.DateOnly, p.val)
+		if err != nil {
+			return false
+		}
+		l.api.Set(p.apiKey, d.AddDate(0, 0, p.days).Format(time.RFC3339))
+		l.keep.Set(p.key, p.val)
+	}
+	return true
+}
+
+// links is the kept filters as an encoded query string for paging links.
+func (l listQuery) links() template.URL { return template.URL(l.keep.Encode()) }
 
 // pageParam reads ?page= (1 when absent or invalid).
 func pageParam(r *http.Request) int {

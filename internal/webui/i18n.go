@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"net/http"
 	"sort"
-	"strings"
 
 	"golang.org/x/text/language"
 )
@@ -105,6 +104,3 @@ func (t translator) T(key string, args ...any) string {
 	}
 	return text
 }
-
-// htmlLang is the value of <html lang>.
-func (t translator) htmlLang() string { return strings.ToLower(t.lang[:2]) + t.lang[2:] }

@@ -1,13 +1,11 @@
 package webui
 
 import (
-	"context"
 	"encoding/json"
 	"html/template"
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -115,22 +113,15 @@ func (u *UI) renderRobotList(q *request, status int, form newRobotForm, errMsg s
 	v := robotsView{Search: strings.TrimSpace(in.Get("q")), Tag: strings.TrimSpace(in.Get("tag")),
 		CanPublish: q.me.Can("robot.publish"), Form: form, Error: errMsg}
 	v.Page = pageParam(q.r)
-	api := url.Values{"skip": {strconv.Itoa((v.Page - 1) * robotsPerPage)}, "limit": {strconv.Itoa(robotsPerPage)}}
-	filters := url.Values{}
-	if v.Search != "" {
-		api.Set("q", v.Search)
-		filters.Set("q", v.Search)
-	}
-	if v.Tag != "" {
-		api.Set("tag", v.Tag)
-		filters.Set("tag", v.Tag)
-	}
-	v.Query = template.URL(filters.Encode())
+	lq := newListQuery(v.Page, robotsPerPage)
+	lq.filter("q", v.Search)
+	lq.filter("tag", v.Tag)
+	v.Query = lq.links()
 	var page struct {
 		Items []registryRobot `json:"items"`
 		Total int             `json:"total"`
 	}
-	if err := q.call(http.MethodGet, "/robots?"+api.Encode(), nil, &page); err != nil {
+	if err := q.call(http.MethodGet, "/robots?"+lq.api.Encode(), nil, &page); err != nil {
 		return err
 	}
 	v.Robots, v.Total = page.Items, page.Total
@@ -318,8 +309,7 @@ func (u *UI) robotPublish(w http.ResponseWriter, r *http.Request, s *session) {
 		u.toLogin(w, r)
 		return
 	}
-	r = r.WithContext(context.WithValue(r.Context(), uiKey{}, u))
-	q := &request{w: w, r: r, s: s, tr: u.translator(r), me: &me{}}
+	q := &request{u: u, w: w, r: r, s: s, tr: u.translator(r), me: &me{}}
 	if err := q.call(http.MethodGet, "/auth/me", nil, q.me); err != nil {
 		u.fail(q, err)
 		return

@@ -4,7 +4,6 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 )
 
@@ -139,34 +138,19 @@ func (u *UI) runList(q *request) error {
 		From: in.Get("from"), To: in.Get("to"), Statuses: []string{"PENDING", "RUNNING", "SUCCESS", "FAILED", "CANCELED"},
 		RobotNames: map[string]string{}}
 	v.Page = pageParam(q.r)
-	api := url.Values{"skip": {strconv.Itoa((v.Page - 1) * runsPerPage)}, "limit": {strconv.Itoa(runsPerPage)}}
-	filters := url.Values{}
-	for _, p := range []struct{ key, val string }{{"robot_id", v.Robot}, {"service_id", v.Service}, {"status", v.Status}} {
-		if p.val != "" {
-			api.Set(p.key, p.val)
-			filters.Set(p.key, p.val)
-		}
+	lq := newListQuery(v.Page, runsPerPage)
+	lq.filter("robot_id", v.Robot)
+	lq.filter("service_id", v.Service)
+	lq.filter("status", v.Status)
+	if !lq.dates(v.From, v.To) {
+		return &apiError{Status: http.StatusBadRequest, Detail: q.tr.T("runs.bad_date")}
 	}
-	for _, p := range []struct {
-		key, apiKey, val string
-		days             int
-	}{{"from", "since", v.From, 0}, {"to", "until", v.To, 1}} {
-		if p.val == "" {
-			continue
-		}
-		d, err := time.Parse(time.DateOnly, p.val)
-		if err != nil {
-			return &apiError{Status: http.StatusBadRequest, Detail: q.tr.T("runs.bad_date")}
-		}
-		api.Set(p.apiKey, d.AddDate(0, 0, p.days).Format(time.RFC3339))
-		filters.Set(p.key, p.val)
-	}
-	v.Query = template.URL(filters.Encode())
+	v.Query = lq.links()
 	var page struct {
 		Items []run `json:"items"`
 		Total int   `json:"total"`
 	}
-	if err := q.call(http.MethodGet, "/runs?"+api.Encode(), nil, &page); err != nil {
+	if err := q.call(http.MethodGet, "/runs?"+lq.api.Encode(), nil, &page); err != nil {
 		return err
 	}
 	v.Runs, v.Total = page.Items, page.Total

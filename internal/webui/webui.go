@@ -198,12 +198,12 @@ func (m *me) Name() string {
 
 // request is one signed-in page request.
 type request struct {
-	w     http.ResponseWriter
-	r     *http.Request
-	s     *session
-	me    *me
-	tr    translator
-	flash string
+	u  *UI
+	w  http.ResponseWriter
+	r  *http.Request
+	s  *session
+	me *me
+	tr translator
 }
 
 // call sends an API request as the signed-in user.
@@ -211,10 +211,7 @@ func (q *request) call(method, path string, in, out any) error {
 	return q.ui().call(q.r, q.s.Token, method, path, in, out)
 }
 
-// uiKey finds the UI from a request (set by page).
-type uiKey struct{}
-
-func (q *request) ui() *UI { return q.r.Context().Value(uiKey{}).(*UI) }
+func (q *request) ui() *UI { return q.u }
 
 // maxFormBytes bounds the body of a page's form.
 const maxFormBytes = 1 << 20
@@ -227,7 +224,6 @@ type pageFunc func(q *request) error
 // errors into friendly pages.
 func (u *UI) page(h pageFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r = r.WithContext(context.WithValue(r.Context(), uiKey{}, u))
 		tr := u.translator(r)
 		s := u.loadSession(r)
 		if s == nil {
@@ -254,10 +250,10 @@ func (u *UI) page(h pageFunc) http.Handler {
 				u.toLogin(w, r)
 				return
 			}
-			u.fail(&request{w: w, r: r, s: s, tr: tr, me: &me{}}, err)
+			u.fail(&request{u: u, w: w, r: r, s: s, tr: tr, me: &me{}}, err)
 			return
 		}
-		q := &request{w: w, r: r, s: s, me: &m, tr: tr}
+		q := &request{u: u, w: w, r: r, s: s, me: &m, tr: tr}
 		if err := h(q); err != nil {
 			u.fail(q, err)
 		}
