@@ -331,6 +331,7 @@ func identityConfig(cfg config.Config, secret string, log *slog.Logger) identity
 		AuthMode:      cfg.AuthMode,
 		AllowLocal:    cfg.AllowLocalAuth,
 		AutoProvision: cfg.AutoProvisionAzureUsers,
+		BcryptCost:    cfg.PasswordHashCost,
 		AzureGroups: map[hub.Role][]string{
 			hub.RoleAdmin:      cfg.AzureGroupAdminIDs,
 			hub.RoleMaintainer: cfg.AzureGroupMaintainerIDs,

@@ -57,6 +57,7 @@ type Config struct {
 	DefaultAdminUsername     string `env:"DEFAULT_ADMIN_USERNAME" envDefault:"admin" group:"Authentication" help:"User created on first start when there are no users."`
 	DefaultAdminPassword     string `env:"DEFAULT_ADMIN_PASSWORD" group:"Authentication" secret:"true" help:"Its password; empty generates a strong one and prints it once."`
 	DefaultAdminEmail        string `env:"DEFAULT_ADMIN_EMAIL" group:"Authentication" help:"Its e-mail address (optional)."`
+	PasswordHashCost         int    `env:"PASSWORD_HASH_COST" envDefault:"12" group:"Authentication" help:"bcrypt work factor of new password hashes, 10 to 16 (4 is accepted only when ENVIRONMENT=test)."`
 
 	// Azure AD
 	AzureTenantID           string   `env:"AZURE_AD_TENANT_ID" group:"Azure AD" help:"Tenant id; Azure AD is enabled when tenant, client id and audience are all set."`
@@ -262,10 +263,16 @@ func (c Config) Validate() error {
 			return bad(u.name, "%q is not an http(s) URL", u.v)
 		}
 	}
+	// Password hashes cheaper than cost 10 are for test suites only.
+	minHashCost := int64(10)
+	if c.Environment == "test" {
+		minHashCost = 4
+	}
 	ranges := []struct {
 		name      string
 		v, lo, hi int64
 	}{
+		{"PASSWORD_HASH_COST", int64(c.PasswordHashCost), minHashCost, 16},
 		{"HUB_MAX_BODY_BYTES", c.MaxBodyBytes, 1024, 1 << 30},
 		{"HUB_SHUTDOWN_TIMEOUT_SECONDS", int64(c.ShutdownTimeoutSeconds), 1, 3600},
 		{"MAX_ARTIFACT_BYTES", c.MaxArtifactBytes, 1, 1 << 40},
