@@ -61,20 +61,29 @@ func (c *hubClient) call(method, path, ct string, body io.Reader, out any) int {
 // and publishes it; it returns the robot id.
 func (c *hubClient) shellRobot(name, script string) string {
 	c.t.Helper()
+	return c.publishRobot(name, "EXE", "run.sh", map[string]string{"run.sh": script})
+}
+
+// publishRobot registers a robot and publishes version 1.0.0 of a ZIP package
+// holding files, with the given entry point; it returns the robot id.
+func (c *hubClient) publishRobot(name, entryType, entryPath string, files map[string]string) string {
+	c.t.Helper()
 	var robot struct{ ID string }
 	if code := c.call("POST", "/robots", "application/json", strings.NewReader(`{"name":"`+name+`","initial_version":{"version":"0.1.0"}}`), &robot); code != 200 {
 		c.t.Fatalf("create robot: %d", code)
 	}
 	var pkg bytes.Buffer
 	zw := zip.NewWriter(&pkg)
-	h := &zip.FileHeader{Name: "run.sh", Method: zip.Deflate}
-	h.SetMode(0o755)
-	w, _ := zw.CreateHeader(h)
-	w.Write([]byte(script))
+	for name, content := range files {
+		h := &zip.FileHeader{Name: name, Method: zip.Deflate}
+		h.SetMode(0o755)
+		w, _ := zw.CreateHeader(h)
+		w.Write([]byte(content))
+	}
 	zw.Close()
 	var form bytes.Buffer
 	mw := multipart.NewWriter(&form)
-	for k, v := range map[string]string{"version": "1.0.0", "channel": "stable", "entrypoint_type": "EXE", "entrypoint_path": "run.sh"} {
+	for k, v := range map[string]string{"version": "1.0.0", "channel": "stable", "entrypoint_type": entryType, "entrypoint_path": entryPath} {
 		mw.WriteField(k, v)
 	}
 	fw, _ := mw.CreateFormFile("artifact", name+".zip")

@@ -34,11 +34,7 @@ func TestWorkerKilledMidRun(t *testing.T) {
 	m, stop := startMain(t, "serve", vars)
 	defer stop()
 
-	bin := filepath.Join(t.TempDir(), "hub")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	worker := exec.Command(bin, "worker")
+	worker := exec.Command(hubBinary(t), "worker")
 	worker.Dir = t.TempDir()
 	worker.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + worker.Dir, "HUB_DATA_DIR=" + filepath.Join(worker.Dir, "data"), "LOG_LEVEL=WARN"}
 	for k, v := range vars {

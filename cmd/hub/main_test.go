@@ -1,19 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -238,78 +234,5 @@ func TestWorkerRoleWithRedisStopsCleanly(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Errorf("stop: %v", err)
-	}
-}
-
-// TestBinaryStartsAndStopsOnSIGTERM builds the real binary, starts it in an
-// empty folder with nothing configured, and checks the newcomer experience:
-// it prints its URL, answers, creates ./data/hub.db and exits 0 on SIGTERM.
-func TestBinaryStartsAndStopsOnSIGTERM(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("signals differ on Windows")
-	}
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "hub")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	dir := t.TempDir()
-	cmd := exec.Command(bin)
-	cmd.Dir = dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "HUB_ADDR=127.0.0.1:0"}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-
-	urlc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if _, rest, ok := strings.Cut(sc.Text(), "running at "); ok {
-				urlc <- strings.Fields(rest)[0]
-			}
-		}
-		close(urlc)
-	}()
-	var url string
-	select {
-	case url = <-urlc:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("no 'running at' line within 20s; stderr:\n%s", stderr.String())
-	}
-	if url == "" {
-		t.Fatalf("binary exited early; stderr:\n%s", stderr.String())
-	}
-	if code, _ := getJSON(t, url+"/api/v1/health"); code != 200 {
-		t.Errorf("health = %d, want 200", code)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "data", "hub.db")); err != nil {
-		t.Errorf("./data/hub.db not created: %v", err)
-	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v; stderr:\n%s", err, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("binary did not exit within 30s of SIGTERM")
-	}
-	if !strings.Contains(stderr.String(), `"msg":"stopped"`) {
-		t.Errorf("no JSON 'stopped' log line; stderr:\n%s", stderr.String())
 	}
 }

@@ -155,9 +155,13 @@ func (c *Config) normalise() {
 	c.LogFormat = strings.ToLower(strings.TrimSpace(c.LogFormat))
 	c.AuthMode = strings.ToLower(strings.TrimSpace(c.AuthMode))
 	c.Algorithm = strings.ToUpper(strings.TrimSpace(c.Algorithm))
+	// Folders are resolved against the working directory once, here: robots
+	// run in other directories, so no relative path may travel further.
+	c.DataDir = absPath(c.DataDir)
 	if c.ArtifactsRoot == "" {
 		c.ArtifactsRoot = filepath.Join(c.DataDir, "artifacts")
 	}
+	c.ArtifactsRoot = absPath(c.ArtifactsRoot)
 	if c.PythonExecutable == "" {
 		c.PythonExecutable = "python3"
 		if runtime.GOOS == "windows" {
@@ -167,6 +171,18 @@ func (c *Config) normalise() {
 	if c.WorkerConcurrency == 0 {
 		c.WorkerConcurrency = runtime.NumCPU()
 	}
+}
+
+// absPath makes a non-empty path absolute; an empty one stays empty for
+// Validate to name.
+func absPath(p string) string {
+	if strings.TrimSpace(p) == "" {
+		return p
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
 }
 
 func cleanList(in []string) []string {

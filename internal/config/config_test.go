@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -16,16 +17,21 @@ import (
 
 func TestDefault(t *testing.T) {
 	c := config.Default()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		got  any
 		want any
 	}{
 		{"HUB_ADDR", c.Addr, ":8000"},
-		{"HUB_DATA_DIR", c.DataDir, "./data"},
-		{"ARTIFACTS_ROOT", c.ArtifactsRoot, filepath.Join("./data", "artifacts")},
+		// Relative folders are resolved once, against the working directory.
+		{"HUB_DATA_DIR", c.DataDir, filepath.Join(wd, "data")},
+		{"ARTIFACTS_ROOT", c.ArtifactsRoot, filepath.Join(wd, "data", "artifacts")},
 		{"REDIS_URL", c.RedisURL, ""},
-		{"Database()", c.Database(), config.Database{Dialect: config.SQLite, DSN: filepath.Join("data", "hub.db")}},
+		{"Database()", c.Database(), config.Database{Dialect: config.SQLite, DSN: filepath.Join(wd, "data", "hub.db")}},
 		{"WORKER_CONCURRENCY", c.WorkerConcurrency, runtime.NumCPU()},
 		{"AUTH_MODE", c.AuthMode, "hybrid"},
 		{"LOG_FORMAT", c.LogFormat, "json"},

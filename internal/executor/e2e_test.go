@@ -495,3 +495,48 @@ func TestLostSignalAndDeadWorker(t *testing.T) {
 		})
 	}
 }
+
+// TestRestartedWorkerIsRunningAgain stops a worker and starts it again under
+// the same id (a restart on the same data folder): the workers list must say
+// RUNNING with the new start time, and the run statistics must count it alive.
+func TestRestartedWorkerIsRunningAgain(t *testing.T) {
+	for _, dialect := range hubtest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t, dialect, memBus, opts{noWorker: true})
+			ctx := context.Background()
+			first := e.startWorker(t, "w1", opts{})
+			stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if err := first.Stop(stopCtx); err != nil {
+				t.Fatal(err)
+			}
+			ws, err := e.db.Workers(ctx)
+			if err != nil || len(ws) != 1 || ws[0].Status != hub.WorkerStopped {
+				t.Fatalf("after stop: workers = %+v, %v; want one STOPPED", ws, err)
+			}
+			stoppedStart := ws[0].StartedAt
+
+			e.startWorker(t, "w1", opts{})
+			ws, err = e.db.Workers(ctx)
+			if err != nil || len(ws) != 1 {
+				t.Fatalf("after restart: workers = %+v, %v; want one", ws, err)
+			}
+			if ws[0].Status != hub.WorkerRunning {
+				t.Errorf("after restart: status = %s, want %s", ws[0].Status, hub.WorkerRunning)
+			}
+			if !ws[0].StartedAt.After(stoppedStart) {
+				t.Errorf("after restart: started_at = %v, want after the first start %v", ws[0].StartedAt, stoppedStart)
+			}
+			st, err := e.db.RunStats(ctx, time.Now().UTC(), time.Minute)
+			if err != nil || st.WorkersAlive != 1 {
+				t.Errorf("after restart: workers alive = %d, %v; want 1", st.WorkersAlive, err)
+			}
+			id := e.robot(t, "after-restart", map[string]string{"main.sh": "#!/bin/sh\necho hi\n"},
+				registry.PublishInput{EntrypointPath: "main.sh", EntrypointType: "EXE"})
+			if r := e.wait(t, e.execute(t, id, runs.ExecuteInput{}).ID, 30*time.Second); r.Status != hub.RunSuccess {
+				t.Errorf("run after restart: %s, want SUCCESS", r.Status)
+			}
+		})
+	}
+}

@@ -36,7 +36,7 @@ type RunState interface {
 	LastLogSeq(ctx context.Context, runID string) (int64, error)
 	FinishRun(ctx context.Context, runID, workerID string, res hub.RunResult, lines []hub.LogLine, arts []hub.Artifact) (bool, error)
 	FailRun(ctx context.Context, runID, errMsg, logMsg string, now time.Time) error
-	Heartbeat(ctx context.Context, id, hostname, version string, concurrency, running int, now time.Time) error
+	Heartbeat(ctx context.Context, w hub.Worker) error
 	WorkerStopped(ctx context.Context, id string, now time.Time) error
 }
 
@@ -94,6 +94,7 @@ type Worker struct {
 	mu         sync.Mutex
 	held       map[string]*activeRun
 	started    bool
+	startedAt  time.Time
 	cancelTake context.CancelFunc // stops the slots from taking work
 	cancelBg   context.CancelFunc // stops heartbeat and cancel listener
 	slots      sync.WaitGroup
@@ -132,6 +133,11 @@ func New(state RunState, b Bus, blobs Blobs, cfg Config) *Worker {
 	if cfg.Hostname == "" {
 		cfg.Hostname, _ = os.Hostname()
 	}
+	// Robots run in their own working copy: every path the worker hands
+	// them must be absolute.
+	if abs, err := filepath.Abs(cfg.WorkDir); err == nil {
+		cfg.WorkDir = abs
+	}
 	return &Worker{state: state, bus: b, blobs: blobs, cfg: cfg, clock: cfg.Clock, log: cfg.Logger.With("worker_id", cfg.ID), held: map[string]*activeRun{}}
 }
 
@@ -155,7 +161,8 @@ func (w *Worker) Start(ctx context.Context) error {
 	bgCtx, cancelBg := context.WithCancel(base)
 	takeCtx, cancelTake := context.WithCancel(base)
 	w.cancelBg, w.cancelTake, w.started = cancelBg, cancelTake, true
-	if err := w.state.Heartbeat(ctx, w.cfg.ID, w.cfg.Hostname, w.cfg.Version, w.cfg.Concurrency, 0, w.clock.Now()); err != nil {
+	w.startedAt = w.clock.Now()
+	if err := w.state.Heartbeat(ctx, w.beat(0, w.startedAt)); err != nil {
 		w.log.Warn("first heartbeat failed", "error", err.Error())
 	}
 	if sub, err := w.bus.Subscribe(ctx, bus.CancelTopic); err != nil {
@@ -286,6 +293,13 @@ func (w *Worker) listenCancels(ctx context.Context, sub bus.Subscription) {
 	}
 }
 
+// beat describes this worker for its heartbeat row.
+func (w *Worker) beat(running int, now time.Time) hub.Worker {
+	version := w.cfg.Version
+	return hub.Worker{ID: w.cfg.ID, Hostname: w.cfg.Hostname, Status: hub.WorkerRunning, Version: &version,
+		Concurrency: w.cfg.Concurrency, RunningRuns: running, StartedAt: w.startedAt, LastHeartbeat: now}
+}
+
 // heartbeat renews the leases of held runs and the worker row every third
 // of the lease; a run whose lease was taken away is stopped. Exits with ctx.
 func (w *Worker) heartbeat(ctx context.Context) {
@@ -317,7 +331,7 @@ func (w *Worker) heartbeat(ctx context.Context) {
 				}
 			}
 		}
-		if err := w.state.Heartbeat(ctx, w.cfg.ID, w.cfg.Hostname, w.cfg.Version, w.cfg.Concurrency, len(ids), now); err != nil {
+		if err := w.state.Heartbeat(ctx, w.beat(len(ids), now)); err != nil {
 			w.log.Warn("heartbeat failed", "error", err.Error())
 		}
 	}

@@ -126,6 +126,12 @@ type RunStats struct {
 	WorkersStale  int64
 }
 
+// Worker states as the workers list shows them.
+const (
+	WorkerRunning = "RUNNING"
+	WorkerStopped = "STOPPED"
+)
+
 // Worker is a worker process as its heartbeats describe it.
 type Worker struct {
 	ID, Hostname, Status string

@@ -161,11 +161,15 @@ func Redis(t testing.TB) (*redis.Client, string) {
 }
 
 // Main runs a package's tests, closes the shared PostgreSQL admin pool, and
-// fails the run if goroutines leaked. Use it from TestMain:
+// fails the run if goroutines leaked; cleanups run after the tests (before
+// the leak check). Use it from TestMain:
 //
 //	func TestMain(m *testing.M) { hubtest.Main(m) }
-func Main(m *testing.M) {
+func Main(m *testing.M, cleanups ...func()) {
 	code := m.Run()
+	for _, f := range cleanups {
+		f()
+	}
 	if pgAdmin != nil {
 		pgAdmin.Close()
 	}

@@ -501,22 +501,25 @@ func (db *DB) VersionOnly(ctx context.Context, versionID string) (*hub.Version, 
 	return found(v, err, "Robot version not found.", "VersionOnly")
 }
 
-// Heartbeat records that a worker is alive (creating its row on first call).
-func (db *DB) Heartbeat(ctx context.Context, id, hostname, version string, concurrency, running int, now time.Time) error {
+// Heartbeat records that a worker is alive, creating its row on the first
+// call. Every beat writes the whole row, status and start time included, so
+// a worker restarted under the same id is RUNNING again, not left STOPPED.
+func (db *DB) Heartbeat(ctx context.Context, w hub.Worker) error {
 	_, err := db.Conn().Exec(ctx, `INSERT INTO workers (id, hostname, status, version, concurrency, running_runs, started_at, last_heartbeat, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, version = excluded.version, concurrency = excluded.concurrency,
-			running_runs = excluded.running_runs, last_heartbeat = excluded.last_heartbeat`,
-		id, hostname, "RUNNING", version, concurrency, running, now, now, now)
+		ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, status = excluded.status, version = excluded.version,
+			concurrency = excluded.concurrency, running_runs = excluded.running_runs, started_at = excluded.started_at,
+			last_heartbeat = excluded.last_heartbeat`,
+		w.ID, w.Hostname, hub.WorkerRunning, w.Version, w.Concurrency, w.RunningRuns, w.StartedAt, w.LastHeartbeat, w.LastHeartbeat)
 	if err != nil {
-		return fmt.Errorf("sqlstore.Heartbeat: %w", err)
+		return fmt.Errorf("sqlstore.Heartbeat(%q): %w", w.ID, err)
 	}
 	return nil
 }
 
 // WorkerStopped marks a worker STOPPED at shutdown.
 func (db *DB) WorkerStopped(ctx context.Context, id string, now time.Time) error {
-	_, err := db.Conn().Exec(ctx, `UPDATE workers SET status = ?, running_runs = 0, last_heartbeat = ? WHERE id = ?`, "STOPPED", now, id)
+	_, err := db.Conn().Exec(ctx, `UPDATE workers SET status = ?, running_runs = 0, last_heartbeat = ? WHERE id = ?`, hub.WorkerStopped, now, id)
 	return err
 }
 
@@ -555,7 +558,7 @@ func (db *DB) RunStats(ctx context.Context, now time.Time, staleAfter time.Durat
 	if err := q.QueryRow(ctx, `SELECT
 		COALESCE(SUM(CASE WHEN last_heartbeat >= ? THEN 1 ELSE 0 END), 0),
 		COALESCE(SUM(CASE WHEN last_heartbeat < ? THEN 1 ELSE 0 END), 0)
-		FROM workers WHERE status <> ?`, cutoff, cutoff, "STOPPED").Scan(&st.WorkersAlive, &st.WorkersStale); err != nil {
+		FROM workers WHERE status <> ?`, cutoff, cutoff, hub.WorkerStopped).Scan(&st.WorkersAlive, &st.WorkersStale); err != nil {
 		return st, fmt.Errorf("sqlstore.RunStats: %w", err)
 	}
 	return st, nil
