@@ -96,6 +96,8 @@ type opts struct {
 	lease    time.Duration
 	noWorker bool
 	baseEnv  []string
+	// state wraps the worker's store (a slow or failing one); nil: the database.
+	state func(executor.RunState) executor.RunState
 }
 
 func setup(t testing.TB, dialect string, kind busKind, o opts) *env {
@@ -153,7 +155,11 @@ func (e *env) startWorker(t testing.TB, id string, o opts) *executor.Worker {
 		o.lease = 3 * time.Second
 	}
 	python, _ := exec.LookPath("python3")
-	w := executor.New(e.db, e.bus, e.blobs, executor.Config{
+	var state executor.RunState = e.db
+	if o.state != nil {
+		state = o.state(e.db)
+	}
+	w := executor.New(state, e.bus, e.blobs, executor.Config{
 		ID: id, Version: "test", Concurrency: 2, LeaseDuration: o.lease, PythonExecutable: python,
 		WorkDir: filepath.Join(e.work, id), Limits: archive.Limits{MaxFiles: 100, MaxUnpackedBytes: 64 << 20},
 		GracePeriod: 500 * time.Millisecond, MaxArtifactBytes: 64 << 20, BaseEnv: base, Logger: slog.New(slog.DiscardHandler),

@@ -24,29 +24,57 @@ const (
 
 // pump stores a run's log lines in batches (one statement each), appends
 // them to run.log, and publishes each stored batch on the run's topic. Its
-// goroutine exits when close is called and everything is written.
+// goroutine exits when close is called and everything is written, or sooner
+// when storing can no longer succeed: then it calls stop with the cause and
+// discards what the robot still prints, so neither the robot nor close can
+// block on it.
 type pump struct {
-	state  RunState
-	bus    Bus
-	runID  string
-	clock  hub.Clock
-	log    *slog.Logger
-	file   *os.File
-	in     chan hub.LogLine
-	done   chan struct{}
-	seq    int64 // last assigned seq; owned by the goroutine until done
-	mu     sync.Mutex
-	closed bool
-	lines  int64
+	ctx      context.Context // cancelled when the worker gives up at shutdown
+	state    RunState
+	bus      Bus
+	runID    string
+	workerID string
+	clock    hub.Clock
+	log      *slog.Logger
+	file     *os.File
+	in       chan hub.LogLine
+	done     chan struct{}
+	// retryFor bounds how long one batch is retried while the database is
+	// unreachable (the lease: after that the run is no longer this worker's).
+	retryFor time.Duration
+	stop     func(cause error)
+	seq      int64 // last assigned seq; owned by the goroutine until done
+	stored   int64 // last seq known stored; owned by the goroutine until done
+	failed   bool  // owned by the goroutine: storing gave up
+	mu       sync.Mutex
+	closed   bool
+	lines    int64
 }
 
-func newPump(state RunState, b Bus, runID string, lastSeq int64, logPath string, clock hub.Clock, log *slog.Logger) (*pump, error) {
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+// pumpOptions are the pump's collaborators beyond the store and bus.
+type pumpOptions struct {
+	runID, workerID string
+	lastSeq         int64
+	logPath         string
+	retryFor        time.Duration
+	stop            func(cause error)
+	clock           hub.Clock
+	log             *slog.Logger
+}
+
+// errLogRefused wraps a store error that retrying cannot fix.
+type errLogRefused struct{ err error }
+
+func (e errLogRefused) Error() string { return "the run's log could not be stored: " + hub.ErrorMessage(e.err) }
+func (e errLogRefused) Unwrap() error { return e.err }
+
+func newPump(ctx context.Context, state RunState, b Bus, o pumpOptions) (*pump, error) {
+	f, err := os.OpenFile(o.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("open run log: %w", err)
 	}
-	p := &pump{state: state, bus: b, runID: runID, clock: clock, log: log, file: f,
-		in: make(chan hub.LogLine, pumpBuffer), done: make(chan struct{}), seq: lastSeq}
+	p := &pump{ctx: ctx, state: state, bus: b, runID: o.runID, workerID: o.workerID, clock: o.clock, log: o.log, file: f,
+		in: make(chan hub.LogLine, pumpBuffer), done: make(chan struct{}), seq: o.lastSeq, stored: o.lastSeq, retryFor: o.retryFor, stop: o.stop}
 	go p.loop()
 	return p, nil
 }
@@ -80,29 +108,61 @@ func (p *pump) loop() {
 	}
 }
 
-// flush stores one batch, retrying until the database accepts it: the
-// robot's output is what the run is for.
+// flush stores one batch. A failed write is retried (appends are idempotent
+// by seq, so a write that succeeded unseen is harmless) until it succeeds,
+// until retryFor has passed, or until the worker gives up; a batch refused
+// for its content, or a run no longer held, is not retried. Whenever storing
+// gives up, the pump stops the robot with the cause and drops later lines.
 func (p *pump) flush(batch []hub.LogLine) {
-	if len(batch) == 0 {
+	if len(batch) == 0 || p.failed {
 		return
 	}
 	for i := range batch {
 		p.seq++
 		batch[i].Seq = p.seq
 	}
-	ctx := context.Background()
+	deadline := time.Now().Add(p.retryFor)
 	for attempt := 0; ; attempt++ {
-		err := p.state.AppendLogs(ctx, batch)
-		if err == nil {
-			break
+		held, err := p.state.AppendRunLogs(p.ctx, p.runID, p.workerID, batch)
+		switch {
+		case err == nil && held:
+			p.stored = p.seq
+			writeRunLog(p.file, batch)
+			p.lines += int64(len(batch))
+			if err := p.bus.Publish(p.ctx, bus.LogTopic(p.runID), runs.EncodeLogBatch(batch)); err != nil {
+				p.log.Debug("publishing log lines failed (viewers catch up from the database)", "run_id", p.runID, "error", err.Error())
+			}
+			return
+		case err == nil:
+			p.giveUp(errLeaseLost)
+			return
+		case hub.ErrorKind(err) != hub.EInternal:
+			p.log.Error("the database refused the run's log lines", "run_id", p.runID, "error", err.Error())
+			p.giveUp(errLogRefused{err})
+			return
+		}
+		wait := min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second)
+		if time.Now().Add(wait).After(deadline) {
+			p.log.Error("storing log lines kept failing; giving the run up", "run_id", p.runID, "retried_for", p.retryFor.String(), "error", err.Error())
+			p.giveUp(errLeaseLost)
+			return
 		}
 		p.log.Warn("storing log lines failed; retrying", "run_id", p.runID, "lines", len(batch), "error", err.Error())
-		time.Sleep(min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second))
+		select {
+		case <-p.ctx.Done():
+			p.giveUp(errShutdown)
+			return
+		case <-time.After(wait):
+		}
 	}
-	writeRunLog(p.file, batch)
-	p.lines += int64(len(batch))
-	if err := p.bus.Publish(ctx, bus.LogTopic(p.runID), runs.EncodeLogBatch(batch)); err != nil {
-		p.log.Debug("publishing log lines failed (viewers catch up from the database)", "run_id", p.runID, "error", err.Error())
+}
+
+// giveUp stops storing: the robot is stopped with cause and what it still
+// prints is discarded.
+func (p *pump) giveUp(cause error) {
+	p.failed = true
+	if p.stop != nil {
+		p.stop(cause)
 	}
 }
 
@@ -119,7 +179,8 @@ func writeRunLog(f *os.File, lines []hub.LogLine) {
 	_, _ = f.Write(buf)
 }
 
-// close drains and writes everything queued, then returns the last seq used.
+// close drains and writes everything queued, then returns the last seq
+// stored.
 func (p *pump) close() int64 {
 	p.mu.Lock()
 	if !p.closed {
@@ -128,5 +189,5 @@ func (p *pump) close() int64 {
 	}
 	p.mu.Unlock()
 	<-p.done
-	return p.seq
+	return p.stored
 }

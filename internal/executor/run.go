@@ -25,9 +25,9 @@ import (
 
 // execute runs one claimed run to its end and records the result. ctx is
 // cancelled (with a cause) to stop the robot early.
-func (w *Worker) execute(ctx context.Context, r *hub.Run) {
+func (w *Worker) execute(ctx context.Context, stop context.CancelCauseFunc, r *hub.Run) {
 	log := w.log.With("run_id", r.ID)
-	bg := context.WithoutCancel(ctx)
+	bg := w.hard // store calls outlive the robot, but not a Stop that gave up
 	runDir := filepath.Join(w.cfg.WorkDir, "runs", r.ID)
 	defer os.RemoveAll(runDir)
 	fail := func(msg string) {
@@ -46,7 +46,8 @@ func (w *Worker) execute(ctx context.Context, r *hub.Run) {
 		return
 	}
 	runLog := filepath.Join(runDir, "run.log")
-	p, err := newPump(w.state, w.bus, r.ID, lastSeq, runLog, w.clock, log)
+	p, err := newPump(bg, w.state, w.bus, pumpOptions{runID: r.ID, workerID: w.cfg.ID, lastSeq: lastSeq, logPath: runLog,
+		retryFor: w.cfg.LeaseDuration, stop: stop, clock: w.clock, log: log})
 	if err != nil {
 		fail(err.Error())
 		return
@@ -141,9 +142,10 @@ wait:
 	proc.Stop()
 	if errors.Is(cause, errLeaseLost) {
 		closePump()
-		log.Warn("run abandoned: the lease was taken away")
+		log.Warn("run abandoned: it is no longer this worker's (lease lost, or the database unreachable for the lease)")
 		return
 	}
+	var refused errLogRefused
 
 	res := hub.RunResult{FinishedAt: w.clock.Now()}
 	var final []string
@@ -152,6 +154,12 @@ wait:
 	case errors.Is(cause, errCanceled):
 		res.Status = hub.RunCanceled
 		final = []string{"Execution canceled by user", "Execution marked as CANCELED."}
+	case errors.As(cause, &refused):
+		res.Status = hub.RunFailed
+		msg := refused.Error()
+		res.ErrorMessage = &msg
+		final = []string{"Unexpected failure: " + msg}
+		levels[final[0]] = hub.LevelError
 	case errors.Is(cause, errShutdown):
 		res.Status = hub.RunFailed
 		msg := "the worker shut down before the robot finished"

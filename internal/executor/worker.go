@@ -32,7 +32,10 @@ type RunState interface {
 	RenewLeases(ctx context.Context, workerID string, runIDs []string, until time.Time) ([]string, error)
 	SetProcessID(ctx context.Context, runID, workerID string, pid int) error
 	CancelRequested(ctx context.Context, runID string) (bool, error)
-	AppendLogs(ctx context.Context, lines []hub.LogLine) error
+	// AppendRunLogs stores log lines idempotently by (run_id, seq) while
+	// workerID holds the run; held is false once it does not. Errors of a
+	// client kind (hub.EInvalid, …) mean the lines can never be stored.
+	AppendRunLogs(ctx context.Context, runID, workerID string, lines []hub.LogLine) (held bool, err error)
 	LastLogSeq(ctx context.Context, runID string) (int64, error)
 	FinishRun(ctx context.Context, runID, workerID string, res hub.RunResult, lines []hub.LogLine, arts []hub.Artifact) (bool, error)
 	FailRun(ctx context.Context, runID, errMsg, logMsg string, now time.Time) error
@@ -97,6 +100,10 @@ type Worker struct {
 	startedAt  time.Time
 	cancelTake context.CancelFunc // stops the slots from taking work
 	cancelBg   context.CancelFunc // stops heartbeat and cancel listener
+	// hard carries every store call of a run; it ends only when Stop gives
+	// up waiting, so a stuck database cannot hold Stop past its deadline.
+	hard       context.Context
+	cancelHard context.CancelFunc
 	slots      sync.WaitGroup
 	bg         sync.WaitGroup
 }
@@ -157,9 +164,10 @@ func (w *Worker) Start(ctx context.Context) error {
 	if err := os.MkdirAll(filepath.Join(w.cfg.WorkDir, "cache"), 0o750); err != nil {
 		return fmt.Errorf("executor: cache folder: %w", err)
 	}
-	base := context.WithoutCancel(ctx)
-	bgCtx, cancelBg := context.WithCancel(base)
-	takeCtx, cancelTake := context.WithCancel(base)
+	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
+	bgCtx, cancelBg := context.WithCancel(hard)
+	takeCtx, cancelTake := context.WithCancel(hard)
+	w.hard, w.cancelHard = hard, cancelHard
 	w.cancelBg, w.cancelTake, w.started = cancelBg, cancelTake, true
 	w.startedAt = w.clock.Now()
 	if err := w.state.Heartbeat(ctx, w.beat(0, w.startedAt)); err != nil {
@@ -179,8 +187,12 @@ func (w *Worker) Start(ctx context.Context) error {
 }
 
 // Stop stops taking work and lets running robots finish until ctx ends;
-// robots still running then are stopped (their runs end FAILED). Then the
-// heartbeat stops and the worker is marked STOPPED. Safe before Start.
+// robots still running then are stopped (their runs end FAILED) and get the
+// grace period to exit and be recorded. A run whose store calls are still
+// stuck after that (a database outage) is abandoned to the reconciler: Stop
+// returns at most GracePeriod plus about two seconds after ctx ends, with
+// an error naming what it abandoned. Then the heartbeat stops and the worker
+// is marked STOPPED. Safe before Start.
 func (w *Worker) Stop(ctx context.Context) error {
 	w.mu.Lock()
 	if !w.started {
@@ -192,6 +204,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 	w.cancelTake()
 	drained := make(chan struct{})
 	go func() { w.slots.Wait(); close(drained) }()
+	var stopErr error
 	select {
 	case <-drained:
 	case <-ctx.Done():
@@ -200,15 +213,31 @@ func (w *Worker) Stop(ctx context.Context) error {
 			a.stop(errShutdown)
 		}
 		w.mu.Unlock()
-		<-drained
+		select {
+		case <-drained:
+		case <-time.After(w.cfg.GracePeriod + time.Second):
+			w.mu.Lock()
+			stuck := len(w.held)
+			w.mu.Unlock()
+			w.log.Error("runs still recording after the grace period; abandoning them to the reconciler", "runs", stuck)
+			w.cancelHard()
+			select {
+			case <-drained:
+			case <-time.After(time.Second):
+			}
+			stopErr = fmt.Errorf("executor: stop abandoned %d run(s) whose state could not be recorded", stuck)
+		}
 	}
 	w.cancelBg()
 	w.bg.Wait()
-	if err := w.state.WorkerStopped(context.WithoutCancel(ctx), w.cfg.ID, w.clock.Now()); err != nil {
+	markCtx, cancel := context.WithTimeout(w.hard, 2*time.Second)
+	defer cancel()
+	if err := w.state.WorkerStopped(markCtx, w.cfg.ID, w.clock.Now()); err != nil {
 		w.log.Warn("marking the worker stopped failed", "error", err.Error())
 	}
+	w.cancelHard()
 	w.log.Info("worker stopped")
-	return nil
+	return stopErr
 }
 
 // slot takes one ready signal at a time and runs it.
@@ -254,7 +283,7 @@ func (w *Worker) handle(ctx context.Context, d bus.Delivery) {
 		w.mu.Unlock()
 		stop(nil)
 	}()
-	w.execute(runCtx, r)
+	w.execute(runCtx, stop, r)
 }
 
 // requestStop stops a held run's robot with a cause.

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -194,6 +195,25 @@ func IsUniqueViolation(err error) bool {
 	var sqErr *sqlite3.Error
 	if errors.As(err, &sqErr) {
 		return sqErr.ExtendedCode() == sqlite3.CONSTRAINT_UNIQUE || sqErr.ExtendedCode() == sqlite3.CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// isDataError reports whether the database refused a statement for the data
+// it carries (PostgreSQL classes 22 "data exception" and 23 "integrity
+// constraint violation"; SQLite constraint, mismatch, range and too-big
+// errors) rather than for being unavailable.
+func isDataError(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23")
+	}
+	var sqErr *sqlite3.Error
+	if errors.As(err, &sqErr) {
+		switch sqErr.Code() {
+		case sqlite3.CONSTRAINT, sqlite3.MISMATCH, sqlite3.RANGE, sqlite3.TOOBIG:
+			return true
+		}
 	}
 	return false
 }

@@ -248,12 +248,42 @@ func lastSeq(ctx context.Context, q *Tx, runID string) (int64, error) {
 	return n.Int64, nil
 }
 
-// AppendLogs stores a batch of log lines with one statement.
+// AppendLogs stores a batch of log lines, one statement per thousand lines.
+// It is idempotent by (run_id, seq): a line whose seq is already stored is
+// skipped, so a batch may be sent again after an ambiguous failure.
 func (db *DB) AppendLogs(ctx context.Context, lines []hub.LogLine) error {
 	if len(lines) == 0 {
 		return nil
 	}
 	return appendLogs(ctx, db.Conn(), lines)
+}
+
+// AppendRunLogs stores a batch of a run's log lines like AppendLogs, in one
+// transaction, only while workerID still holds the run (RUNNING under its
+// claim). held is false, and nothing is stored, once the run was taken away
+// or has ended. A batch the database refuses for its content (not for its
+// availability) is an hub.EInvalid error: sending it again cannot succeed.
+func (db *DB) AppendRunLogs(ctx context.Context, runID, workerID string, lines []hub.LogLine) (held bool, err error) {
+	err = db.InTx(ctx, func(tx *Tx) error {
+		var one int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM runs WHERE run_id = ? AND worker_id = ? AND status = ?`+db.dialect.forUpdate(),
+			runID, workerID, hub.RunRunning).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		held = true
+		return appendLogs(ctx, tx, lines)
+	})
+	if err != nil {
+		if isDataError(err) {
+			return false, fmt.Errorf("sqlstore.AppendRunLogs(%q): %w", runID, hub.Errorf(hub.EInvalid, "the database refused the log lines: %v", err))
+		}
+		return false, fmt.Errorf("sqlstore.AppendRunLogs(%q): %w", runID, err)
+	}
+	return held, nil
 }
 
 // maxLogRowsPerStatement keeps multi-row inserts under the drivers' bound
@@ -271,14 +301,24 @@ func appendLogs(ctx context.Context, q *Tx, lines []hub.LogLine) error {
 				b.WriteString(", ")
 			}
 			b.WriteString("(?, ?, ?, ?, ?)")
-			args = append(args, l.RunID, l.Seq, l.Timestamp, l.Level, l.Message)
+			args = append(args, l.RunID, l.Seq, l.Timestamp, l.Level, storableText(l.Message))
 		}
+		b.WriteString(` ON CONFLICT (run_id, seq) DO NOTHING`)
 		if _, err := q.Exec(ctx, b.String(), args...); err != nil {
 			return fmt.Errorf("sqlstore.AppendLogs: %w", err)
 		}
 		lines = lines[n:]
 	}
 	return nil
+}
+
+// storableText replaces NUL characters, which PostgreSQL text cannot hold,
+// with U+FFFD on every dialect, so a log reads the same everywhere.
+func storableText(s string) string {
+	if strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(s, "\x00", "\uFFFD")
 }
 
 // RequestCancel cancels a PENDING run at once (CANCELED), or marks a RUNNING
