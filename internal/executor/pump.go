@@ -65,7 +65,9 @@ type pumpOptions struct {
 // errLogRefused wraps a store error that retrying cannot fix.
 type errLogRefused struct{ err error }
 
-func (e errLogRefused) Error() string { return "the run's log could not be stored: " + hub.ErrorMessage(e.err) }
+func (e errLogRefused) Error() string {
+	return "the run's log could not be stored: " + hub.ErrorMessage(e.err)
+}
 func (e errLogRefused) Unwrap() error { return e.err }
 
 func newPump(ctx context.Context, state RunState, b Bus, o pumpOptions) (*pump, error) {
