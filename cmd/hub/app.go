@@ -55,6 +55,10 @@ type Main struct {
 	// Addr is the bound HTTP address, valid after Ready.
 	Addr net.Addr
 
+	// wrapRunState, when set, wraps the worker's store (tests slow it down
+	// or make it fail).
+	wrapRunState func(executor.RunState) executor.RunState
+
 	db      *sqlstore.DB
 	redis   *redis.Client
 	bus     bus.Bus
@@ -178,7 +182,11 @@ func (m *Main) Run(ctx context.Context, role string) error {
 		})
 	}
 	if role == "all" || role == "worker" {
-		w := executor.New(m.db, m.bus, blobs, executor.Config{
+		var state executor.RunState = m.db
+		if m.wrapRunState != nil {
+			state = m.wrapRunState(state)
+		}
+		w := executor.New(state, m.bus, blobs, executor.Config{
 			ID: workerID(m.Config), Version: m.Version, Concurrency: m.Config.WorkerConcurrency,
 			LeaseDuration:    time.Duration(m.Config.WorkerStaleSeconds) * time.Second,
 			PythonExecutable: m.Config.PythonExecutable,

@@ -18,6 +18,9 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"automationhub/internal/executor"
+	"automationhub/internal/hub"
 )
 
 // chromium returns the browser for UI tests: HUB_CHROMIUM, else Debian's
@@ -498,6 +501,76 @@ func TestBrowserLogResumes(t *testing.T) {
 	want := c.logMessages(run.RunID)
 	if got := eval[[]string](t, ctx, `window.hubLog.msgs`); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("viewer and stored log differ: %d vs %d lines", len(got), len(want))
+	}
+}
+
+// slowLogWrites delays every log batch the worker stores, like a database
+// under heavy load.
+type slowLogWrites struct {
+	executor.RunState
+	delay time.Duration
+}
+
+func (s slowLogWrites) AppendRunLogs(ctx context.Context, runID, workerID string, lines []hub.LogLine) (bool, error) {
+	select {
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case <-time.After(s.delay):
+	}
+	return s.RunState.AppendRunLogs(ctx, runID, workerID, lines)
+}
+
+// TestBrowserLogEndsWithItsTail: the viewer must hold every line up to the
+// run's last before it shows "ended", whatever it missed on the way. Log
+// writes are slowed down, and the page drops every live frame after a cut
+// (as a viewer that fell behind would miss them); the status frame's
+// last_seq must make the viewer fetch the rest.
+func TestBrowserLogEndsWithItsTail(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the robot is a shell script")
+	}
+	ctx := newBrowser(t)
+	m, _ := startMainWith(t, "all", map[string]string{"DEFAULT_ADMIN_PASSWORD": "admin-password-1"}, func(m *Main) {
+		m.wrapRunState = func(s executor.RunState) executor.RunState { return slowLogWrites{RunState: s, delay: 30 * time.Millisecond} }
+	})
+	base := "http://" + m.Addr.String()
+	c := login(t, base+"/api/v1", "admin", "admin-password-1")
+	signal := filepath.Join(t.TempDir(), "go-on")
+	robot := c.shellRobot("two-part-robot", "#!/bin/sh\nseq 1 1000\nwhile [ ! -f "+signal+" ]; do sleep 0.05; done\nseq 1001 2500\n")
+	uiLoginBrowser(t, ctx, base, "admin", "admin-password-1")
+	// Live frames past window.dropAfter never reach the viewer.
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `(() => {
+		const Real = window.WebSocket; window.dropAfter = Infinity; window.dropped = 0;
+		window.WebSocket = function (url, protocols) {
+			const ws = new Real(url, protocols);
+			Object.defineProperty(ws, "onmessage", { set(fn) { ws.addEventListener("message", (ev) => {
+				let f = {}; try { f = JSON.parse(ev.data); } catch (e) {}
+				if (typeof f.seq === "number" && f.seq > window.dropAfter) { window.dropped++; return; }
+				fn.call(ws, ev);
+			}); } });
+			return ws;
+		};
+	})()`}); err != nil {
+		t.Fatal(err)
+	}
+	var run runView
+	if code := c.call("POST", "/runs/"+robot+"/execute", "application/json", strings.NewReader(`{}`), &run); code != 202 {
+		t.Fatalf("execute: %d", code)
+	}
+	step(t, ctx, "run page", chromedp.Navigate(base+"/runs/"+run.RunID), chromedp.WaitVisible(chromedp.CSS(`#log`)))
+	waitJS(t, ctx, `window.hubLog && window.hubLog.msgs.includes('1000') && window.hubLog.ws && window.hubLog.ws.readyState === 1`, 60*time.Second)
+	eval[bool](t, ctx, `(window.dropAfter = window.hubLog.lastSeq, true)`)
+	if err := os.WriteFile(signal, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, `document.querySelector('#log-state').dataset.state === 'ended'`, 2*time.Minute)
+	if n := eval[int](t, ctx, `window.dropped`); n == 0 {
+		t.Error("no live frame was dropped; the test did not exercise the tail")
+	}
+	want := c.logMessages(run.RunID)
+	got := eval[[]string](t, ctx, `window.hubLog.msgs`)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("at \"ended\" the viewer holds %d lines (last seq %d), the run stored %d", len(got), eval[int](t, ctx, `window.hubLog.lastSeq`), len(want))
 	}
 }
 

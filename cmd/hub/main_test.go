@@ -22,6 +22,12 @@ import (
 // returns Run's error.
 func startMain(t testing.TB, role string, vars map[string]string) (*Main, func() error) {
 	t.Helper()
+	return startMainWith(t, role, vars, nil)
+}
+
+// startMainWith is startMain with a hook that adjusts Main before it runs.
+func startMainWith(t testing.TB, role string, vars map[string]string, adjust func(*Main)) (*Main, func() error) {
+	t.Helper()
 	base := map[string]string{"HUB_ADDR": "127.0.0.1:0", "HUB_DATA_DIR": t.TempDir(), "CORS_ORIGINS": "",
 		"ENVIRONMENT": "test", "PASSWORD_HASH_COST": "4"}
 	for k, v := range vars {
@@ -32,6 +38,9 @@ func startMain(t testing.TB, role string, vars map[string]string) (*Main, func()
 		t.Fatal(err)
 	}
 	m := &Main{Config: cfg, Logger: slog.New(slog.DiscardHandler), Version: "test", Stdout: &lockedBuffer{}, Ready: make(chan struct{})}
+	if adjust != nil {
+		adjust(m)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- m.Run(ctx, role) }()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -32,7 +33,23 @@ type wsLine struct {
 }
 
 func frameOf(l hub.LogLine) wsLine {
-	return wsLine{RunID: l.RunID, Seq: l.Seq, Timestamp: l.Timestamp.UTC().Format("2006-01-02T15:04:05.999999") + "+00:00", Level: l.Level, Message: l.Message}
+	return wsLine{RunID: l.RunID, Seq: l.Seq, Timestamp: wsTime(l.Timestamp), Level: l.Level, Message: l.Message}
+}
+
+func wsTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.999999") + "+00:00" }
+
+// wsStatus is the last frame of a stream, sent when the run has ended and
+// every line up to LastSeq has been sent. It also carries the keys of a log
+// line (timestamp, level, message), so clients that show every frame as a
+// line can show it too. It has no seq: it is not a stored line.
+type wsStatus struct {
+	Type      string `json:"type"` // "status"
+	RunID     string `json:"run_id"`
+	Status    string `json:"status"`
+	LastSeq   int64  `json:"last_seq"`
+	Timestamp string `json:"timestamp"`
+	Level     string `json:"level"`
+	Message   string `json:"message"`
 }
 
 // WebSocket close codes for rejected connections.
@@ -54,8 +71,10 @@ func (s *Server) registerLogStream() {
 		Summary: "Live log of a run (WebSocket)",
 		Description: "Authenticate with `?token=<jwt>`, an `Authorization: Bearer` header, or the subprotocol pair `bearer, <jwt>` " +
 			"(keeps the token out of access logs). Frames: `{run_id, seq, timestamp, level, message}` per line, in seq order, each " +
-			"exactly once; `?after_seq=N` resumes after line N (default: the last 500 lines). When the run ends a frame " +
-			"`{\"type\":\"status\",\"run_id\",\"status\"}` is sent and the socket closes normally. Rejections close with 4401 " +
+			"exactly once; `?after_seq=N` resumes after line N (default: the last 500 lines). When the run ends, after every line up " +
+			"to the last one, a frame `{\"type\":\"status\",\"run_id\",\"status\",\"last_seq\",\"timestamp\",\"level\":\"INFO\"," +
+			"\"message\":\"Run finished with status SUCCESS.\"}` is sent (`last_seq`: the run's final line; a client that holds fewer " +
+			"lines fetches the rest from `/runs/{id}/logs`) and the socket closes normally. Rejections close with 4401 " +
 			"(not authenticated), 4403 (not allowed) or 4404 (no such run). Requires `run.read` on the run's robot.",
 		Parameters: []*huma.Param{
 			{Name: "run_id", In: "path", Required: true, Schema: &huma.Schema{Type: huma.TypeString, Format: "uuid"}},
@@ -292,18 +311,34 @@ func (st *logStream) handle(ctx context.Context, msg []byte) (ended bool, err er
 }
 
 // finishedNow reports whether the run has ended; if so it sends the rest of
-// the log and the status frame.
+// the log — every line up to the last one stored — and then the status frame
+// naming that last seq.
 func (st *logStream) finishedNow(ctx context.Context) (bool, error) {
-	status, err := st.log.Status(ctx)
+	run, err := st.log.Run(ctx)
 	if err != nil {
 		return false, err
 	}
-	if !hub.Finished(status) {
+	if !hub.Finished(run.Status) {
 		return false, nil
 	}
-	if err := st.catchUp(ctx); err != nil {
+	last, err := st.log.LastSeq(ctx)
+	if err != nil {
 		return false, err
 	}
-	b, _ := json.Marshal(runs.StatusMessage{Type: "status", RunID: st.runID, Status: status})
+	for st.last < last {
+		before := st.last
+		if err := st.catchUp(ctx); err != nil {
+			return false, err
+		}
+		if st.last == before {
+			return false, fmt.Errorf("log of run %s: lines up to %d are stored but only %d could be read", st.runID, last, before)
+		}
+	}
+	at := time.Now()
+	if run.FinishedAt != nil {
+		at = *run.FinishedAt
+	}
+	b, _ := json.Marshal(wsStatus{Type: "status", RunID: st.runID, Status: run.Status, LastSeq: max(last, st.last), Timestamp: wsTime(at),
+		Level: hub.LevelInfo, Message: "Run finished with status " + run.Status + "."})
 	return true, st.conn.Write(ctx, websocket.MessageText, b)
 }

@@ -53,12 +53,14 @@ func fakeWorker(t *testing.T, b apiBundle, runID string, from, n int) {
 }
 
 type frame struct {
-	Type    string `json:"type"`
-	Status  string `json:"status"`
-	Seq     int64  `json:"seq"`
-	RunID   string `json:"run_id"`
-	Message string `json:"message"`
-	Level   string `json:"level"`
+	Type      string `json:"type"`
+	Status    string `json:"status"`
+	Seq       int64  `json:"seq"`
+	RunID     string `json:"run_id"`
+	Message   string `json:"message"`
+	Level     string `json:"level"`
+	Timestamp string `json:"timestamp"`
+	LastSeq   *int64 `json:"last_seq"`
 }
 
 func dial(t testing.TB, url, token string, viaQuery bool) (*websocket.Conn, error) {
@@ -163,6 +165,10 @@ func TestLogStream(t *testing.T) {
 			if err != nil || f.Type != "status" || f.Status != hub.RunSuccess {
 				t.Fatalf("final frame %s, %v; want a SUCCESS status frame", data, err)
 			}
+			// Clients that show every frame as a line can show this one too.
+			if f.Level != hub.LevelInfo || f.Message != "Run finished with status SUCCESS." || f.Timestamp == "" || f.LastSeq == nil || *f.LastSeq != 3501 {
+				t.Errorf("status frame %s: want level INFO, a message, a timestamp and last_seq 3501", data)
+			}
 			_, _, err = c.Read(ctx)
 			if websocket.CloseStatus(err) != websocket.StatusNormalClosure {
 				t.Errorf("close after status: %v, want normal closure", err)
@@ -190,6 +196,64 @@ func TestLogStream(t *testing.T) {
 			}
 			if n != 500 {
 				t.Errorf("backlog of a finished run = %d lines, want the last 500", n)
+			}
+		})
+	}
+}
+
+// TestLogStreamEndsAfterItsTail: the live messages of most of a run's lines
+// were lost (a slow or dropped transport) and the run has ended; the stream
+// must still send every stored line before the status frame, whose last_seq
+// names the final line.
+func TestLogStreamEndsAfterItsTail(t *testing.T) {
+	for _, dialect := range hubtest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			b := setupAPI(t, dialect)
+			srv := httptest.NewServer(b.h)
+			defer srv.Close()
+			runID := queuedRun(t, b)
+			ctx := context.Background()
+			now := time.Now().UTC()
+			if _, ok, err := b.db.ClaimRun(ctx, runID, "w", "h", now, now.Add(time.Hour)); !ok || err != nil {
+				t.Fatal(ok, err)
+			}
+			fakeWorker(t, b, runID, 0, 1000)
+			c, err := dial(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/api/v1/ws/runs/"+runID+"/logs?after_seq=0", b.tokens["viewer"], false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			// 4 000 more lines are stored but never published, then the run ends.
+			var tail []hub.LogLine
+			for i := 1001; i <= 5000; i++ {
+				tail = append(tail, hub.LogLine{RunID: runID, Seq: int64(i), Timestamp: now, Level: hub.LevelInfo, Message: fmt.Sprintf("line %d", i)})
+			}
+			if err := b.db.AppendLogs(ctx, tail); err != nil {
+				t.Fatal(err)
+			}
+			res := hub.RunResult{Status: hub.RunFailed, FinishedAt: time.Now().UTC()}
+			if ok, err := b.db.FinishRun(ctx, runID, "w", res, []hub.LogLine{{RunID: runID, Seq: 5001, Timestamp: res.FinishedAt, Level: hub.LevelError, Message: "line 5001"}}, nil); !ok || err != nil {
+				t.Fatal(ok, err)
+			}
+			b.bus.Publish(ctx, bus.LogTopic(runID), runs.EncodeStatus(runID, hub.RunFailed))
+			var last int64
+			for {
+				_, data, err := c.Read(ctx)
+				if err != nil {
+					t.Fatalf("read after seq %d: %v", last, err)
+				}
+				var f frame
+				json.Unmarshal(data, &f)
+				if f.Type == "status" {
+					if last != 5001 || f.LastSeq == nil || *f.LastSeq != 5001 || f.Message != "Run finished with status FAILED." {
+						t.Errorf("status frame %s after seq %d; want it after line 5001 with last_seq 5001", data, last)
+					}
+					return
+				}
+				if f.Seq != last+1 {
+					t.Fatalf("frame seq %d after %d: gap or duplicate", f.Seq, last)
+				}
+				last = f.Seq
 			}
 		})
 	}

@@ -389,11 +389,7 @@ func (l *LogReader) LastSeq(ctx context.Context) (int64, error) {
 	return l.store.LastLogSeq(ctx, l.runID)
 }
 
-// Status returns the run's current status.
-func (l *LogReader) Status(ctx context.Context) (string, error) {
-	r, err := l.store.RunByID(ctx, l.runID)
-	if err != nil {
-		return "", err
-	}
-	return r.Status, nil
+// Run returns the run as it is now (its status, when it finished).
+func (l *LogReader) Run(ctx context.Context) (*hub.Run, error) {
+	return l.store.RunByID(ctx, l.runID)
 }

@@ -145,6 +145,11 @@
       .then(function (lines) {
         for (var i = 0; i < lines.length; i++) self.add(lines[i]);
         self.schedule();
+        if (self.ended) {
+          // The run has ended: fetch up to its final line, then stop.
+          if (self.lastSeq < self.finalSeq && lines.length > 0) { self.catchUp(); } else { self.finish(); }
+          return;
+        }
         if (lines.length === page) { self.catchUp(); } else { self.connect(); }
       })
       .catch(function (err) {
@@ -181,6 +186,7 @@
       if (f.type === "status") {
         self.ended = true;
         self.finalStatus = f.status;
+        self.finalSeq = typeof f.last_seq === "number" ? f.last_seq : 0;
         return;
       }
       // On a gap, reconnect from the last line shown; the server fills it.
@@ -190,14 +196,21 @@
     ws.onclose = function (ev) {
       if (self.switching && !self.ended) { self.switching = false; self.catchUp(); return; }
       if (self.ended) {
-        self.setState("ended");
-        document.body.dispatchEvent(new CustomEvent("hub:run-ended", { detail: { status: self.finalStatus } }));
+        // The server sends every line before the status frame, but lines
+        // this viewer skipped while switching are fetched before "ended".
+        if (self.lastSeq < self.finalSeq) { self.catchUp(); } else { self.finish(); }
         return;
       }
       if (ev.code === 4401) { location.reload(); return; }
       if (ev.code === 4403 || ev.code === 4404) { self.setState("ended"); return; }
       self.retryLater();
     };
+  };
+
+  // finish shows the end of the run once every line up to its last is held.
+  LogViewer.prototype.finish = function () {
+    this.setState("ended");
+    document.body.dispatchEvent(new CustomEvent("hub:run-ended", { detail: { status: this.finalStatus } }));
   };
 
   LogViewer.prototype.schedule = function () {
@@ -258,7 +271,6 @@
     }
     if (this.count) this.count.textContent = n.toLocaleString() + " " + this.count.dataset.label;
     this.el.dataset.lines = String(n);
-    this.el.dataset.lastSeq = String(this.lastSeq);
   };
 
   var logEl = document.getElementById("log");
