@@ -531,7 +531,9 @@ func TestBrowserLogEndsWithItsTail(t *testing.T) {
 	}
 	ctx := newBrowser(t)
 	m, _ := startMainWith(t, "all", map[string]string{"DEFAULT_ADMIN_PASSWORD": "admin-password-1"}, func(m *Main) {
-		m.wrapRunState = func(s executor.RunState) executor.RunState { return slowLogWrites{RunState: s, delay: 30 * time.Millisecond} }
+		m.wrapRunState = func(s executor.RunState) executor.RunState {
+			return slowLogWrites{RunState: s, delay: 30 * time.Millisecond}
+		}
 	})
 	base := "http://" + m.Addr.String()
 	c := login(t, base+"/api/v1", "admin", "admin-password-1")
