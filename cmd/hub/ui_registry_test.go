@@ -123,6 +123,13 @@ func regPublish(c *uiClient, robotID, csrf string, xhr bool, ct string, body []b
 	return c.do(req)
 }
 
+// regRow is the robot page's table row of one version.
+func regRow(page, version string) string {
+	_, row, _ := strings.Cut(page, `data-version="`+version+`"`)
+	row, _, _ = strings.Cut(row, "</tr>")
+	return row
+}
+
 // regCreateUser adds a local user with a role.
 func regCreateUser(t *testing.T, admin *hubClient, name, role string) {
 	t.Helper()
@@ -185,7 +192,11 @@ func TestUIRegistry(t *testing.T) {
 								t.Errorf("robot page lacks %s", want)
 							}
 						}
-						for _, marker := range []string{`id="publish-form"`, `class="activate"`, `/package"`, "publish.js"} {
+						// The only other version, 0.1.0, has no package: it cannot be activated.
+						if row := regRow(body, "0.1.0"); strings.Contains(row, "activate") {
+							t.Errorf("the package-less 0.1.0 offers activation:\n%s", row)
+						}
+						for _, marker := range []string{`id="publish-form"`, `/package"`, "publish.js"} {
 							if got := strings.Contains(body, marker); got != tc.canPublish {
 								t.Errorf("%s shown = %v, want %v", marker, got, tc.canPublish)
 							}
@@ -317,8 +328,8 @@ func TestUIRegistry(t *testing.T) {
 				if got := regActive(t, api, robotID); got != "1.2.0" {
 					t.Fatalf("active after activate: %q, want 1.2.0", got)
 				}
-				if strings.Count(page, "Roll back to this version") != 3 {
-					t.Errorf("want 3 rollback buttons under 1.2.0:\n%s", page)
+				if strings.Count(page, "Roll back to this version") != 2 {
+					t.Errorf("want 2 rollback buttons under 1.2.0 (not for the package-less 0.1.0):\n%s", page)
 				}
 			})
 

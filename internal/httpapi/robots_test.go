@@ -194,10 +194,21 @@ func TestRobotEndpoints(t *testing.T) {
 			rec = b.call(t, "maintainer", http.MethodGet, "/api/v1/robots/"+id+"/versions", "", "")
 			var versions []map[string]any
 			jsonBody(t, rec.Body.Bytes(), &versions)
-			oldest := versions[len(versions)-1]["id"].(string)
-			rec = b.call(t, "maintainer", http.MethodPost, "/api/v1/robots/"+id+"/versions/"+oldest+"/activate", "", "")
+			// The initial version has no package: 409, nothing changes.
+			initial := versions[len(versions)-1]
+			rec = b.call(t, "maintainer", http.MethodPost, "/api/v1/robots/"+id+"/versions/"+initial["id"].(string)+"/activate", "", "")
+			if want := `{"detail":"Version ` + initial["version"].(string) + ` has no package; publish one before activating it."}`; rec.Code != http.StatusConflict || strings.TrimSpace(rec.Body.String()) != want {
+				t.Errorf("activate a version without a package: %d %s, want 409 %s", rec.Code, rec.Body, want)
+			}
+			var target string
+			for _, ver := range versions {
+				if ver["is_active"] != true && ver["artifact_sha256"] != nil {
+					target = ver["id"].(string)
+				}
+			}
+			rec = b.call(t, "maintainer", http.MethodPost, "/api/v1/robots/"+id+"/versions/"+target+"/activate", "", "")
 			jsonBody(t, rec.Body.Bytes(), &v)
-			if rec.Code != 200 || v["is_active"] != true || v["id"] != oldest {
+			if rec.Code != 200 || v["is_active"] != true || v["id"] != target {
 				t.Errorf("activate: %d %v", rec.Code, v)
 			}
 		})

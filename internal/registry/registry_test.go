@@ -248,14 +248,27 @@ func TestPublishActivateRollback(t *testing.T) {
 				t.Fatalf("versions = %+v, %v", versions, err)
 			}
 
-			// Rollback to 1.0.0.
-			act, err := b.svc.Activate(ctx, b.admin, robot.Robot.ID, first.ID)
-			if err != nil || act.ID != first.ID || !act.IsActive {
+			// The initial 0.1.0 has no package: activating it is refused and
+			// changes nothing.
+			_, err = b.svc.Activate(ctx, b.admin, robot.Robot.ID, first.ID)
+			wantKind(t, err, hub.EConflict)
+			if want := "Version " + first.Version + " has no package; publish one before activating it."; hub.ErrorMessage(err) != want {
+				t.Errorf("message = %q, want %q", hub.ErrorMessage(err), want)
+			}
+			assertOneActive(t, b, robot.Robot.ID, v.ID)
+
+			// Publish 1.2.0, then roll back to 1.1.0.
+			v12, err := b.publish(b.admin, robot.Robot.ID, registry.PublishInput{Version: "1.2.0"}, pkg)
+			if err != nil || !v12.IsActive {
+				t.Fatalf("publish 1.2.0 = %+v, %v", v12, err)
+			}
+			act, err := b.svc.Activate(ctx, b.admin, robot.Robot.ID, v.ID)
+			if err != nil || act.ID != v.ID || !act.IsActive {
 				t.Fatalf("activate = %+v, %v", act, err)
 			}
-			assertOneActive(t, b, robot.Robot.ID, first.ID)
+			assertOneActive(t, b, robot.Robot.ID, v.ID)
 			tags, _ := b.db.ReleaseTags(ctx, robot.Robot.ID)
-			if tags["latest"] != first.ID || tags["stable"] != first.ID {
+			if tags["latest"] != v.ID || tags["stable"] != v.ID {
 				t.Errorf("release tags after rollback = %v", tags)
 			}
 
@@ -265,13 +278,13 @@ func TestPublishActivateRollback(t *testing.T) {
 			if err != nil || beta.IsActive {
 				t.Fatalf("inactive publish = %+v, %v", beta, err)
 			}
-			assertOneActive(t, b, robot.Robot.ID, first.ID)
+			assertOneActive(t, b, robot.Robot.ID, v.ID)
 			// Activating the beta moves latest but not stable.
 			if _, err := b.svc.Activate(ctx, b.admin, robot.Robot.ID, beta.ID); err != nil {
 				t.Fatal(err)
 			}
 			tags, _ = b.db.ReleaseTags(ctx, robot.Robot.ID)
-			if tags["latest"] != beta.ID || tags["stable"] != first.ID {
+			if tags["latest"] != beta.ID || tags["stable"] != v.ID {
 				t.Errorf("release tags after activating a beta = %v", tags)
 			}
 			_, err = b.svc.Activate(ctx, b.admin, robot.Robot.ID, uuid.NewString())
@@ -293,7 +306,7 @@ func TestPublishActivateRollback(t *testing.T) {
 			wantKind(t, err, hub.ENotFound)
 
 			events, _, _ := b.db.ListAudit(ctx, hub.AuditFilter{Action: "robot_version_published", Page: hub.Page{Limit: 10}})
-			if len(events) != 2 || events[1].Metadata["artifact_sha256"] != sha(pkg) {
+			if len(events) != 3 || events[len(events)-1].Metadata["artifact_sha256"] != sha(pkg) {
 				t.Errorf("publish audit = %+v", events)
 			}
 		})
@@ -478,6 +491,9 @@ func TestConcurrentPublishes(t *testing.T) {
 			// Concurrent activations end with exactly one active version.
 			versions, _ := b.svc.Versions(context.Background(), b.admin, robot.Robot.ID)
 			for _, v := range versions {
+				if v.ArtifactPath == nil {
+					continue // the initial version has no package
+				}
 				wg.Go(func() {
 					if _, err := b.svc.Activate(context.Background(), b.admin, robot.Robot.ID, v.ID); err != nil {
 						t.Errorf("activate: %v", err)

@@ -445,6 +445,9 @@ func (db *DB) ActivateVersion(ctx context.Context, robotID, versionID string, ev
 		if err != nil {
 			return err
 		}
+		if v.ArtifactPath == nil {
+			return hub.Errorf(hub.EConflict, "Version %s has no package; publish one before activating it.", v.Version)
+		}
 		if err := activate(ctx, tx, robotID, versionID, v.Channel); err != nil {
 			return err
 		}
