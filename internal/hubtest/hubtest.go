@@ -30,10 +30,17 @@ const (
 	EnvPostgresURL     = "HUB_TEST_POSTGRES_URL"
 	EnvRedisURL        = "HUB_TEST_REDIS_URL"
 	EnvRequireServices = "HUB_TEST_REQUIRE_SERVICES"
+	// EnvLong=1 runs the long tests at full size (a million log lines or
+	// rows); the default suite runs them small. CI runs them once at full
+	// size without the race detector.
+	EnvLong = "HUB_TEST_LONG"
 )
 
 // RequireServices reports whether missing services must fail tests.
 func RequireServices() bool { return os.Getenv(EnvRequireServices) == "1" }
+
+// Long reports whether long tests run at full size (HUB_TEST_LONG=1).
+func Long() bool { return os.Getenv(EnvLong) == "1" }
 
 // serviceURL returns the URL in env, skipping (or failing, in CI) when unset.
 func serviceURL(t testing.TB, env string) string {
