@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"io"
 	"net/http"
 	"os"
@@ -14,6 +13,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"automationhub/internal/config"
+	"automationhub/internal/hubtest"
 )
 
 var (
@@ -61,43 +63,57 @@ type hubProcess struct {
 	done   chan error
 }
 
-// startHubProcess starts the binary in dir with only PATH and HOME from the
-// test's environment plus extra, as a newcomer's shell would, and waits for
-// its "running at" line.
+// startHubProcess starts `hub` (the default role) in dir and waits for its
+// "running at" line; see runHubProcess.
 func startHubProcess(t testing.TB, dir string, extra ...string) *hubProcess {
 	t.Helper()
-	cmd := exec.Command(hubBinary(t))
+	p := runHubProcess(t, dir, nil, extra...)
+	p.URL = p.waitFor(t, "running at ")
+	return p
+}
+
+// runHubProcess starts the binary with args in dir, with only PATH and HOME
+// from the test's environment plus extra, as a newcomer's shell would.
+func runHubProcess(t testing.TB, dir string, args []string, extra ...string) *hubProcess {
+	t.Helper()
+	cmd := exec.Command(hubBinary(t), args...)
 	cmd.Dir = dir
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}, extra...)
-	pr, pw := io.Pipe()
 	p := &hubProcess{cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan error, 1)}
-	cmd.Stdout = io.MultiWriter(p.stdout, pw)
-	cmd.Stderr = p.stderr
+	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { err := cmd.Wait(); pw.Close(); p.done <- err }()
+	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	urlc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if _, rest, ok := strings.Cut(sc.Text(), "running at "); ok {
-				urlc <- strings.Fields(rest)[0]
+	return p
+}
+
+// waitFor waits until stdout or stderr holds a line containing marker and
+// returns the first word after it.
+func (p *hubProcess) waitFor(t testing.TB, marker string) string {
+	t.Helper()
+	deadline := readyDeadline(t)
+	for {
+		for _, out := range []string{p.stdout.String(), p.stderr.String()} {
+			for _, line := range strings.Split(out, "\n") {
+				if _, rest, ok := strings.Cut(line, marker); ok {
+					if f := strings.Fields(rest); len(f) > 0 {
+						return f[0]
+					}
+					return ""
+				}
 			}
 		}
-		io.Copy(io.Discard, pr)
-		close(urlc)
-	}()
-	select {
-	case p.URL = <-urlc:
-	case <-readyDeadline(t):
-		t.Fatalf("no 'running at' line; stderr:\n%s", p.stderr.String())
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("%v exited (%v) before printing %q; stderr:\n%s", p.cmd.Args, err, marker, p.stderr.String())
+		case <-deadline:
+			t.Fatalf("%v did not print %q; stderr:\n%s", p.cmd.Args, marker, p.stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
-	if p.URL == "" {
-		t.Fatalf("hub exited before it was ready; stderr:\n%s", p.stderr.String())
-	}
-	return p
 }
 
 // stop sends SIGTERM and waits for a clean exit.
@@ -230,4 +246,59 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// TestDistributedSetupAsDocumented runs the README's production setup with
+// the real binary: `hub migrate`, then `hub serve`, `hub worker` and
+// `hub cleanup`, each in a folder of its own with the default relative data
+// folder, sharing PostgreSQL, Redis and the artifact folder; a Python robot
+// runs on the worker to SUCCESS, and every process stops cleanly on SIGTERM.
+func TestDistributedSetupAsDocumented(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("signals differ on Windows")
+	}
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 not installed")
+	}
+	t.Parallel()
+	db := hubtest.DatabaseConfig(t, config.Postgres)
+	client, prefix := hubtest.Redis(t)
+	env := []string{
+		"DATABASE_URL=" + db.DSN,
+		"REDIS_URL=redis://" + client.Options().Addr + "/0",
+		"REDIS_QUEUE_NAME=" + prefix + "queue", "REDIS_PUBSUB_PREFIX=" + prefix + "runs",
+		"ARTIFACTS_ROOT=" + filepath.Join(t.TempDir(), "hub-artifacts"),
+		"SECRET_KEY=" + strings.Repeat("k", 48),
+		"ENVIRONMENT=prod",
+		"DEFAULT_ADMIN_PASSWORD=a-strong-first-password",
+	}
+	migrate := runHubProcess(t, t.TempDir(), []string{"migrate"}, env...)
+	if err := <-migrate.done; err != nil {
+		t.Fatalf("hub migrate: %v\n%s", err, migrate.stderr.String())
+	}
+	if !strings.Contains(migrate.stdout.String(), "database schema at version") {
+		t.Errorf("hub migrate printed %q", migrate.stdout.String())
+	}
+	serveDir, workerDir := t.TempDir(), t.TempDir()
+	serve := runHubProcess(t, serveDir, []string{"serve"}, append(env, "HUB_ADDR=127.0.0.1:0")...)
+	base := serve.waitFor(t, "running at ")
+	worker := runHubProcess(t, workerDir, []string{"worker"}, env...)
+	worker.waitFor(t, `"msg":"worker started"`)
+	cleaner := runHubProcess(t, t.TempDir(), []string{"cleanup"}, env...)
+
+	c := login(t, base+"/api/v1", "admin", "a-strong-first-password")
+	robot := c.publishRobot("distributed-python", "PYTHON", "main.py", map[string]string{"main.py": "import os\nprint('hi from ' + os.getcwd())\n"})
+	var run runView
+	if code := c.call("POST", "/runs/"+robot+"/execute", "application/json", strings.NewReader(`{}`), &run); code != 202 {
+		t.Fatalf("execute = %d, want 202", code)
+	}
+	run = c.waitRun(run.RunID, 60*time.Second)
+	msgs := c.logMessages(run.RunID)
+	if run.Status != "SUCCESS" || !containsLine(msgs, "hi from "+filepath.Join(workerDir, "data", "worker", "runs")) {
+		t.Errorf("run = %s (%s); want SUCCESS in the worker's ./data; log:\n%s", run.Status, deref(run.ErrorMessage), strings.Join(msgs, "\n"))
+	}
+	checkWorkerRunning(t, c, base)
+	for _, p := range []*hubProcess{worker, cleaner, serve} {
+		p.stop(t)
+	}
 }
