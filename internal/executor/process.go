@@ -39,13 +39,13 @@ type Command struct {
 	// environment (on Windows, os/exec still adds SYSTEMROOT when missing).
 	Env []string
 	// Stdout and Stderr receive the robot's output; nil discards it. The
-	// same writer may be given for both. A writer that is not an *os.File
-	// is fed by a goroutine of os/exec.
+	// same writer may be given for both. A slow writer slows the robot down
+	// (its pipe fills up) but loses nothing.
 	Stdout, Stderr io.Writer
 	// GracePeriod is the time between the polite stop and the kill in Stop,
-	// and the time Wait keeps reading output after the robot has exited
-	// while a descendant still holds its stdout or stderr open. Zero or
-	// negative means DefaultGracePeriod.
+	// and how long Wait lets output pipes stay silent after the robot has
+	// exited while a descendant still holds them open. Zero or negative
+	// means DefaultGracePeriod.
 	GracePeriod time.Duration
 }
 
@@ -57,6 +57,7 @@ type Process struct {
 	sys   sysProcess // OS-specific: process group or job object
 
 	stopOnce sync.Once
+	out      *output // nil where os/exec copies the output itself
 
 	done chan struct{} // closed when cmd.Wait has returned
 	code int           // valid after done
@@ -83,17 +84,35 @@ func Start(c Command) (*Process, error) {
 		env = []string{} // nil would make os/exec inherit the worker's environment
 	}
 	cmd := &exec.Cmd{
-		Path:      path,
-		Args:      append([]string{c.Path}, c.Args...),
-		Dir:       c.Dir,
-		Env:       env,
-		Stdout:    c.Stdout,
-		Stderr:    c.Stderr,
-		WaitDelay: grace,
+		Path: path,
+		Args: append([]string{c.Path}, c.Args...),
+		Dir:  c.Dir,
+		Env:  env,
 	}
 	p := &Process{cmd: cmd, grace: grace, done: make(chan struct{})}
+	if ownPipes {
+		out, stdout, stderr, err := newOutput(c.Stdout, c.Stderr, grace)
+		if err != nil {
+			return nil, fmt.Errorf("executor.Start(%q): output pipes: %w", c.Path, err)
+		}
+		p.out = out
+		if stdout != nil {
+			cmd.Stdout = stdout
+		}
+		if stderr != nil {
+			cmd.Stderr = stderr
+		}
+	} else {
+		cmd.Stdout, cmd.Stderr, cmd.WaitDelay = c.Stdout, c.Stderr, grace
+	}
 	if err := p.start(); err != nil {
+		if p.out != nil {
+			p.out.close()
+		}
 		return nil, fmt.Errorf("executor.Start(%q): %w", c.Path, err)
+	}
+	if p.out != nil {
+		p.out.started()
 	}
 	go p.reap()
 	return p, nil
@@ -142,9 +161,26 @@ func (p *Process) Wait() (exitCode int, err error) {
 	return p.code, p.err
 }
 
-// reap waits for the process and records its result.
+// reap waits for the process and for its output, and records the result.
+// After the main process has exited, a pipe silent for the grace period is
+// closed (a descendant holds it open); once the grace period has passed,
+// only what the pipes can still hold is read, so a descendant that keeps
+// writing cannot hold Wait. A slow reader loses nothing: what the robot
+// wrote before it exited is all in the pipes.
 func (p *Process) reap() {
 	err := p.cmd.Wait()
+	if p.out != nil {
+		p.out.mainExited()
+		select {
+		case <-p.out.done:
+		case <-time.After(p.grace):
+			p.out.drainOnly()
+			<-p.out.done
+		}
+		if err == nil {
+			err = p.out.err()
+		}
+	}
 	code := -1
 	if ps := p.cmd.ProcessState; ps != nil {
 		code = exitCode(ps)

@@ -526,3 +526,75 @@ func BenchmarkStartWait(b *testing.B) {
 		p.Stop()
 	}
 }
+
+// slowWriter counts what it receives, pausing on every write like a log
+// pump waiting on a slow database.
+type slowWriter struct {
+	mu    sync.Mutex
+	pause time.Duration
+	n     int
+	lines int
+}
+
+func (w *slowWriter) Write(b []byte) (int, error) {
+	time.Sleep(w.pause)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.n += len(b)
+	w.lines += bytes.Count(b, []byte("\n"))
+	return len(b), nil
+}
+
+// TestSlowReaderLosesNoOutput: a robot prints a lot and exits at once while
+// its reader is slow, far beyond the grace period; every byte still
+// arrives (the pipe holds what was not read yet, and nothing closes it).
+func TestSlowReaderLosesNoOutput(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("os/exec copies the output on Windows")
+	}
+	t.Parallel()
+	// 109 kB: the robot exits with a full pipe (64 kB) still to read,
+	// which takes the reader several times the grace period.
+	const lines = 20000
+	w := &slowWriter{pause: 200 * time.Millisecond}
+	c := shell(t, "seq 1 "+strconv.Itoa(lines))
+	c.Stdout = w
+	c.GracePeriod = 50 * time.Millisecond
+	p, err := executor.Start(c)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	start := time.Now()
+	if code, err := waitResult(t, p, time.Minute); code != 0 || err != nil {
+		t.Fatalf("Wait: %d, %v", code, err)
+	}
+	if w.lines != lines {
+		t.Errorf("reader got %d lines in %v, want all %d", w.lines, time.Since(start).Round(time.Millisecond), lines)
+	}
+	p.Stop()
+}
+
+// TestWaitEndsWhenADescendantKeepsWriting: a descendant outlives the robot
+// and writes without end; Wait still returns, about a grace period after
+// the exit plus what a pipe can hold, and Stop ends the descendant.
+func TestWaitEndsWhenADescendantKeepsWriting(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("os/exec copies the output on Windows")
+	}
+	t.Parallel()
+	const grace = 200 * time.Millisecond
+	w := &slowWriter{}
+	c := shell(t, "(while :; do echo still here; done) & echo leader done")
+	c.Stdout = w
+	c.GracePeriod = grace
+	p, err := executor.Start(c)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	start := time.Now()
+	if code, err := waitResult(t, p, 30*time.Second); code != 0 || err != nil {
+		t.Errorf("Wait: %d, %v", code, err)
+	}
+	t.Logf("Wait returned after %v with %d bytes", time.Since(start).Round(time.Millisecond), w.n)
+	p.Stop()
+}

@@ -10,6 +10,10 @@ import (
 	"time"
 )
 
+// ownPipes: Unix pipes support read deadlines, so the worker copies the
+// robot's output itself (see output).
+const ownPipes = true
+
 // pathSeparators are the characters that make a program path explicit.
 const pathSeparators = "/"
 

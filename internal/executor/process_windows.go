@@ -22,6 +22,10 @@ const pathSeparators = `/\:`
 // code Python's Popen.terminate uses on Windows.
 const stoppedExitCode = 1
 
+// ownPipes: anonymous pipes on Windows have no read deadlines, so os/exec
+// copies the output, with WaitDelay bounding a descendant that holds it.
+const ownPipes = false
+
 // sysProcess is the Windows part of a Process: its job object.
 type sysProcess struct {
 	job *jobObject
