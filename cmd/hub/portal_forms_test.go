@@ -2,9 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"html"
+	"net/http"
+	"net/url"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 const manageSchema = `{"fields": [
@@ -92,4 +97,81 @@ func TestPortalFieldErrorsAPI(t *testing.T) {
 func jsonString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// TestUIFormAllErrors: a service form shows every wrong field at once, each
+// next to its label, keeps the typed values, and accepts integers as the
+// robot expects them.
+func TestUIFormAllErrors(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the robot is a shell script")
+	}
+	_, base := startUIHub(t, "sqlite", nil)
+	c := login(t, base+"/api/v1", "admin", "admin-password-1")
+	robot := c.shellRobot("errors-robot", "#!/bin/sh\nfor a in \"$@\"; do echo \"arg=[$a]\"; done\n")
+	var domain, svc struct{ ID string }
+	c.call("POST", "/domains", "application/json", strings.NewReader(`{"name":"Financeiro","slug":"fin"}`), &domain)
+	body := `{"domain_id":"` + domain.ID + `","robot_id":"` + robot + `","title":"Lotes",
+	  "form_schema_json":{"fields":[
+	    {"key":"lotes","label":"Lotes","type":"integer","required":true,"validation":{"min":1,"max":50,"step":5}},
+	    {"key":"codigo","label":"Codigo","type":"text","required":true,"validation":{"min":3,"regex":"^[A-Z]*$"}},
+	    {"key":"taxa","label":"Taxa","type":"number","validation":{"step":0.25}},
+	    {"key":"dia","label":"Dia","type":"date","required":true}]},
+	  "run_template_json":{"mapping":{"runtime_arguments":["--lotes={lotes}","--taxa={taxa}"]}}}`
+	if code := c.call("POST", "/services", "application/json", strings.NewReader(body), &svc); code != 201 {
+		t.Fatalf("create service: %d", code)
+	}
+	ui := uiLogin(t, base, "admin", "admin-password-1")
+	code, page := ui.get("/services/" + svc.ID)
+	for _, want := range []string{`step="5"`, `step="0.25"`, `inputmode="numeric"`, "Whole number, between 1 and 50, in steps of 5 from 1",
+		"At least 3 characters, format: ^[A-Z]*$", "A multiple of 0.25"} {
+		if code != 200 || !strings.Contains(page, want) {
+			t.Errorf("form: %d, lacks %s", code, want)
+		}
+	}
+	code, page = ui.post("/services/"+svc.ID, url.Values{"lotes": {"2.5"}, "codigo": {"ab"}, "taxa": {"0.3"}, "dia": {""}})
+	if code != http.StatusBadRequest {
+		t.Fatalf("invalid form: %d", code)
+	}
+	for key, msg := range map[string]string{
+		"lotes":  "Field 'lotes' must be a whole number.",
+		"codigo": "Field 'Codigo' must contain at least 3 characters.",
+		"taxa":   "Field 'Taxa' must be a multiple of 0.25.",
+		"dia":    "Field 'Dia' is required.",
+	} {
+		want := `<label for="f-` + key + `">`
+		i := strings.Index(page, want)
+		if i < 0 || !strings.Contains(page, `class="field has-error" data-field="`+key+`"`) {
+			t.Errorf("%s: not marked as wrong", key)
+			continue
+		}
+		rest := page[i:]
+		if p := strings.Index(rest, `<p class="field-error" id="e-`+key+`"`); p < 0 || !strings.Contains(rest[p:p+600], html.EscapeString(msg)) || strings.Contains(rest[:p], "<input") {
+			t.Errorf("%s: message %q not right after its label", key, msg)
+		}
+	}
+	if strings.Contains(page, `id="form-error"`) {
+		t.Errorf("field errors are repeated on top")
+	}
+	for _, want := range []string{`value="2.5"`, `value="ab"`, `value="0.3"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("typed value lost: %s", want)
+		}
+	}
+	// "11" is on the step from 1 (1, 6, 11…); integers reach the robot without ".0".
+	plain := regNoFollow(ui)
+	code, loc := plain.post("/services/"+svc.ID, url.Values{"lotes": {"11"}, "codigo": {"ABC"}, "taxa": {"0.75"}, "dia": {"2026-02-01"}})
+	if code != http.StatusSeeOther {
+		t.Fatalf("valid form: %d %s", code, loc)
+	}
+	runID := strings.TrimPrefix(loc, "/runs/")
+	if r := c.waitRun(runID, 30*time.Second); r.Status != "SUCCESS" {
+		t.Fatalf("run ended %s", r.Status)
+	}
+	out := strings.Join(c.logMessages(runID), "\n")
+	for _, want := range []string{"arg=[--lotes=11]", "arg=[--taxa=0.75]"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("robot output lacks %s:\n%s", want, out)
+		}
+	}
 }
