@@ -38,12 +38,22 @@ func StatusOf(err error) int {
 
 // ErrorBody is every error response: {"detail": "..."}; request-validation
 // failures (422) carry a list of items instead of a string, as the previous
-// backend did.
+// backend did. An error about several inputs at once (the fields of a
+// service form) adds "errors", one item per input; detail is then the
+// first item's message.
 type ErrorBody struct {
 	status int
 	// Detail is a message, or for 422 a list of ValidationItem.
-	Detail any `json:"detail"`
+	Detail any              `json:"detail"`
+	Errors []FieldErrorItem `json:"errors,omitempty"`
 	header http.Header
+}
+
+// FieldErrorItem is what is wrong with one input: a form field's key or a
+// body field's name, and the message.
+type FieldErrorItem struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
 }
 
 // ValidationItem describes one invalid request field.
@@ -80,6 +90,8 @@ func (e *ErrorBody) Schema(r huma.Registry) *huma.Schema {
 					{Type: huma.TypeArray, Items: r.Schema(reflectValidationItem, true, "ValidationItem")},
 				},
 			},
+			"errors": {Type: huma.TypeArray, Items: r.Schema(reflectFieldErrorItem, true, "FieldErrorItem"),
+				Description: "Present when several inputs are wrong at once (a service form's fields, a service's JSON documents): one item each; `detail` is the first message."},
 		},
 		Required: []string{"detail"},
 	}
@@ -97,6 +109,9 @@ func errorBodyFor(ctx context.Context, err error) *ErrorBody {
 		loggerFrom(ctx).ErrorContext(ctx, "request failed", "error", err.Error())
 	}
 	body := &ErrorBody{status: status, Detail: hub.ErrorMessage(err)}
+	for _, f := range hub.ErrorFields(err) {
+		body.Errors = append(body.Errors, FieldErrorItem{Field: f.Field, Message: f.Message})
+	}
 	if status == http.StatusUnauthorized {
 		body.header = http.Header{}
 		body.header.Set("WWW-Authenticate", "Bearer")
@@ -187,4 +202,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 }
 
-var reflectValidationItem = reflect.TypeFor[ValidationItem]()
+var (
+	reflectValidationItem = reflect.TypeFor[ValidationItem]()
+	reflectFieldErrorItem = reflect.TypeFor[FieldErrorItem]()
+)

@@ -24,6 +24,7 @@ type Portal interface {
 	CreateService(ctx context.Context, p *hub.Principal, in portal.ServiceInput) (*hub.Service, error)
 	UpdateService(ctx context.Context, p *hub.Principal, id string, in portal.ServiceInput) (*hub.Service, error)
 	DeleteService(ctx context.Context, p *hub.Principal, id string) error
+	CheckDocuments(ctx context.Context, p *hub.Principal, formSchema, runTemplate []byte) error
 	GetService(ctx context.Context, p *hub.Principal, id string) (*hub.Service, error)
 	ListServices(ctx context.Context, p *hub.Principal, f hub.ServiceFilter) ([]hub.Service, error)
 	Run(ctx context.Context, p *hub.Principal, id string, params map[string]any) (*hub.Run, error)
@@ -311,6 +312,31 @@ func (s *Server) registerPortalRoutes() {
 		return &serviceOutput{Body: serviceRead(svc)}, nil
 	})
 
+	type validateInput struct {
+		RawBody []byte
+		Body    struct {
+			FormSchemaJSON  any `json:"form_schema_json" doc:"The form: a FormSchemaJSON object, or a string holding its text as typed."`
+			RunTemplateJSON any `json:"run_template_json,omitempty" doc:"The run template: a RunTemplateJSON object, or a string holding its text; absent or null is {}."`
+		}
+	}
+	register(s, protect(huma.Operation{
+		OperationID: "validate-service-documents", Method: http.MethodPost, Path: APIPrefix + "/services/validate", Tags: []string{tagPortal},
+		Summary: "Check a form and run template without saving",
+		Description: "Runs the checks that creating or editing a service runs on `form_schema_json` and `run_template_json`, and saves nothing. " +
+			"A document sent as a string is checked as the text of the document, so that text that is not JSON gets the message a save would give. " +
+			"An error (400) names the document in `errors[0].field`.",
+		Errors: []int{http.StatusBadRequest},
+	}, string(hub.PermServiceManage)), false, func(ctx context.Context, in *validateInput) (*messageOutput, error) {
+		m, err := fields(in.RawBody)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.portal.CheckDocuments(ctx, principalFrom(ctx), documentText(m["form_schema_json"]), documentText(m["run_template_json"])); err != nil {
+			return nil, err
+		}
+		return &messageOutput{Body: MessageBody{Message: "The form and the run template are valid."}}, nil
+	})
+
 	type listServicesInput struct {
 		DomainID    string `query:"domain_id"`
 		EnabledOnly bool   `query:"enabled_only" default:"false"`
@@ -421,6 +447,15 @@ func (s *Server) registerPortalRoutes() {
 		}
 		return out, nil
 	})
+}
+
+// documentText is a document sent as JSON, or the text inside a JSON string.
+func documentText(v json.RawMessage) []byte {
+	var text string
+	if bytes.HasPrefix(bytes.TrimSpace(v), []byte(`"`)) && json.Unmarshal(v, &text) == nil {
+		return []byte(text)
+	}
+	return v
 }
 
 type servicesBody struct {

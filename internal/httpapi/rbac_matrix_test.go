@@ -79,6 +79,7 @@ var routeAccess = map[string]string{
 	"DELETE /api/v1/domains/{domain_id}":                            "service.manage",
 	"GET /api/v1/domains/{slug}/services":                           "service.read",
 	"POST /api/v1/services":                                         "service.manage",
+	"POST /api/v1/services/validate":                                "service.manage",
 	"GET /api/v1/services":                                          "service.read",
 	"GET /api/v1/services/{service_id}":                             "service.read",
 	"PATCH /api/v1/services/{service_id}":                           "service.manage",

@@ -24,6 +24,9 @@ const (
 type Error struct {
 	Kind    string
 	Message string
+	// Fields, when set, says which inputs are wrong and why, one entry
+	// per input (see FieldErrors); Message is the first entry's.
+	Fields []FieldError
 }
 
 // Error implements the error interface.
@@ -60,4 +63,27 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "Internal server error."
+}
+
+// FieldError is what is wrong with one input of a request: a form field's
+// key or a body field's name, and a client-safe message.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+// FieldErrors returns an *Error of the given kind that reports several
+// inputs at once: its Message is the first one's. errs must not be empty.
+func FieldErrors(kind string, errs []FieldError) *Error {
+	return &Error{Kind: kind, Message: errs[0].Message, Fields: errs}
+}
+
+// ErrorFields returns the per-input errors of the first *Error in err's
+// chain, or nil.
+func ErrorFields(err error) []FieldError {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Fields
+	}
+	return nil
 }

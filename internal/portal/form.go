@@ -19,6 +19,7 @@ import (
 const (
 	TypeText     = "text"
 	TypeNumber   = "number"
+	TypeInteger  = "integer"
 	TypeDate     = "date"
 	TypeSelect   = "select"
 	TypeCheckbox = "checkbox"
@@ -44,12 +45,14 @@ type Option struct {
 }
 
 // Validation holds a field's business rules. Min and Max bound a string's
-// length in characters or a number's value; Regex must match the whole
-// string value. Regex is compiled (RE2, linear-time) by ParseFormSchema.
+// length in characters or a number's value; Step (number and integer
+// fields only, positive) makes the allowed values Min (or 0) plus a whole
+// multiple of Step; Regex must match the whole string value. Regex is
+// compiled (RE2, linear-time) by ParseFormSchema.
 type Validation struct {
-	Min, Max *float64
-	Regex    *string
-	re       *regexp.Regexp
+	Min, Max, Step *float64
+	Regex          *string
+	re             *regexp.Regexp
 }
 
 // Field is one input of a service's form.
@@ -83,7 +86,7 @@ func (s *FormSchema) field(key string) *Field {
 	return nil
 }
 
-var fieldTypes = []string{TypeText, TypeNumber, TypeDate, TypeSelect, TypeCheckbox}
+var fieldTypes = []string{TypeText, TypeNumber, TypeInteger, TypeDate, TypeSelect, TypeCheckbox}
 
 func schemaErr(format string, args ...any) error {
 	return hub.Errorf(hub.EInvalid, "Invalid form_schema_json: %s", fmt.Sprintf(format, args...))
@@ -253,6 +256,9 @@ func parseField(i int, m map[string]any) (Field, error) {
 			return f, err
 		}
 		f.Validation = val
+		if err := f.checkStep(); err != nil {
+			return f, err
+		}
 	}
 
 	if v := m["options"]; v != nil {
@@ -298,7 +304,7 @@ func parseValidation(key string, m map[string]any) (*Validation, error) {
 	for _, p := range []struct {
 		name string
 		dst  **float64
-	}{{"min", &val.Min}, {"max", &val.Max}} {
+	}{{"min", &val.Min}, {"max", &val.Max}, {"step", &val.Step}} {
 		v := m[p.name]
 		if v == nil {
 			continue
@@ -308,6 +314,9 @@ func parseValidation(key string, m map[string]any) (*Validation, error) {
 			return nil, schemaErr("Field '%s': validation.%s must be a finite number or null.", key, p.name)
 		}
 		*p.dst = &x
+	}
+	if val.Step != nil && *val.Step <= 0 {
+		return nil, schemaErr("Field '%s': validation.step must be a positive number or null.", key)
 	}
 	if val.Min != nil && val.Max != nil && *val.Min > *val.Max {
 		return nil, schemaErr("validation.min cannot be greater than validation.max.")
@@ -327,6 +336,19 @@ func parseValidation(key string, m map[string]any) (*Validation, error) {
 		val.Regex, val.re = &s, re
 	}
 	return val, nil
+}
+
+// checkStep checks that validation.step suits the field's type.
+func (f *Field) checkStep() error {
+	step := f.Validation.Step
+	switch {
+	case step == nil:
+	case f.Type != TypeNumber && f.Type != TypeInteger:
+		return schemaErr("Field '%s': validation.step is only allowed for number and integer fields.", f.Key)
+	case f.Type == TypeInteger && *step != math.Trunc(*step):
+		return schemaErr("Field '%s': validation.step must be a whole number for integer fields.", f.Key)
+	}
+	return nil
 }
 
 // compileFullMatch compiles pattern so that it matches only whole strings,
@@ -382,10 +404,12 @@ func FormSchemaJSONSchema() map[string]any {
 	}
 	validation := map[string]any{
 		"type":        "object",
-		"description": "Business rules, checked after coercion. min/max bound the length in characters of text, date and select values, and the value of numbers (checkboxes count as 0/1); min must not exceed max.",
+		"description": "Business rules, checked after coercion. min/max bound the length in characters of text, date and select values, and the value of numbers and integers (checkboxes count as 0/1); min must not exceed max.",
 		"properties": map[string]any{
 			"min": nullable(map[string]any{"type": "number"}),
 			"max": nullable(map[string]any{"type": "number"}),
+			"step": nullable(map[string]any{"type": "number", "exclusiveMinimum": 0,
+				"description": "Number and integer fields only (a whole number for integers): the value must be min (or 0 without min) plus a whole multiple of step."}),
 			"regex": nullable(str(0, maxRegexLen,
 				"RE2 regular expression (Go regexp syntax; no backreferences or lookaround) that must match the whole string value. Compiled when the service is saved.")),
 		},
@@ -397,7 +421,8 @@ func FormSchemaJSONSchema() map[string]any {
 			"key": map[string]any{"type": "string", "minLength": 1, "maxLength": maxKeyLen, "pattern": keyPattern,
 				"description": "Parameter name; unique within the form."},
 			"label": str(1, maxLabelLen, "Text shown to the user and used in business-rule messages."),
-			"type":  map[string]any{"type": "string", "enum": []any{TypeText, TypeNumber, TypeDate, TypeSelect, TypeCheckbox}},
+			"type": map[string]any{"type": "string", "enum": []any{TypeText, TypeNumber, TypeInteger, TypeDate, TypeSelect, TypeCheckbox},
+				"description": "integer accepts whole numbers only (3 or \"3\", not 2.5) and passes them without a decimal point."},
 			"required": map[string]any{"type": "boolean", "default": false,
 				"description": "A required field must resolve to a non-blank value."},
 			"default":    map[string]any{"description": "Value used when the parameter is not submitted and the run template has no default for it; null means none. Must pass the field's coercion and rules."},

@@ -166,7 +166,7 @@ func TestParseFormSchemaErrors(t *testing.T) {
 		{"label too long", `{"fields":[{"key":"a","label":"` + long(121) + `","type":"text"}]}`, "Field 'a': label must be 1 to 120 characters."},
 		{"type missing", `{"fields":[{"key":"a","label":"A"}]}`, "Field 'a': type is required."},
 		{"type number", `{"fields":[{"key":"a","label":"A","type":1}]}`, "Field 'a': type must be a string."},
-		{"type unknown", `{"fields":[{"key":"a","label":"A","type":"email"}]}`, "Field 'a' has unknown type 'email'; type must be one of: text, number, date, select, checkbox."},
+		{"type unknown", `{"fields":[{"key":"a","label":"A","type":"email"}]}`, "Field 'a' has unknown type 'email'; type must be one of: text, number, integer, date, select, checkbox."},
 		{"required string", field(`,"required":"yes"`), "Field 'a': required must be true or false."},
 		{"required null", field(`,"required":null`), "Field 'a': required must be true or false."},
 		{"helpText number", field(`,"helpText":5`), "Field 'a': helpText must be a string or null."},
@@ -199,6 +199,17 @@ func TestParseFormSchemaErrors(t *testing.T) {
 		{"default not an option", `{"fields":[{"key":"s","label":"S","type":"select","default":"z","options":[{"label":"A","value":"a"}]}]}`, "Field 's' has an invalid default: Field 's' contains an invalid option."},
 		{"default checkbox number", `{"fields":[{"key":"c","label":"C","type":"checkbox","default":1}]}`, "Field 'c' has an invalid default: Field 'c' must be true/false."},
 		{"default bad date", `{"fields":[{"key":"d","label":"D","type":"date","default":"2026-13-01"}]}`, "Field 'd' has an invalid default: Field 'd' must be a date in format YYYY-MM-DD."},
+		{"step string", `{"fields":[{"key":"n","label":"N","type":"number","validation":{"step":"1"}}]}`, "Field 'n': validation.step must be a finite number or null."},
+		{"step zero", `{"fields":[{"key":"n","label":"N","type":"number","validation":{"step":0}}]}`, "Field 'n': validation.step must be a positive number or null."},
+		{"step negative", `{"fields":[{"key":"n","label":"N","type":"integer","validation":{"step":-2}}]}`, "Field 'n': validation.step must be a positive number or null."},
+		{"step on text", field(`,"validation":{"step":1}`), "Field 'a': validation.step is only allowed for number and integer fields."},
+		{"step on checkbox", `{"fields":[{"key":"c","label":"C","type":"checkbox","validation":{"step":1}}]}`, "Field 'c': validation.step is only allowed for number and integer fields."},
+		{"fractional step on integer", `{"fields":[{"key":"n","label":"N","type":"integer","validation":{"step":0.5}}]}`, "Field 'n': validation.step must be a whole number for integer fields."},
+		{"integer default fraction", `{"fields":[{"key":"n","label":"N","type":"integer","default":2.5}]}`, "Field 'n' has an invalid default: Field 'n' must be a whole number."},
+		{"integer default string fraction", `{"fields":[{"key":"n","label":"N","type":"integer","default":"2.5"}]}`, "Field 'n' has an invalid default: Field 'n' must be a whole number."},
+		{"integer default above max", `{"fields":[{"key":"n","label":"N","type":"integer","default":11,"validation":{"max":10}}]}`, "Field 'n' has an invalid default: Field 'N' must be <= 10."},
+		{"default off the step", `{"fields":[{"key":"n","label":"N","type":"number","default":0.3,"validation":{"step":0.25}}]}`, "Field 'n' has an invalid default: Field 'N' must be a multiple of 0.25."},
+		{"integer options", `{"fields":[{"key":"n","label":"N","type":"integer","options":[{"label":"L","value":"1"}]}]}`, "Field 'n' only supports options when type is 'select'."},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -246,6 +257,10 @@ func TestParseFormSchema(t *testing.T) {
 	}
 	if v := s.Fields[4].Validation; v == nil || v.Regex == nil || *v.Regex != "2026-.*" {
 		t.Errorf("field d: regex not kept: %#v", v)
+	}
+	i := mustSchema(t, `{"fields":[{"key":"i","label":"I","type":"integer","default":"10","validation":{"min":0,"step":5}}]}`).Fields[0]
+	if want := (portal.Validation{Min: ptr(0.0), Step: ptr(5.0)}); i.Type != portal.TypeInteger || i.Validation == nil || !reflect.DeepEqual(*i.Validation, want) {
+		t.Errorf("integer field: got %#v, want type integer and %#v", i, want)
 	}
 }
 
@@ -581,6 +596,94 @@ func TestUnknownParameters(t *testing.T) {
 	tmpl2 := mustTemplate(t, `{"mapping":{"parameter_aliases":{"a":"b"}}}`, s2)
 	_, err = portal.Resolve(s2, tmpl2, params(t, `{"b":"x"}`))
 	checkErr(t, err, "Unknown parameters: b.")
+}
+
+func TestCoerceInteger(t *testing.T) {
+	t.Parallel()
+	const integer, req = `"type":"integer"`, `"type":"integer","required":true`
+	const whole = "Field 'x' must be a whole number."
+	runCoercion(t, []coercionCase{
+		{name: "number", field: integer, value: `3`, want: int64(3), rendered: "3"},
+		{name: "string", field: integer, value: `"3"`, want: int64(3), rendered: "3"},
+		{name: "string spaces", field: integer, value: `" 42 "`, want: int64(42), rendered: "42"},
+		{name: "integral float", field: integer, value: `3.0`, want: int64(3), rendered: "3"},
+		{name: "integral string float", field: integer, value: `"3.0"`, want: int64(3), rendered: "3"},
+		{name: "exponent", field: integer, value: `1e3`, want: int64(1000), rendered: "1000"},
+		{name: "negative", field: integer, value: `"-7"`, want: int64(-7), rendered: "-7"},
+		{name: "2^53", field: integer, value: `9007199254740992`, want: int64(9007199254740992), rendered: "9007199254740992"},
+		{name: "fraction", field: integer, value: `2.5`, wantErr: whole},
+		{name: "string fraction", field: integer, value: `"2.5"`, wantErr: whole},
+		{name: "small fraction", field: integer, value: `0.001`, wantErr: whole},
+		{name: "above 2^53", field: integer, value: `1e20`, wantErr: "Field 'x' must be a whole number between -9007199254740992 and 9007199254740992."},
+		{name: "word", field: integer, value: `"abc"`, wantErr: "Field 'x' must be a number."},
+		{name: "bool", field: integer, value: `true`, wantErr: "Field 'x' must be a number."},
+		{name: "infinite", field: integer, value: `"inf"`, wantErr: "Field 'x' must be a finite number."},
+		{name: "below min", field: integer + `,"validation":{"min":1,"max":10}`, value: `0`, wantErr: "Field 'Label X' must be >= 1."},
+		{name: "above max", field: integer + `,"validation":{"min":1,"max":10}`, value: `"11"`, wantErr: "Field 'Label X' must be <= 10."},
+		{name: "in range", field: integer + `,"validation":{"min":1,"max":10}`, value: `"10"`, want: int64(10), rendered: "10"},
+		{name: "optional empty omitted", field: integer, value: `""`},
+		{name: "optional empty takes the default", field: integer + `,"default":"4"`, value: `""`, want: int64(4), rendered: "4"},
+		{name: "required empty", field: req, value: `""`, wantErr: "Field 'Label X' is required."},
+	})
+}
+
+func TestStep(t *testing.T) {
+	t.Parallel()
+	runCoercion(t, []coercionCase{
+		{name: "number multiple", field: `"type":"number","validation":{"step":0.5}`, value: `2.5`, want: 2.5},
+		{name: "number off the step", field: `"type":"number","validation":{"step":0.5}`, value: `2.2`, wantErr: "Field 'Label X' must be a multiple of 0.5."},
+		{name: "decimal step rounding", field: `"type":"number","validation":{"step":0.1}`, value: `0.3`, want: 0.3},
+		{name: "cents", field: `"type":"number","validation":{"step":0.01}`, value: `"19.99"`, want: 19.99},
+		{name: "from min", field: `"type":"number","validation":{"min":1,"step":2}`, value: `5`, want: int64(5)},
+		{name: "from min off the step", field: `"type":"number","validation":{"min":1,"step":2}`, value: `4`, wantErr: "Field 'Label X' must be 1 plus a multiple of 2."},
+		{name: "negative multiple", field: `"type":"number","validation":{"step":3}`, value: `-6`, want: int64(-6)},
+		{name: "integer multiple", field: `"type":"integer","validation":{"step":5}`, value: `"15"`, want: int64(15), rendered: "15"},
+		{name: "integer off the step", field: `"type":"integer","validation":{"step":5}`, value: `12`, wantErr: "Field 'Label X' must be a multiple of 5."},
+		{name: "integer from min", field: `"type":"integer","validation":{"min":-1,"step":10}`, value: `9`, want: int64(9)},
+		{name: "range before step", field: `"type":"integer","validation":{"min":0,"max":10,"step":5}`, value: `12`, wantErr: "Field 'Label X' must be <= 10."},
+	})
+}
+
+func TestResolveReportsEveryField(t *testing.T) {
+	t.Parallel()
+	s := mustSchema(t, `{"fields":[
+		{"key":"periodo","label":"Periodo","type":"text","required":true,"validation":{"regex":"^\\d{4}-\\d{2}$"}},
+		{"key":"qtd","label":"Quantidade","type":"integer","validation":{"min":1}},
+		{"key":"ok","label":"OK","type":"text"},
+		{"key":"dia","label":"Dia","type":"date","required":true},
+		{"key":"banco","label":"Banco","type":"select","options":[{"label":"A","value":"a"}]}]}`)
+	tests := []struct {
+		name, params string
+		want         []hub.FieldError
+	}{
+		{"one field", `{"periodo":"2026-02","dia":"2026-02-01","qtd":"2.5"}`, []hub.FieldError{
+			{Field: "qtd", Message: "Field 'qtd' must be a whole number."}}},
+		{"every field in form order", `{"banco":"z","qtd":0,"ok":"fine","periodo":"2026/02"}`, []hub.FieldError{
+			{Field: "periodo", Message: "Field 'Periodo' has invalid format."},
+			{Field: "qtd", Message: "Field 'Quantidade' must be >= 1."},
+			{Field: "dia", Message: "Field 'Dia' is required."},
+			{Field: "banco", Message: "Field 'banco' contains an invalid option."}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := portal.Resolve(s, nil, params(t, tt.params))
+			if got != nil {
+				t.Errorf("got values %v with errors", got)
+			}
+			// The message stays the first field's, as before.
+			checkErr(t, err, tt.want[0].Message)
+			if fields := hub.ErrorFields(err); !reflect.DeepEqual(fields, tt.want) {
+				t.Errorf("got field errors %#v, want %#v", fields, tt.want)
+			}
+		})
+	}
+	// Unknown parameters are reported alone, before any field.
+	_, err := portal.Resolve(s, nil, params(t, `{"zz":1,"qtd":0}`))
+	checkErr(t, err, "Unknown parameters: zz.")
+	if fields := hub.ErrorFields(err); fields != nil {
+		t.Errorf("got field errors %v with unknown parameters, want none", fields)
+	}
 }
 
 func TestDefaultsPrecedence(t *testing.T) {

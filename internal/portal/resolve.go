@@ -47,7 +47,9 @@ func invalid(format string, args ...any) error {
 //   - Text values must not contain NUL characters (they could not be passed
 //     as arguments or environment values).
 //
-// Every error is hub.EInvalid.
+// Every error is hub.EInvalid. Unknown parameters are reported alone; else
+// every field in error is reported at once (hub.ErrorFields, by field key,
+// in form order), the error's message being the first field's.
 func Resolve(schema *FormSchema, tmpl *RunTemplate, params map[string]any) (map[string]any, error) {
 	if schema == nil {
 		schema = &FormSchema{}
@@ -71,46 +73,59 @@ func Resolve(schema *FormSchema, tmpl *RunTemplate, params map[string]any) (map[
 		defaults = tmpl.Defaults
 	}
 	out := make(map[string]any, len(schema.Fields))
+	var errs []hub.FieldError
 	for i := range schema.Fields {
 		f := &schema.Fields[i]
-		v, ok := params[f.Key]
+		val, set, err := f.resolve(params, defaults)
+		switch {
+		case err != nil:
+			errs = append(errs, hub.FieldError{Field: f.Key, Message: hub.ErrorMessage(err)})
+		case set:
+			out[f.Key] = val
+		}
+	}
+	if len(errs) > 0 {
+		return nil, hub.FieldErrors(hub.EInvalid, errs)
+	}
+	return out, nil
+}
+
+// resolve picks the field's raw value (submitted, template default, field
+// default), coerces and checks it; set is false when the field is omitted.
+func (f *Field) resolve(params, defaults map[string]any) (val any, set bool, err error) {
+	v, ok := params[f.Key]
+	if ok && !f.Required && f.blank(v) {
+		ok = false
+	}
+	if !ok {
+		v, ok = defaults[f.Key]
 		if ok && !f.Required && f.blank(v) {
 			ok = false
 		}
-		if !ok {
-			v, ok = defaults[f.Key]
-			if ok && !f.Required && f.blank(v) {
-				ok = false
-			}
-		}
-		if !ok {
-			v = f.Default
-		}
-		if v == nil {
-			if f.Required {
-				return nil, invalid("Field '%s' is required.", f.Label)
-			}
-			continue
-		}
-		if s, isStr := v.(string); isStr && strings.TrimSpace(s) == "" {
-			switch {
-			case f.Required:
-				return nil, invalid("Field '%s' is required.", f.Label)
-			case f.Type == TypeText:
-				if strings.ContainsRune(s, 0) {
-					return nil, invalid("Field '%s' must not contain NUL characters.", f.Key)
-				}
-				out[f.Key] = s
-			}
-			continue
-		}
-		val, err := f.coerceAndCheck(v)
-		if err != nil {
-			return nil, err
-		}
-		out[f.Key] = val
 	}
-	return out, nil
+	if !ok {
+		v = f.Default
+	}
+	if v == nil {
+		if f.Required {
+			return nil, false, invalid("Field '%s' is required.", f.Label)
+		}
+		return nil, false, nil
+	}
+	if s, isStr := v.(string); isStr && strings.TrimSpace(s) == "" {
+		switch {
+		case f.Required:
+			return nil, false, invalid("Field '%s' is required.", f.Label)
+		case f.Type == TypeText:
+			if strings.ContainsRune(s, 0) {
+				return nil, false, invalid("Field '%s' must not contain NUL characters.", f.Key)
+			}
+			return s, true, nil
+		}
+		return nil, false, nil
+	}
+	val, err = f.coerceAndCheck(v)
+	return val, err == nil, err
 }
 
 // blank reports whether v counts as "not submitted" for an optional field:
@@ -149,7 +164,22 @@ func (f *Field) coerce(v any) (any, error) {
 		}
 		return s, nil
 	case TypeNumber:
-		return coerceNumber(f.Key, v)
+		x, err := parseNumber(f.Key, v)
+		if err != nil {
+			return nil, err
+		}
+		return normNumber(x), nil
+	case TypeInteger:
+		x, err := parseNumber(f.Key, v)
+		switch {
+		case err != nil:
+			return nil, err
+		case x != math.Trunc(x):
+			return nil, invalid("Field '%s' must be a whole number.", f.Key)
+		case math.Abs(x) > maxExactInt:
+			return nil, invalid("Field '%s' must be a whole number between -%d and %d.", f.Key, maxExactInt, maxExactInt)
+		}
+		return int64(x), nil
 	case TypeDate:
 		s, ok := v.(string)
 		if !ok || !dateRE.MatchString(s) {
@@ -187,8 +217,9 @@ func (f *Field) coerce(v any) (any, error) {
 	return nil, invalid("Field '%s' has unknown type '%s'.", f.Key, f.Type)
 }
 
-// coerceNumber converts a JSON number, Go number or numeric string.
-func coerceNumber(key string, v any) (any, error) {
+// parseNumber reads a JSON number, Go number or numeric string as a finite
+// float64.
+func parseNumber(key string, v any) (float64, error) {
 	var x float64
 	ok := true
 	switch n := v.(type) {
@@ -216,12 +247,12 @@ func coerceNumber(key string, v any) (any, error) {
 		ok = false
 	}
 	if !ok {
-		return nil, invalid("Field '%s' must be a number.", key)
+		return 0, invalid("Field '%s' must be a number.", key)
 	}
 	if math.IsNaN(x) || math.IsInf(x, 0) {
-		return nil, invalid("Field '%s' must be a finite number.", key)
+		return 0, invalid("Field '%s' must be a finite number.", key)
 	}
-	return normNumber(x), nil
+	return x, nil
 }
 
 // parseDecimal parses a numeric string. The words inf, infinity and nan
@@ -310,5 +341,24 @@ func (f *Field) checkRules(val any) error {
 	if v.Max != nil && n > *v.Max {
 		return invalid("Field '%s' must be <= %s.", f.Label, formatNumber(*v.Max))
 	}
+	if v.Step != nil && (f.Type == TypeNumber || f.Type == TypeInteger) {
+		base := 0.0
+		if v.Min != nil {
+			base = *v.Min
+		}
+		if !onStep(n, base, *v.Step) {
+			if base == 0 {
+				return invalid("Field '%s' must be a multiple of %s.", f.Label, formatNumber(*v.Step))
+			}
+			return invalid("Field '%s' must be %s plus a multiple of %s.", f.Label, formatNumber(base), formatNumber(*v.Step))
+		}
+	}
 	return nil
+}
+
+// onStep reports whether n is base plus a whole multiple of step, allowing
+// for the rounding of decimal fractions in binary (0.3 is 3 × 0.1).
+func onStep(n, base, step float64) bool {
+	q := (n - base) / step
+	return math.Abs(q-math.Round(q)) <= 1e-9+math.Abs(q)*1e-15
 }

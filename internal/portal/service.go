@@ -212,14 +212,39 @@ type ServiceInput struct {
 	FormSchema, RunTemplate  json.RawMessage // nil: absent (null is ignored on edit)
 }
 
+// CheckDocuments validates a service's form_schema_json and
+// run_template_json exactly as saving the service would, without saving
+// anything (service.manage): editors use it to check a form as it is
+// typed. An error is reported with the document's name as its field
+// (hub.ErrorFields).
+func (s *Service) CheckDocuments(ctx context.Context, p *hub.Principal, formSchema, runTemplate []byte) error {
+	if err := need(p, hub.PermServiceManage); err != nil {
+		return err
+	}
+	return checkDocuments(formSchema, runTemplate)
+}
+
+// checkDocuments parses the form, then the run template against it.
+func checkDocuments(formSchema, runTemplate []byte) error {
+	schema, err := ParseFormSchema(formSchema)
+	if err != nil {
+		return documentErr("form_schema_json", err)
+	}
+	if _, err := ParseRunTemplate(runTemplate, schema); err != nil {
+		return documentErr("run_template_json", err)
+	}
+	return nil
+}
+
+// documentErr names the document an error is about.
+func documentErr(name string, err error) error {
+	return hub.FieldErrors(hub.ErrorKind(err), []hub.FieldError{{Field: name, Message: hub.ErrorMessage(err)}})
+}
+
 // validate checks the JSON documents and references of a service, in the
 // previous backend's order.
 func (s *Service) validate(ctx context.Context, svc *hub.Service) error {
-	schema, err := ParseFormSchema(svc.FormSchema)
-	if err != nil {
-		return err
-	}
-	if _, err := ParseRunTemplate(svc.RunTemplate, schema); err != nil {
+	if err := checkDocuments(svc.FormSchema, svc.RunTemplate); err != nil {
 		return err
 	}
 	if _, err := s.store.DomainByID(ctx, svc.DomainID); err != nil {

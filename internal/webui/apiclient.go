@@ -18,7 +18,8 @@ import (
 const apiPrefix = "/api/v1"
 
 // apiError is a non-2xx answer of the API: its status and detail message,
-// and for validation errors (422) the message of each field.
+// and the message of each invalid input by name (the items of a 422, or the
+// "errors" list of a 400 about several inputs).
 type apiError struct {
 	Status int
 	Detail string
@@ -112,11 +113,16 @@ func (u *UI) callHeader(r *http.Request, token, method, path string, in, out any
 	return resp.header, nil
 }
 
-// decodeAPIError reads {"detail": "..."} or the 422 list form.
+// decodeAPIError reads {"detail": "..."} with its optional "errors" list,
+// or the 422 list form.
 func decodeAPIError(status int, body []byte) *apiError {
 	e := &apiError{Status: status, Detail: http.StatusText(status)}
 	var raw struct {
 		Detail json.RawMessage `json:"detail"`
+		Errors []struct {
+			Field   string `json:"field"`
+			Message string `json:"message"`
+		} `json:"errors"`
 	}
 	if json.Unmarshal(body, &raw) != nil || len(raw.Detail) == 0 {
 		return e
@@ -124,6 +130,12 @@ func decodeAPIError(status int, body []byte) *apiError {
 	var msg string
 	if json.Unmarshal(raw.Detail, &msg) == nil {
 		e.Detail = msg
+		for _, it := range raw.Errors {
+			if e.Fields == nil {
+				e.Fields = map[string]string{}
+			}
+			e.Fields[it.Field] = it.Message
+		}
 		return e
 	}
 	var items []struct {
@@ -169,6 +181,22 @@ func formError(err error) (*apiError, bool) {
 		return ae, true
 	}
 	return nil, false
+}
+
+// placeErrors splits an API error for a form: the messages about the
+// form's inputs go next to them; the detail stays on top unless every
+// message found its input.
+func placeErrors(ae *apiError, inputs ...string) (top string, at map[string]string) {
+	at = map[string]string{}
+	for _, in := range inputs {
+		if msg, ok := ae.Fields[in]; ok {
+			at[in] = msg
+		}
+	}
+	if len(at) == 0 || len(at) < len(ae.Fields) {
+		top = ae.Detail
+	}
+	return top, at
 }
 
 // listQuery is what a list page asks the API for (a page of per items,
