@@ -389,6 +389,7 @@ func TestUIAuditTrailIsCompact(t *testing.T) {
 		`&#34;username&#34;: &#34;admin&#34;`,
 		`<td class="a-ip mono">127.0.0.1</td>`,
 		`<td class="a-target">user <span class="mono">`, // the target user, named
+		`<span class="muted">Not signed in</span>`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("audit page lacks %s", want)

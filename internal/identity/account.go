@@ -106,11 +106,11 @@ func (s *Service) auditFailedLogin(ctx context.Context, u *hub.User, login, clie
 	if unrecorded > 0 {
 		meta["unrecorded_attempts"] = unrecorded
 	}
-	target := ""
+	targetType, target := "", "" // a name that is nobody's targets no one
 	if u != nil {
-		target = u.ID
+		targetType, target = "user", u.ID
 	}
-	ev := audit.Event(&hub.Principal{ClientIP: clientIP}, "auth.login_failed", "user", target, meta, now)
+	ev := audit.Event(&hub.Principal{ClientIP: clientIP}, "auth.login_failed", targetType, target, meta, now)
 	if err := s.store.RecordAudit(ctx, ev); err != nil {
 		// The login is refused either way; the trail is best effort here.
 		s.log.WarnContext(ctx, "failed login not audited", "error", err)

@@ -196,10 +196,10 @@ func TestFailedLoginsAreAudited(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			type row struct{ username, reason, ip, target string }
+			type row struct{ username, reason, ip, targetType, target string }
 			var got []row
 			for _, e := range events {
-				got = append(got, row{e.Metadata["username"].(string), e.Metadata["reason"].(string), deref(e.IP), e.TargetID})
+				got = append(got, row{e.Metadata["username"].(string), e.Metadata["reason"].(string), deref(e.IP), e.TargetType, e.TargetID})
 				if e.ActorUserID != nil {
 					t.Errorf("failed login has an actor: %v", *e.ActorUserID)
 				}
@@ -208,9 +208,9 @@ func TestFailedLoginsAreAudited(t *testing.T) {
 				}
 			}
 			want := []row{ // newest first
-				{"erin", "inactive_user", "192.0.2.42", u.ID},
-				{"nobody-here", "invalid_credentials", "192.0.2.41", ""},
-				{"Erin", "invalid_credentials", "192.0.2.40", u.ID},
+				{"erin", "inactive_user", "192.0.2.42", "user", u.ID},
+				{"nobody-here", "invalid_credentials", "192.0.2.41", "", ""},
+				{"Erin", "invalid_credentials", "192.0.2.40", "user", u.ID},
 			}
 			if len(got) != len(want) {
 				t.Fatalf("auth.login_failed = %+v, want %+v", got, want)

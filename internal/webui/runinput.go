@@ -40,29 +40,38 @@ type runInput struct {
 	Timeout int // 0: the hub's default
 }
 
-// EnvShown is the environment as the review shows it, sorted, with the
-// values of secret-looking names masked as the API masks them on runs.
-func (in runInput) EnvShown() []option {
-	out := make([]option, 0, len(in.Env))
+// envVar is one variable of a run's environment.
+type envVar struct{ Name, Value string }
+
+// EnvShown is the environment as the review shows it, sorted by name, with
+// the values of secret-looking names masked as the API masks them on runs.
+func (in runInput) EnvShown() []envVar {
+	out := make([]envVar, 0, len(in.Env))
 	for k, v := range hub.MaskSecrets(in.Env) {
-		out = append(out, option{k, v})
+		out = append(out, envVar{k, v})
 	}
-	slices.SortFunc(out, func(a, b option) int { return strings.Compare(a.Value, b.Value) })
+	slices.SortFunc(out, func(a, b envVar) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
-// body is the execute request.
+// body is the execute request (empty for a run without input).
 func (in runInput) body() map[string]any {
-	b := map[string]any{"runtime_arguments": in.Args, "runtime_env": in.Env}
+	b := map[string]any{}
+	if len(in.Args) > 0 {
+		b["runtime_arguments"] = in.Args
+	}
+	if len(in.Env) > 0 {
+		b["runtime_env"] = in.Env
+	}
 	if in.Timeout > 0 {
 		b["timeout_seconds"] = in.Timeout
 	}
 	return b
 }
 
-// lines splits a textarea into lines (browsers send CRLF), numbered from 1,
-// leaving out blank ones.
-func lines(text string, each func(n int, line string)) {
+// eachLine calls each for every line of a textarea (browsers send CRLF)
+// that is not blank, with its number from 1.
+func eachLine(text string, each func(n int, line string)) {
 	for i, l := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n") {
 		if strings.TrimSpace(l) != "" {
 			each(i+1, l)
@@ -75,8 +84,8 @@ func lines(text string, each func(n int, line string)) {
 // Names are checked by the API, which knows which ones a run may set.
 func (f *runInputForm) parse(tr translator) (runInput, bool) {
 	in := runInput{Args: []string{}, Env: map[string]string{}}
-	lines(f.Arguments, func(_ int, l string) { in.Args = append(in.Args, l) })
-	lines(f.Env, func(n int, l string) {
+	eachLine(f.Arguments, func(_ int, l string) { in.Args = append(in.Args, l) })
+	eachLine(f.Env, func(n int, l string) {
 		if f.Errors["env"] != "" {
 			return // the first wrong line is shown
 		}
