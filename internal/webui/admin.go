@@ -401,8 +401,8 @@ type auditView struct {
 }
 
 // knownAuditActions are suggestions for the action filter.
-var knownAuditActions = []string{"auth.local_login", "auth.login_failed", "auth.password_changed", "user.bootstrapped", "user.provisioned", "user.created", "user.updated",
-	"permission.granted", "permission.revoked"}
+var knownAuditActions = []string{"auth.local_login", "auth.login_failed", "auth.password_changed", "user.bootstrapped",
+	"user.provisioned", "user.created", "user.updated", "permission.granted", "permission.revoked"}
 
 func (u *UI) auditList(q *request) error {
 	in := q.r.URL.Query()
