@@ -451,7 +451,7 @@ func TestBrowserRegistryAndAdmin(t *testing.T) {
 
 	// Every page fits a 360 px wide phone (wide tables scroll inside their box).
 	step(t, ctx, "phone", chromedp.EmulateViewport(360, 740, chromedp.EmulateMobile))
-	for _, path := range []string{"/", "/runs", "/robots", "/robots/" + robot, "/admin/users", "/admin/users/" + viewer.ID, "/admin/audit", "/ops", "/login"} {
+	for _, path := range []string{"/", "/runs", "/robots", "/robots/" + robot, "/admin/users", "/admin/users/" + viewer.ID, "/admin/audit", "/ops", "/account", "/login"} {
 		step(t, ctx, "phone "+path, chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS(`main`)))
 		if eval[bool](t, ctx, `document.documentElement.scrollWidth > window.innerWidth + 1`) {
 			t.Errorf("%s scrolls sideways at 360 px (%d px wide)", path, eval[int](t, ctx, `document.documentElement.scrollWidth`))

@@ -77,6 +77,15 @@ func TestUIMicrosoftSignIn(t *testing.T) {
 			if code, body := c.get("/runs"); code != 200 || !strings.Contains(body, "Ana Souza") {
 				t.Errorf("after sign-in GET /runs = %d", code)
 			}
+			// Microsoft accounts have no password in the hub: the account page
+			// says so, and a password change is refused with the API's 409.
+			if code, body := c.get("/account"); code != 200 || !strings.Contains(body, `id="password-elsewhere"`) || strings.Contains(body, `id="password-form"`) {
+				t.Errorf("account page of a Microsoft user: %d", code)
+			}
+			code, body = c.post("/account/password", url.Values{"current_password": {"x"}, "new_password": {"a-new-password"}, "confirm_password": {"a-new-password"}})
+			if code != http.StatusConflict || !strings.Contains(body, `id="password-error"`) {
+				t.Errorf("password change of a Microsoft user: %d", code)
+			}
 			admin := login(t, base+"/api/v1", "admin", "admin-password-1")
 			var users []struct{ Username, AuthSource string }
 			if code := admin.call("GET", "/users?limit=200", "", nil, &users); code != 200 {

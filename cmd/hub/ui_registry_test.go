@@ -205,6 +205,9 @@ func TestUIRegistry(t *testing.T) {
 						if got := strings.Contains(body, `id="run-robot"`); got != tc.canPublish {
 							t.Errorf("run button shown = %v, want %v", got, tc.canPublish)
 						}
+						if got := strings.Contains(body, `id="run-input-form"`); got != tc.canPublish {
+							t.Errorf("run with input form shown = %v, want %v", got, tc.canPublish)
+						}
 					})
 				}
 				code, _ := admin.get("/robots/00000000-0000-0000-0000-000000000000")

@@ -47,6 +47,8 @@ var routeAccess = map[string]string{
 	"GET /docs/{asset}":                        public,
 	"POST /api/v1/auth/token":                  public,
 	"GET /api/v1/auth/me":                      anyAuth,
+	"POST /api/v1/auth/password":               anyAuth,
+	"GET /api/v1/users/directory":              anyAuth,
 	"POST /api/v1/users":                       "admin.manage",
 	"GET /api/v1/users":                        "admin.manage",
 	"PATCH /api/v1/users/{user_id}":            "admin.manage",

@@ -52,43 +52,52 @@ type RunServiceRead struct {
 
 // RunRead is a run as the API shows it.
 type RunRead struct {
-	RunID           string          `json:"run_id" format:"uuid"`
-	RobotID         string          `json:"robot_id" format:"uuid"`
-	RobotVersionID  string          `json:"robot_version_id" format:"uuid"`
-	ServiceID       *string         `json:"service_id"`
-	ScheduleID      *string         `json:"schedule_id" doc:"Always null: schedules are not part of this hub yet."`
-	TriggerType     string          `json:"trigger_type" enum:"MANUAL,SCHEDULED,RETRY"`
-	Attempt         int             `json:"attempt"`
-	ParametersJSON  map[string]any  `json:"parameters_json"`
-	Status          string          `json:"status" enum:"PENDING,RUNNING,SUCCESS,FAILED,CANCELED"`
-	QueuedAt        time.Time       `json:"queued_at"`
-	StartedAt       *time.Time      `json:"started_at"`
-	FinishedAt      *time.Time      `json:"finished_at"`
-	DurationSeconds *float64        `json:"duration_seconds"`
-	TriggeredBy     *string         `json:"triggered_by"`
-	ErrorMessage    *string         `json:"error_message"`
-	ExitCode        *int            `json:"exit_code"`
-	TimeoutSeconds  int             `json:"timeout_seconds"`
-	HostName        *string         `json:"host_name"`
-	ProcessID       *int            `json:"process_id"`
-	WorkerID        *string         `json:"worker_id"`
-	EnvName         string          `json:"env_name" enum:"PROD,HML,TEST"`
-	CancelRequested bool            `json:"cancel_requested"`
-	CanceledAt      *time.Time      `json:"canceled_at"`
-	CanceledBy      *string         `json:"canceled_by"`
-	RobotVersion    *RunVersionRead `json:"robot_version"`
-	Service         *RunServiceRead `json:"service"`
-	Artifacts       []ArtifactRead  `json:"artifacts"`
+	RunID            string            `json:"run_id" format:"uuid"`
+	RobotID          string            `json:"robot_id" format:"uuid"`
+	RobotVersionID   string            `json:"robot_version_id" format:"uuid"`
+	ServiceID        *string           `json:"service_id"`
+	ScheduleID       *string           `json:"schedule_id" doc:"Always null: schedules are not part of this hub yet."`
+	TriggerType      string            `json:"trigger_type" enum:"MANUAL,SCHEDULED,RETRY"`
+	Attempt          int               `json:"attempt"`
+	ParametersJSON   map[string]any    `json:"parameters_json"`
+	RuntimeArguments []string          `json:"runtime_arguments" doc:"Arguments the run was started with, after the version's own."`
+	RuntimeEnv       map[string]string `json:"runtime_env" doc:"Environment the run was started with; values of names that look secret (PASSWORD, TOKEN, KEY, SECRET, AUTH…) are always \"***\"."`
+	Status           string            `json:"status" enum:"PENDING,RUNNING,SUCCESS,FAILED,CANCELED"`
+	QueuedAt         time.Time         `json:"queued_at"`
+	StartedAt        *time.Time        `json:"started_at"`
+	FinishedAt       *time.Time        `json:"finished_at"`
+	DurationSeconds  *float64          `json:"duration_seconds"`
+	TriggeredBy      *string           `json:"triggered_by"`
+	ErrorMessage     *string           `json:"error_message"`
+	ExitCode         *int              `json:"exit_code"`
+	TimeoutSeconds   int               `json:"timeout_seconds"`
+	HostName         *string           `json:"host_name"`
+	ProcessID        *int              `json:"process_id"`
+	WorkerID         *string           `json:"worker_id"`
+	EnvName          string            `json:"env_name" enum:"PROD,HML,TEST"`
+	CancelRequested  bool              `json:"cancel_requested"`
+	CanceledAt       *time.Time        `json:"canceled_at"`
+	CanceledBy       *string           `json:"canceled_by"`
+	RobotVersion     *RunVersionRead   `json:"robot_version"`
+	Service          *RunServiceRead   `json:"service"`
+	Artifacts        []ArtifactRead    `json:"artifacts"`
 }
 
 func runRead(r *hub.Run) RunRead {
 	out := RunRead{
 		RunID: r.ID, RobotID: r.RobotID, RobotVersionID: r.VersionID, ServiceID: r.ServiceID, TriggerType: r.TriggerType,
-		Attempt: r.Attempt, ParametersJSON: r.Parameters, Status: r.Status, QueuedAt: r.QueuedAt, StartedAt: r.StartedAt,
-		FinishedAt: r.FinishedAt, DurationSeconds: r.DurationSeconds, TriggeredBy: r.TriggeredBy, ErrorMessage: r.ErrorMessage,
+		Attempt: r.Attempt, ParametersJSON: r.Parameters, RuntimeArguments: r.RuntimeArguments, RuntimeEnv: r.RuntimeEnv,
+		Status: r.Status, QueuedAt: r.QueuedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, DurationSeconds: r.DurationSeconds,
+		TriggeredBy: r.TriggeredBy, ErrorMessage: r.ErrorMessage,
 		ExitCode: r.ExitCode, TimeoutSeconds: r.TimeoutSeconds, HostName: r.HostName, ProcessID: r.ProcessID, WorkerID: r.WorkerID,
 		EnvName: r.EnvName, CancelRequested: r.CancelRequested, CanceledAt: r.CanceledAt, CanceledBy: r.CanceledBy,
 		Artifacts: make([]ArtifactRead, 0, len(r.Artifacts)),
+	}
+	if out.RuntimeArguments == nil {
+		out.RuntimeArguments = []string{}
+	}
+	if out.RuntimeEnv == nil {
+		out.RuntimeEnv = map[string]string{}
 	}
 	if v := r.Version; v != nil {
 		out.RobotVersion = &RunVersionRead{ID: v.ID, Version: v.Version, Channel: v.Channel, ArtifactType: v.ArtifactType, ArtifactSHA256: v.ArtifactSHA256}

@@ -25,6 +25,8 @@ type Accounts interface {
 	Grant(ctx context.Context, p *hub.Principal, userID string, in identity.NewGrant) (*hub.Grant, error)
 	Revoke(ctx context.Context, p *hub.Principal, userID string, grantID int64) error
 	AuditEvents(ctx context.Context, p *hub.Principal, f hub.AuditFilter) ([]hub.AuditEvent, int, error)
+	ChangePassword(ctx context.Context, p *hub.Principal, current, next string) (string, error)
+	Directory(ctx context.Context, p *hub.Principal, ids []string) ([]hub.User, error)
 }
 
 // UserRead is a user as the API shows it (never the password hash).
@@ -80,6 +82,7 @@ const (
 
 func (s *Server) registerIdentityRoutes() {
 	s.registerLogin()
+	s.registerAccountRoutes()
 
 	type meOutput struct {
 		Body struct {
@@ -351,7 +354,8 @@ func (s *Server) registerLogin() {
 		OperationID: "auth-token", Method: http.MethodPost, Path: APIPrefix + "/auth/token", Tags: []string{tagAuth},
 		Summary: "Log in with a user name (or e-mail) and password; returns a bearer token",
 		Description: "OAuth2 password form. At most 10 failed attempts per minute per client address and per user name; " +
-			"beyond that the answer is 429 with Retry-After.",
+			"beyond that the answer is 429 with Retry-After. Failed attempts are audited (`auth.login_failed`: the name tried " +
+			"and the client address, never the password).",
 		RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{
 			"application/x-www-form-urlencoded": {Schema: formSchema},
 			"multipart/form-data":               {Schema: formSchema},

@@ -172,4 +172,8 @@ type UserUpdate struct {
 	HashedPassword *string
 	// RevokeTokens invalidates every local token issued so far.
 	RevokeTokens bool
+	// ExpectedHash, when set, makes the update fail (EConflict) unless the
+	// stored password hash is still this one: a password change checks the
+	// current password and replaces it atomically.
+	ExpectedHash *string
 }

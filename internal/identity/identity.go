@@ -24,6 +24,7 @@ import (
 type Store interface {
 	CreateUser(ctx context.Context, u *hub.User, grants []hub.Grant, ev *hub.AuditEvent) error
 	UserByID(ctx context.Context, id string) (*hub.User, error)
+	UsersByIDs(ctx context.Context, ids []string) ([]hub.User, error)
 	UserByLogin(ctx context.Context, login string) (*hub.User, error)
 	UserByAzureObjectID(ctx context.Context, oid string) (*hub.User, error)
 	UsernameTaken(ctx context.Context, username string) (bool, error)
@@ -71,8 +72,12 @@ type Config struct {
 	// before login answers 429 (defaults 10 per minute).
 	LoginFailures int
 	LoginWindow   time.Duration
-	Clock         hub.Clock
-	Logger        *slog.Logger
+	// FailedLoginAudits is how many failed logins per LoginWindow the
+	// process writes to the audit trail (default 10 × LoginFailures);
+	// attempts beyond it, and those the limiter refuses, are only counted.
+	FailedLoginAudits int
+	Clock             hub.Clock
+	Logger            *slog.Logger
 }
 
 // Service implements authentication and user administration.
@@ -84,6 +89,7 @@ type Service struct {
 	log    *slog.Logger
 
 	ipLimit, userLimit *failureLimiter
+	failedLogins       *auditBudget
 
 	dummyOnce sync.Once
 	dummyHash string
@@ -99,6 +105,9 @@ func New(store Store, cfg Config) *Service {
 	}
 	if cfg.LoginWindow == 0 {
 		cfg.LoginWindow = time.Minute
+	}
+	if cfg.FailedLoginAudits == 0 {
+		cfg.FailedLoginAudits = 10 * cfg.LoginFailures
 	}
 	if cfg.TokenTTL == 0 {
 		cfg.TokenTTL = time.Hour
@@ -117,8 +126,9 @@ func New(store Store, cfg Config) *Service {
 	}
 	return &Service{
 		store: store, cfg: cfg, secret: []byte(cfg.SecretKey), clock: cfg.Clock, log: cfg.Logger,
-		ipLimit:   newFailureLimiter(cfg.LoginFailures, cfg.LoginWindow),
-		userLimit: newFailureLimiter(cfg.LoginFailures, cfg.LoginWindow),
+		ipLimit:      newFailureLimiter(cfg.LoginFailures, cfg.LoginWindow),
+		userLimit:    newFailureLimiter(cfg.LoginFailures, cfg.LoginWindow),
+		failedLogins: &auditBudget{limit: cfg.FailedLoginAudits, window: cfg.LoginWindow},
 	}
 }
 
@@ -310,6 +320,14 @@ func (s *Service) provisionAzureUser(ctx context.Context, c *AzureClaims, oid, c
 // token. Failures are EInvalid with one message whether or not the user
 // exists, and take the same time either way; too many failures per client IP
 // or per name are ETooManyRequests.
+//
+// Refused logins are audited (auth.login_failed: the name tried, the reason
+// and the client address, never the password). The trail cannot be flooded:
+// the limiter lets each address and each name fail at most LoginFailures
+// times per window, and the process writes at most FailedLoginAudits
+// failures per window; attempts refused by the limiter (429) or beyond that
+// ceiling are counted, not written one by one, and their number is recorded
+// as unrecorded_attempts on the next failure that is written.
 func (s *Service) Login(ctx context.Context, login, password, clientIP string) (string, error) {
 	if !s.localAllowed() {
 		return "", hub.Errorf(hub.EForbidden, msgLocalDisabled)
@@ -317,6 +335,7 @@ func (s *Service) Login(ctx context.Context, login, password, clientIP string) (
 	now := s.clock.Now()
 	nameKey := strings.ToLower(strings.TrimSpace(login))
 	if s.ipLimit.blocked(clientIP, now) || s.userLimit.blocked(nameKey, now) {
+		s.failedLogins.skip()
 		return "", hub.Errorf(hub.ETooManyRequests, msgTooManyAttempts)
 	}
 	u, err := s.store.UserByLogin(ctx, strings.TrimSpace(login))
@@ -331,9 +350,11 @@ func (s *Service) Login(ctx context.Context, login, password, clientIP string) (
 	if !ok {
 		s.ipLimit.fail(clientIP, now)
 		s.userLimit.fail(nameKey, now)
+		s.auditFailedLogin(ctx, u, login, clientIP, "invalid_credentials", now)
 		return "", hub.Errorf(hub.EInvalid, msgBadCredentials)
 	}
 	if !u.IsActive {
+		s.auditFailedLogin(ctx, u, login, clientIP, "inactive_user", now)
 		return "", hub.Errorf(hub.EForbidden, msgInactiveUser)
 	}
 	s.userLimit.reset(nameKey)

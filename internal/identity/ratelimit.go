@@ -67,3 +67,41 @@ func (l *failureLimiter) gc(now time.Time) {
 		}
 	}
 }
+
+// auditBudget lets at most limit events of one kind be written per window
+// and counts the others, so that a flood of failed logins from many
+// addresses cannot grow the audit trail without bound. It is per process.
+type auditBudget struct {
+	limit  int
+	window time.Duration
+
+	mu      sync.Mutex
+	start   time.Time
+	used    int
+	skipped int
+}
+
+// take reports whether one more event may be written now and, when it may,
+// how many were skipped since the last one written.
+func (b *auditBudget) take(now time.Time) (bool, int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if now.Sub(b.start) >= b.window {
+		b.start, b.used = now, 0
+	}
+	if b.used >= b.limit {
+		b.skipped++
+		return false, 0
+	}
+	b.used++
+	n := b.skipped
+	b.skipped = 0
+	return true, n
+}
+
+// skip counts an event that is not written at all (a throttled attempt).
+func (b *auditBudget) skip() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.skipped++
+}

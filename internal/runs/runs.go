@@ -204,7 +204,15 @@ func (s *Service) Execute(ctx context.Context, p *hub.Principal, robotID string,
 		// The row is committed: the reconciler will signal it again.
 		s.log.WarnContext(ctx, "run queued but its ready signal failed; the reconciler will resend it", "run_id", r.ID, "error", err.Error())
 	}
-	return r, nil
+	return shown(r), nil
+}
+
+// shown is a run as callers see it: the values of secret-looking runtime_env
+// names are masked (hub.MaskSecrets), whoever asks. Only the worker, which
+// reads runs through its own state, sees them.
+func shown(r *hub.Run) *hub.Run {
+	r.RuntimeEnv = hub.MaskSecrets(r.RuntimeEnv)
+	return r
 }
 
 // robotRef loads what scoped checks need for a run's robot.
@@ -232,7 +240,7 @@ func (s *Service) runFor(ctx context.Context, p *hub.Principal, runID string, pe
 	}
 	for _, perm := range perms {
 		if rbac.Allowed(p, perm, ref) {
-			return r, nil
+			return shown(r), nil
 		}
 	}
 	return nil, forbidden()
@@ -280,7 +288,14 @@ func (s *Service) List(ctx context.Context, p *hub.Principal, in ListInput) ([]h
 		}
 		f.ServiceID = id.String()
 	}
-	return s.store.ListRuns(ctx, f)
+	list, total, err := s.store.ListRuns(ctx, f)
+	if err != nil {
+		return nil, 0, err
+	}
+	for i := range list {
+		shown(&list[i])
+	}
+	return list, total, nil
 }
 
 // Logs returns up to limit lines after afterSeq (run.read on the robot).
@@ -310,7 +325,11 @@ func (s *Service) Cancel(ctx context.Context, p *hub.Principal, runID string) (*
 			s.log.WarnContext(ctx, "cancel signal failed; the worker will notice from the database", "run_id", r.ID, "error", err.Error())
 		}
 	}
-	return s.store.RunByID(ctx, r.ID)
+	r, err = s.store.RunByID(ctx, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	return shown(r), nil
 }
 
 // OpenArtifact opens a run artifact (artifact.download on the robot).

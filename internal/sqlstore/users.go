@@ -84,6 +84,31 @@ func (db *DB) UserByID(ctx context.Context, id string) (*hub.User, error) {
 	return found(u, err, "User not found.", "UserByID(%q)", id)
 }
 
+// UsersByIDs returns the users with the given ids (valid UUIDs), in no
+// particular order; unknown ids are left out.
+func (db *DB) UsersByIDs(ctx context.Context, ids []string) ([]hub.User, error) {
+	out := []hub.User{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := db.Conn().Query(ctx, `SELECT `+userColumns+` FROM users WHERE id IN `+inClause(len(ids)), anySlice(ids)...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore.UsersByIDs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore.UsersByIDs: %w", err)
+		}
+		out = append(out, *u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore.UsersByIDs: %w", err)
+	}
+	return out, nil
+}
+
 // UserByLogin finds a user by user name or e-mail, case-insensitively;
 // ENotFound when there is none.
 func (db *DB) UserByLogin(ctx context.Context, login string) (*hub.User, error) {
@@ -158,7 +183,8 @@ func (db *DB) CountUsers(ctx context.Context) (int, error) {
 
 // UpdateUser applies the changes (RevokeTokens raises the token generation), refuses to leave the hub without an active
 // local administrator (EConflict), and records the audit event, all in one
-// transaction. ENotFound when the user does not exist.
+// transaction. ENotFound when the user does not exist; EConflict when
+// ExpectedHash is set and the stored password hash is another.
 func (db *DB) UpdateUser(ctx context.Context, id string, ch hub.UserUpdate, ev *hub.AuditEvent) (*hub.User, error) {
 	var out *hub.User
 	err := db.InTx(ctx, func(tx *Tx) error {
@@ -168,6 +194,9 @@ func (db *DB) UpdateUser(ctx context.Context, id string, ch hub.UserUpdate, ev *
 		}
 		if err != nil {
 			return err
+		}
+		if ch.ExpectedHash != nil && *ch.ExpectedHash != u.HashedPassword {
+			return hub.Errorf(hub.EConflict, "The password was changed meanwhile; sign in again.")
 		}
 		wasAdmin := u.IsActive && (u.IsSuperuser || u.Role == hub.RoleAdmin)
 		if ch.FullName != nil {

@@ -64,12 +64,12 @@ type auditEvent struct {
 	CreatedAt    time.Time      `json:"created_at"`
 }
 
-// MetaJSON is the event's metadata as compact JSON ("" when it has none).
+// MetaJSON is the event's metadata as indented JSON ("" when it has none).
 func (e auditEvent) MetaJSON() string {
 	if len(e.Metadata) == 0 {
 		return ""
 	}
-	b, err := json.Marshal(e.Metadata)
+	b, err := json.MarshalIndent(e.Metadata, "", "  ")
 	if err != nil {
 		return ""
 	}
@@ -194,7 +194,8 @@ func (u *UI) userCreate(q *request) error {
 	if !ok {
 		return err
 	}
-	return u.renderUsers(q, ae.Status, usersView{Form: f, Error: ae.Detail, Fields: ae.Fields})
+	msg, fields := q.tr.apiFormError(ae)
+	return u.renderUsers(q, ae.Status, usersView{Form: f, Error: msg, Fields: fields})
 }
 
 // ---- One user: details, password, grants ----------------------------------
@@ -283,7 +284,8 @@ func (u *UI) userWriteFailed(q *request, err error, at string, edit func(v *user
 		if edit != nil {
 			edit(v)
 		}
-		v.Error, v.ErrorAt, v.Fields = ae.Detail, at, ae.Fields
+		v.Error, v.Fields = q.tr.apiFormError(ae)
+		v.ErrorAt = at
 	})
 }
 
@@ -393,20 +395,20 @@ type auditView struct {
 	Total, Page, Pages                  int
 	Action, Actor, TargetType, From, To string
 	Actors                              []option
-	ActorNames                          map[string]string
+	Names                               names // actors, and users that are targets
 	KnownActions                        []string
 	Query                               template.URL
 }
 
 // knownAuditActions are suggestions for the action filter.
-var knownAuditActions = []string{"auth.local_login", "user.bootstrapped", "user.provisioned", "user.created", "user.updated",
-	"permission.granted", "permission.revoked"}
+var knownAuditActions = []string{"auth.local_login", "auth.login_failed", "auth.password_changed", "user.bootstrapped",
+	"user.provisioned", "user.created", "user.updated", "permission.granted", "permission.revoked"}
 
 func (u *UI) auditList(q *request) error {
 	in := q.r.URL.Query()
 	v := auditView{Action: strings.TrimSpace(in.Get("action")), Actor: in.Get("actor_user_id"),
 		TargetType: strings.TrimSpace(in.Get("target_type")), From: in.Get("from"), To: in.Get("to"),
-		ActorNames: map[string]string{}, KnownActions: knownAuditActions, Page: pageParam(q.r)}
+		KnownActions: knownAuditActions, Page: pageParam(q.r)}
 	lq := newListQuery(v.Page, auditPerPage)
 	lq.filter("action", v.Action)
 	lq.filter("actor_user_id", v.Actor)
@@ -423,11 +425,18 @@ func (u *UI) auditList(q *request) error {
 		return err
 	}
 	v.Events, v.Total, v.Pages = page.Items, page.Total, pageCount(page.Total, auditPerPage)
+	people := make([]*string, 0, 2*len(v.Events))
+	for _, e := range v.Events {
+		people = append(people, e.ActorUserID)
+		if e.TargetType != nil && *e.TargetType == "user" {
+			people = append(people, e.TargetID)
+		}
+	}
+	v.Names = q.userNames(people...)
 	var users []adminUser
 	if q.call(http.MethodGet, "/users?limit=200", nil, &users) == nil {
 		for _, usr := range users {
 			v.Actors = append(v.Actors, option{usr.ID, usr.Username})
-			v.ActorNames[usr.ID] = usr.Username
 		}
 	}
 	u.render(q, http.StatusOK, "audit", v)

@@ -76,7 +76,7 @@ func (u *UI) loginSubmit(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Retry-After", ra)
 			}
 		default:
-			v.Error = ae.Detail
+			v.Error = tr.API(ae.Detail)
 		}
 		u.renderAnon(w, r, status, "login", v)
 		return

@@ -160,7 +160,7 @@ func (u *UI) robotCreate(q *request) error {
 	if !ok {
 		return err
 	}
-	return u.renderRobotList(q, http.StatusBadRequest, form, ae.Detail)
+	return u.renderRobotList(q, http.StatusBadRequest, form, q.tr.API(ae.Detail))
 }
 
 type robotDetailView struct {
@@ -172,6 +172,8 @@ type robotDetailView struct {
 	CanDownload bool
 	Channels    []string
 	Error       string
+	// RunInput is the "Run with input" form as typed.
+	RunInput *runInputForm
 }
 
 func (u *UI) robotDetail(q *request) error {
@@ -180,9 +182,17 @@ func (u *UI) robotDetail(q *request) error {
 
 // renderRobot shows the robot page, with errMsg above it when not empty.
 func (u *UI) renderRobot(q *request, status int, errMsg string) error {
+	return u.renderRobotWith(q, status, robotDetailView{Error: errMsg})
+}
+
+// renderRobotWith shows the robot page with the error and run form of v.
+func (u *UI) renderRobotWith(q *request, status int, v robotDetailView) error {
 	id := url.PathEscape(q.r.PathValue("id"))
-	v := robotDetailView{CanPublish: q.me.Can("robot.publish"), CanRun: q.me.Can("robot.run"),
-		Channels: []string{"stable", "beta", "hotfix"}, Error: errMsg}
+	v.CanPublish, v.CanRun, v.Channels = q.me.Can("robot.publish"), q.me.Can("robot.run"), []string{"stable", "beta", "hotfix"}
+	if v.RunInput == nil {
+		v.RunInput = &runInputForm{}
+	}
+	v.RunInput.MaxTimeout = maxRunTimeout
 	// The API serves packages to those who may publish the robot.
 	v.CanDownload = v.CanPublish
 	if err := q.call(http.MethodGet, "/robots/"+id, nil, &v.Robot); err != nil {
@@ -216,26 +226,11 @@ func (u *UI) robotActivate(q *request) error {
 	err := q.call(http.MethodPost, "/robots/"+url.PathEscape(id)+"/versions/"+url.PathEscape(vid)+"/activate", nil, nil)
 	if err != nil {
 		if ae, ok := formError(err); ok {
-			return u.renderRobot(q, http.StatusBadRequest, ae.Detail)
+			return u.renderRobot(q, http.StatusBadRequest, q.tr.API(ae.Detail))
 		}
 		return err
 	}
 	http.Redirect(q.w, q.r, "/robots/"+url.PathEscape(id), http.StatusSeeOther)
-	return nil
-}
-
-func (u *UI) robotRun(q *request) error {
-	id := q.r.PathValue("id")
-	var r struct {
-		RunID string `json:"run_id"`
-	}
-	if err := q.call(http.MethodPost, "/runs/"+url.PathEscape(id)+"/execute", map[string]any{}, &r); err != nil {
-		if ae, ok := formError(err); ok {
-			return u.renderRobot(q, http.StatusBadRequest, ae.Detail)
-		}
-		return err
-	}
-	http.Redirect(q.w, q.r, "/runs/"+url.PathEscape(r.RunID), http.StatusSeeOther)
 	return nil
 }
 
@@ -297,6 +292,7 @@ func (u *UI) robotPublish(w http.ResponseWriter, r *http.Request, s *session) {
 	// the browser, still sending, receives the answer.
 	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, publishDrainMax))
 	ae := decodeAPIError(resp.status, resp.body.Bytes())
+	ae.Detail = u.translator(r).API(ae.Detail)
 	if xhr {
 		if resp.status == http.StatusUnauthorized {
 			u.clearSession(w, r)

@@ -33,6 +33,7 @@ func (u *UI) routes() {
 	u.registryRoutes()
 	u.adminRoutes()
 	u.manageRoutes()
+	u.accountRoutes()
 
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		u.plainError(w, r, http.StatusNotFound, "error.not_found")

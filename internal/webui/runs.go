@@ -8,24 +8,27 @@ import (
 )
 
 type run struct {
-	RunID           string         `json:"run_id"`
-	RobotID         string         `json:"robot_id"`
-	ServiceID       *string        `json:"service_id"`
-	TriggerType     string         `json:"trigger_type"`
-	ParametersJSON  map[string]any `json:"parameters_json"`
-	Status          string         `json:"status"`
-	QueuedAt        time.Time      `json:"queued_at"`
-	StartedAt       *time.Time     `json:"started_at"`
-	FinishedAt      *time.Time     `json:"finished_at"`
-	DurationSeconds *float64       `json:"duration_seconds"`
-	TriggeredBy     *string        `json:"triggered_by"`
-	ErrorMessage    *string        `json:"error_message"`
-	ExitCode        *int           `json:"exit_code"`
-	TimeoutSeconds  int            `json:"timeout_seconds"`
-	HostName        *string        `json:"host_name"`
-	WorkerID        *string        `json:"worker_id"`
-	EnvName         string         `json:"env_name"`
-	CancelRequested bool           `json:"cancel_requested"`
+	RunID           string            `json:"run_id"`
+	RobotID         string            `json:"robot_id"`
+	ServiceID       *string           `json:"service_id"`
+	TriggerType     string            `json:"trigger_type"`
+	ParametersJSON  map[string]any    `json:"parameters_json"`
+	RuntimeArgs     []string          `json:"runtime_arguments"`
+	RuntimeEnv      map[string]string `json:"runtime_env"`
+	Status          string            `json:"status"`
+	QueuedAt        time.Time         `json:"queued_at"`
+	StartedAt       *time.Time        `json:"started_at"`
+	FinishedAt      *time.Time        `json:"finished_at"`
+	DurationSeconds *float64          `json:"duration_seconds"`
+	TriggeredBy     *string           `json:"triggered_by"`
+	ErrorMessage    *string           `json:"error_message"`
+	ExitCode        *int              `json:"exit_code"`
+	TimeoutSeconds  int               `json:"timeout_seconds"`
+	HostName        *string           `json:"host_name"`
+	WorkerID        *string           `json:"worker_id"`
+	EnvName         string            `json:"env_name"`
+	CancelRequested bool              `json:"cancel_requested"`
+	CanceledBy      *string           `json:"canceled_by"`
 	RobotVersion    *struct {
 		ID      string `json:"id"`
 		Version string `json:"version"`
@@ -52,6 +55,7 @@ type runView struct {
 	RobotName   string
 	CanCancel   bool
 	CanDownload bool
+	Names       names // who started and who cancelled the run
 }
 
 func (u *UI) loadRun(q *request) (*run, error) {
@@ -67,7 +71,8 @@ func (u *UI) runPage(q *request) error {
 	if err != nil {
 		return err
 	}
-	v := runView{Run: *r, CanCancel: q.me.Can("run.cancel") && !r.Finished(), CanDownload: q.me.Can("artifact.download")}
+	v := runView{Run: *r, CanCancel: q.me.Can("run.cancel") && !r.Finished(), CanDownload: q.me.Can("artifact.download"),
+		Names: q.userNames(r.TriggeredBy, r.CanceledBy)}
 	var robot struct {
 		Name string `json:"name"`
 	}
@@ -129,6 +134,7 @@ type runListView struct {
 	Robots, Services                 []option
 	Statuses                         []string
 	RobotNames                       map[string]string
+	Names                            names        // who started each run
 	Query                            template.URL // filters as an encoded query string, for paging links
 }
 
@@ -155,6 +161,11 @@ func (u *UI) runList(q *request) error {
 	}
 	v.Runs, v.Total = page.Items, page.Total
 	v.Pages = pageCount(v.Total, runsPerPage)
+	starters := make([]*string, len(v.Runs))
+	for i := range v.Runs {
+		starters[i] = v.Runs[i].TriggeredBy
+	}
+	v.Names = q.userNames(starters...)
 	// Filter choices: what the user may read (a failure only hides them).
 	var robots struct {
 		Items []struct {

@@ -160,9 +160,11 @@ func (u *UI) assetURL(name string) (string, error) {
 // me is the signed-in user as GET /auth/me tells it.
 type me struct {
 	User *struct {
-		ID       string  `json:"id"`
-		Username string  `json:"username"`
-		FullName *string `json:"full_name"`
+		ID         string  `json:"id"`
+		Username   string  `json:"username"`
+		FullName   *string `json:"full_name"`
+		Email      *string `json:"email"`
+		AuthSource string  `json:"auth_source"`
 	} `json:"user"`
 	Subject     string   `json:"subject"`
 	Role        string   `json:"role"`
@@ -178,11 +180,6 @@ func (m *me) Can(perm string) bool {
 		}
 	}
 	return false
-}
-
-// Is reports whether id is the signed-in user's id (or subject).
-func (m *me) Is(id string) bool {
-	return id != "" && ((m.User != nil && m.User.ID == id) || m.Subject == id)
 }
 
 // Name is how the header names the user.
@@ -280,7 +277,7 @@ func (u *UI) toLogin(w http.ResponseWriter, r *http.Request) {
 func (u *UI) fail(q *request, err error) {
 	status, detail := http.StatusInternalServerError, ""
 	if ae, ok := asAPIError(err); ok {
-		status, detail = ae.Status, ae.Detail
+		status, detail = ae.Status, q.tr.API(ae.Detail)
 	} else if errors.Is(err, context.Canceled) {
 		return
 	} else {
