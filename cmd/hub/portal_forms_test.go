@@ -133,11 +133,12 @@ func TestUIFormAllErrors(t *testing.T) {
 	if code != http.StatusBadRequest {
 		t.Fatalf("invalid form: %d", code)
 	}
+	// Messages the UI's catalogue knows are shown in the reader's words.
 	for key, msg := range map[string]string{
 		"lotes":  "Field 'lotes' must be a whole number.",
-		"codigo": "Field 'Codigo' must contain at least 3 characters.",
+		"codigo": "Codigo must have at least 3 characters.",
 		"taxa":   "Field 'Taxa' must be a multiple of 0.25.",
-		"dia":    "Field 'Dia' is required.",
+		"dia":    "Dia is required.",
 	} {
 		want := `<label for="f-` + key + `">`
 		i := strings.Index(page, want)

@@ -107,7 +107,7 @@ func uiManage(t *testing.T, db string) {
 		message string
 	}{
 		{url.Values{"name": {"DP/RH"}, "slug": {"Bad Slug"}}, 422, "d-slug", "expected string to match pattern"},
-		{url.Values{"name": {"X"}, "slug": {"ok-slug"}}, 422, "d-name", "expected length >= 2"},
+		{url.Values{"name": {"X"}, "slug": {"ok-slug"}}, 422, "d-name", "Enter at least 2 characters."},
 	} {
 		code, body := admin.post("/manage/domains", bad.form)
 		if code != bad.status || !strings.Contains(fieldError(body, bad.input), bad.message) {
@@ -200,7 +200,7 @@ func uiManage(t *testing.T, db string) {
 	// The API's other refusals come back too, on top or next to their input.
 	admin.get("/manage/services/new")
 	code, body = admin.post("/manage/services", serviceForm(func(v url.Values) { v.Set("title", "X") }))
-	if code != http.StatusUnprocessableEntity || !strings.Contains(fieldError(body, "svc-title"), "expected length >= 2") {
+	if code != http.StatusUnprocessableEntity || !strings.Contains(fieldError(body, "svc-title"), "Enter at least 2 characters.") {
 		t.Errorf("short title: %d %q", code, fieldError(body, "svc-title"))
 	}
 	unchanged(t, api, before, "invalid service forms")

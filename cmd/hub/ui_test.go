@@ -119,7 +119,7 @@ func uiPortalAndRuns(t *testing.T, db string) {
 	admin.get("/services/" + f.service)
 	code, body := admin.post("/services/"+f.service, url.Values{"periodo": {"2026/02"}, "observacao": {"keep me"}})
 	if code != http.StatusBadRequest || !strings.Contains(body, `class="field has-error" data-field="periodo"`) ||
-		!strings.Contains(body, "Field &#39;Periodo&#39; has invalid format.") || !strings.Contains(body, `value="keep me"`) {
+		!strings.Contains(body, "Periodo does not have the expected format.") || !strings.Contains(body, `value="keep me"`) {
 		t.Errorf("invalid periodo: %d\n%s", code, body)
 	}
 	if n := f.runCount(t); n != 0 {

@@ -281,23 +281,14 @@ func (w *Worker) prepare(r *hub.Run, v *hub.Version, runDir string) (Command, st
 func redact(s string, layers ...map[string]string) string {
 	for _, l := range layers {
 		for k, v := range l {
-			if len(v) >= 4 && looksSecret(k) {
-				s = strings.ReplaceAll(s, v, "***")
+			if len(v) >= 4 && hub.LooksSecret(k) {
+				s = strings.ReplaceAll(s, v, hub.MaskedValue)
 			}
 		}
 	}
 	return s
 }
 
-func looksSecret(key string) bool {
-	k := strings.ToLower(key)
-	for _, s := range []string{"pass", "secret", "token", "key", "credential", "pwd"} {
-		if strings.Contains(k, s) {
-			return true
-		}
-	}
-	return false
-}
 
 // collect stores run.log, every file under outputs/, and workspace files the
 // robot created or changed, as run artifacts.

@@ -183,18 +183,18 @@ func formError(err error) (*apiError, bool) {
 	return nil, false
 }
 
-// placeErrors splits an API error for a form: the messages about the
-// form's inputs go next to them; the detail stays on top unless every
-// message found its input.
-func placeErrors(ae *apiError, inputs ...string) (top string, at map[string]string) {
+// placeErrors splits an API error for a form, in the reader's language:
+// the messages about the form's inputs go next to them; the detail stays on
+// top unless every message found its input.
+func (t translator) placeErrors(ae *apiError, inputs ...string) (top string, at map[string]string) {
 	at = map[string]string{}
 	for _, in := range inputs {
 		if msg, ok := ae.Fields[in]; ok {
-			at[in] = msg
+			at[in] = t.API(msg)
 		}
 	}
 	if len(at) == 0 || len(at) < len(ae.Fields) {
-		top = ae.Detail
+		top = t.API(ae.Detail)
 	}
 	return top, at
 }

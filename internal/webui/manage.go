@@ -103,7 +103,7 @@ func (u *UI) domainCreate(q *request) error {
 			return err
 		}
 		v := manageView{Form: form}
-		v.Error, v.Errors = placeErrors(ae, domainInputs...)
+		v.Error, v.Errors = q.tr.placeErrors(ae, domainInputs...)
 		return u.renderManage(q, ae.Status, v)
 	}
 	http.Redirect(q.w, q.r, "/manage/domains/"+url.PathEscape(d.ID)+"?saved=1", http.StatusSeeOther)
@@ -161,7 +161,7 @@ func (u *UI) domainUpdate(q *request) error {
 		}
 		return u.renderDomainManage(q, ae.Status, func(v *domainManageView) {
 			v.Form, v.Saved = form, false
-			v.Error, v.Errors = placeErrors(ae, domainInputs...)
+			v.Error, v.Errors = q.tr.placeErrors(ae, domainInputs...)
 		})
 	}
 	http.Redirect(q.w, q.r, "/manage/domains/"+url.PathEscape(id)+"?saved=1", http.StatusSeeOther)
@@ -249,7 +249,7 @@ func (u *UI) checkDocuments(q *request, v *serviceEditor) error {
 	if !ok {
 		return err
 	}
-	v.Error, v.Errors = placeErrors(ae, serviceInputs...)
+	v.Error, v.Errors = q.tr.placeErrors(ae, serviceInputs...)
 	return nil
 }
 
@@ -365,7 +365,7 @@ func (u *UI) saveService(q *request, id string) error {
 		if !ok {
 			return err
 		}
-		v.Error, v.Errors = placeErrors(ae, serviceInputs...)
+		v.Error, v.Errors = q.tr.placeErrors(ae, serviceInputs...)
 		return u.renderEditor(q, ae.Status, v)
 	}
 	http.Redirect(q.w, q.r, "/manage/services/"+url.PathEscape(saved.ID)+"?saved=1", http.StatusSeeOther)

@@ -316,7 +316,7 @@ func (u *UI) serviceSubmit(q *request) error {
 		keys[i] = f.Key
 	}
 	var at map[string]string
-	view.Error, at = placeErrors(ae, keys...)
+	view.Error, at = q.tr.placeErrors(ae, keys...)
 	for i := range view.Fields {
 		view.Fields[i].Error = at[view.Fields[i].Key]
 	}
