@@ -253,7 +253,7 @@ func PackageEntrypoint(m *archive.Manifest, given Entrypoint) (Entrypoint, error
 		ep.Path, pathField = m.Robot.EntrypointPath, "entrypoint_path in "+m.Robot.Name
 	}
 	if ep.Path == "" {
-		ep.Path = "main.py"
+		ep.Path, pathField = "main.py", "the default of entrypoint_path"
 	}
 	if ep.Type == "" && m.Robot.EntrypointType != "" {
 		ep.Type, typeField = strings.ToUpper(m.Robot.EntrypointType), "entrypoint_type in "+m.Robot.Name
