@@ -81,18 +81,27 @@ func (c *hubClient) publishRobot(name, entryType, entryPath string, files map[st
 		w.Write([]byte(content))
 	}
 	zw.Close()
+	c.publishZip(robot.ID, name+".zip", pkg.Bytes(), map[string]string{"entrypoint_type": entryType, "entrypoint_path": entryPath})
+	return robot.ID
+}
+
+// publishZip publishes version 1.0.0 of a robot with the ZIP package pkg and
+// the publish form's extra fields.
+func (c *hubClient) publishZip(robotID, fileName string, pkg []byte, fields map[string]string) {
+	c.t.Helper()
 	var form bytes.Buffer
 	mw := multipart.NewWriter(&form)
-	for k, v := range map[string]string{"version": "1.0.0", "channel": "stable", "entrypoint_type": entryType, "entrypoint_path": entryPath} {
+	mw.WriteField("version", "1.0.0")
+	mw.WriteField("channel", "stable")
+	for k, v := range fields {
 		mw.WriteField(k, v)
 	}
-	fw, _ := mw.CreateFormFile("artifact", name+".zip")
-	fw.Write(pkg.Bytes())
+	fw, _ := mw.CreateFormFile("artifact", fileName)
+	fw.Write(pkg)
 	mw.Close()
-	if code := c.call("POST", "/robots/"+robot.ID+"/versions/publish", mw.FormDataContentType(), &form, nil); code != 201 {
+	if code := c.call("POST", "/robots/"+robotID+"/versions/publish", mw.FormDataContentType(), &form, nil); code != 201 {
 		c.t.Fatalf("publish: %d", code)
 	}
-	return robot.ID
 }
 
 // runView is the part of RunRead the tests look at.
@@ -128,4 +137,35 @@ func (c *hubClient) logMessages(id string) []string {
 		out[i] = l.Message
 	}
 	return out
+}
+
+// artifact downloads the file of a run with the given name; "" when the run
+// has none.
+func (c *hubClient) artifact(runID, name string) string {
+	c.t.Helper()
+	var run struct {
+		Artifacts []struct {
+			ID   string `json:"id"`
+			Name string `json:"artifact_name"`
+		} `json:"artifacts"`
+	}
+	c.call("GET", "/runs/"+runID, "", nil, &run)
+	for _, a := range run.Artifacts {
+		if a.Name != name {
+			continue
+		}
+		req, _ := http.NewRequest("GET", c.base+"/runs/"+runID+"/artifacts/"+a.ID+"/download", nil)
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != 200 {
+			c.t.Fatalf("download %s: got %d %v, want 200", name, resp.StatusCode, err)
+		}
+		return string(b)
+	}
+	return ""
 }

@@ -40,6 +40,7 @@ var commands = []struct{ name, help string }{
 	{"worker", "a worker that runs robots"},
 	{"cleanup", "the retention worker (--once: one pass and exit; --dry-run: only report what would go)"},
 	{"migrate", "apply database migrations and exit"},
+	{"package", "build a robot package from a folder and check it as publish does (hub package DIR [-o FILE])"},
 	{"version", "print the version and exit"},
 }
 
@@ -75,6 +76,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	case "version", "--version":
 		fmt.Fprintf(stdout, "hub %s\n", version)
 		return exitOK
+	case "package":
+		return runPackage(args, environ, stdout, stderr)
 	case "all", "serve", "worker", "cleanup", "migrate":
 	default:
 		fmt.Fprintf(stderr, "hub: unknown command %q (see hub --help)\n", cmd)

@@ -78,9 +78,30 @@ type Manifest struct {
 	// Dirs holds every folder implied by an entry, explicit or as a parent of
 	// another entry, normalised and without a trailing slash.
 	Dirs map[string]bool
-	// RequiredEnvKeys are the environment variables robot.yaml declares as
-	// required, trimmed, de-duplicated and sorted; never nil.
-	RequiredEnvKeys []string
+	// Robot is what the package's robot.yaml declares.
+	Robot RobotFile
+}
+
+// RobotFile is what a package's robot.yaml declares. The file is optional. It
+// is the package's robot.yaml or robot.yml (any case) at the root, else the
+// first one in archive order. Publish uses what it can read and ignores the
+// rest, so that packages of the previous backend keep publishing; `hub
+// package` refuses a file with Problems.
+type RobotFile struct {
+	// Name is the package path of the file that was read; "" when the
+	// package has none.
+	Name string
+	// EntrypointPath and EntrypointType are the entrypoint_path and
+	// entrypoint_type values, as written; "" when absent.
+	EntrypointPath string
+	EntrypointType string
+	// RequiredEnv are the environment variables listed under required_env,
+	// env.required and requirements.env: trimmed, de-duplicated and sorted;
+	// never nil.
+	RequiredEnv []string
+	// Problems says what could not be read, one sentence each (e.g.
+	// "required_env must be a list of strings.").
+	Problems []string
 }
 
 // Inspect validates the ZIP at r (size bytes) and reads every entry fully, so
@@ -323,7 +344,7 @@ func plan(zr *zip.Reader, lim Limits) (*pending, error) {
 	p := &pending{
 		lim:      lim,
 		entries:  make([]entry, 0, len(zr.File)),
-		m:        &Manifest{Names: map[string]bool{}, Dirs: map[string]bool{}, RequiredEnvKeys: []string{}},
+		m:        &Manifest{Names: map[string]bool{}, Dirs: map[string]bool{}, Robot: RobotFile{RequiredEnv: []string{}}},
 		rootYAML: -1,
 		anyYAML:  -1,
 	}
@@ -427,8 +448,7 @@ type nopCloser struct{ io.Writer }
 func (nopCloser) Close() error { return nil }
 
 // unpack reads every entry in archive order through the remaining size
-// budget into s, verifying checksums, and fills UnpackedBytes and
-// RequiredEnvKeys.
+// budget into s, verifying checksums, and fills UnpackedBytes and Robot.
 func (p *pending) unpack(s sink) error {
 	yamlIdx := p.rootYAML
 	if yamlIdx < 0 {
@@ -463,8 +483,14 @@ func (p *pending) unpack(s sink) error {
 		}
 		p.m.UnpackedBytes += n
 	}
-	if yamlBuf != nil && !yamlBuf.over {
-		p.m.RequiredEnvKeys = requiredEnv(yamlBuf.Bytes())
+	switch {
+	case yamlBuf == nil:
+	case yamlBuf.over:
+		p.m.Robot.Name = p.entries[yamlIdx].name
+		p.m.Robot.Problems = []string{fmt.Sprintf("The file is larger than %d KiB.", maxManifestBytes>>10)}
+	default:
+		p.m.Robot = parseRobotFile(yamlBuf.Bytes())
+		p.m.Robot.Name = p.entries[yamlIdx].name
 	}
 	return nil
 }
@@ -622,38 +648,66 @@ func (s *diskSink) fsError(name string, err error) error {
 // ---------------------------------------------------------------------------
 // robot.yaml
 
-// requiredEnv collects the strings listed under required_env, env.required
-// and requirements.env. Anything unexpected yields nothing rather than an
-// error: robot.yaml is informational.
-func requiredEnv(data []byte) (keys []string) {
-	keys = []string{}
+// parseRobotFile reads the keys of a robot.yaml that the hub uses. A key that
+// is present but not of the expected shape is skipped and noted in Problems;
+// the other keys still count.
+func parseRobotFile(data []byte) (rf RobotFile) {
+	rf.RequiredEnv = []string{}
 	defer func() {
 		if recover() != nil { // a parser bug must not fail a publish
-			keys = []string{}
+			rf = RobotFile{RequiredEnv: []string{}, Problems: []string{"The file could not be read."}}
 		}
 	}()
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return keys
+		rf.Problems = append(rf.Problems, fmt.Sprintf("The file is not valid YAML (%s).", strings.TrimPrefix(err.Error(), "yaml: ")))
+		return rf
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		return keys
+		return rf // an empty file declares nothing
 	}
 	top := deref(doc.Content[0])
 	if top == nil || top.Kind != yaml.MappingNode {
-		return keys
+		rf.Problems = append(rf.Problems, "The file must be a mapping of keys to values.")
+		return rf
+	}
+	problem := func(format string, args ...any) { rf.Problems = append(rf.Problems, fmt.Sprintf(format, args...)) }
+	for _, f := range []struct {
+		key string
+		dst *string
+	}{{"entrypoint_path", &rf.EntrypointPath}, {"entrypoint_type", &rf.EntrypointType}} {
+		n, err := lookup(top, []string{f.key})
+		if err == nil && n != nil {
+			if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
+				err = fmt.Errorf("%s must be a string", f.key)
+			} else {
+				*f.dst = strings.TrimSpace(n.Value)
+			}
+		}
+		if err != nil {
+			problem("%s.", err.Error())
+		}
 	}
 	set := map[string]bool{}
 	for _, at := range [][]string{{"required_env"}, {"env", "required"}, {"requirements", "env"}} {
-		for _, s := range stringList(lookup(top, at)) {
+		n, err := lookup(top, at)
+		if err != nil {
+			problem("%s.", err.Error())
+			continue
+		}
+		list, ok := stringList(n)
+		if !ok {
+			problem("%s must be a list of strings.", strings.Join(at, "."))
+		}
+		for _, s := range list {
 			set[s] = true
 		}
 	}
 	for k := range set {
-		keys = append(keys, k)
+		rf.RequiredEnv = append(rf.RequiredEnv, k)
 	}
-	slices.Sort(keys)
-	return keys
+	slices.Sort(rf.RequiredEnv)
+	return rf
 }
 
 func deref(n *yaml.Node) *yaml.Node {
@@ -663,41 +717,47 @@ func deref(n *yaml.Node) *yaml.Node {
 	return n
 }
 
-// lookup follows keys through nested mappings; nil when any step is missing
-// or not a mapping.
-func lookup(n *yaml.Node, keys []string) *yaml.Node {
-	for _, k := range keys {
+// lookup follows keys through nested mappings. It returns nil when a key is
+// missing, and an error when a step that is present is not a mapping.
+func lookup(n *yaml.Node, keys []string) (*yaml.Node, error) {
+	for i, k := range keys {
 		n = deref(n)
-		if n == nil || n.Kind != yaml.MappingNode {
-			return nil
+		if n.Kind != yaml.MappingNode {
+			return nil, fmt.Errorf("%s must be a mapping", strings.Join(keys[:i], "."))
 		}
 		var next *yaml.Node
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if kn := n.Content[i]; kn.Kind == yaml.ScalarNode && kn.Value == k {
-				next = n.Content[i+1]
+		for j := 0; j+1 < len(n.Content); j += 2 {
+			if kn := n.Content[j]; kn.Kind == yaml.ScalarNode && kn.Value == k {
+				next = n.Content[j+1]
 				break
 			}
 		}
+		if next == nil {
+			return nil, nil
+		}
 		n = next
 	}
-	return deref(n)
+	return deref(n), nil
 }
 
 // stringList returns the trimmed, non-empty strings of a sequence of string
-// scalars; a node that is not such a sequence yields nothing.
-func stringList(n *yaml.Node) []string {
-	if n == nil || n.Kind != yaml.SequenceNode {
-		return nil
+// scalars; ok is false (and the list empty) when n is present but not such a
+// sequence.
+func stringList(n *yaml.Node) (out []string, ok bool) {
+	if n == nil {
+		return nil, true
 	}
-	var out []string
+	if n.Kind != yaml.SequenceNode {
+		return nil, false
+	}
 	for _, item := range n.Content {
 		item = deref(item)
 		if item == nil || item.Kind != yaml.ScalarNode || item.ShortTag() != "!!str" {
-			return nil
+			return nil, false
 		}
 		if s := strings.TrimSpace(item.Value); s != "" {
 			out = append(out, s)
 		}
 	}
-	return out
+	return out, true
 }

@@ -142,8 +142,8 @@ func TestInspectGoodArchive(t *testing.T) {
 		UnpackedBytes: int64(len("required_env: [API_KEY]\n") + len("print('hi')\n") + len("x = 1\n") + len("#!/bin/sh\n") + len("raw")),
 		Names: map[string]bool{"robot.yaml": true, "src/main.py": true, "src/util/helper.py": true,
 			"bin/run.sh": true, "empty.txt": true, "stored.bin": true},
-		Dirs:            map[string]bool{"src": true, "src/util": true, "bin": true},
-		RequiredEnvKeys: []string{"API_KEY"},
+		Dirs:  map[string]bool{"src": true, "src/util": true, "bin": true},
+		Robot: RobotFile{Name: "robot.yaml", RequiredEnv: []string{"API_KEY"}},
 	}
 	if diff := cmp.Diff(want, m); diff != "" {
 		t.Errorf("manifest (-want +got):\n%s", diff)
@@ -152,12 +152,12 @@ func TestInspectGoodArchive(t *testing.T) {
 
 func TestInspectEmptyArchives(t *testing.T) {
 	// A valid ZIP without entries is accepted (the publish layer decides
-	// whether that is useful); RequiredEnvKeys is never nil.
+	// whether that is useful); Robot.RequiredEnv is never nil.
 	m, err := inspect(makeZip(t), testLimits)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Files != 0 || m.RequiredEnvKeys == nil || len(m.RequiredEnvKeys) != 0 || m.Names == nil || m.Dirs == nil {
+	if m.Files != 0 || m.Robot.RequiredEnv == nil || len(m.Robot.RequiredEnv) != 0 || m.Names == nil || m.Dirs == nil {
 		t.Errorf("manifest = %+v", m)
 	}
 	// An entry of zero bytes is fine.
@@ -218,8 +218,55 @@ func TestRequiredEnv(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, m.RequiredEnvKeys); diff != "" || m.RequiredEnvKeys == nil {
-				t.Errorf("RequiredEnvKeys (-want +got):\n%s (nil: %v)", diff, m.RequiredEnvKeys == nil)
+			if diff := cmp.Diff(tt.want, m.Robot.RequiredEnv); diff != "" || m.Robot.RequiredEnv == nil {
+				t.Errorf("Robot.RequiredEnv (-want +got):\n%s (nil: %v)", diff, m.Robot.RequiredEnv == nil)
+			}
+		})
+	}
+}
+
+func TestRobotFile(t *testing.T) {
+	tests := []struct {
+		name  string
+		files []zf
+		want  RobotFile
+	}{
+		{"no robot.yaml", []zf{{name: "main.py", body: "x"}}, RobotFile{}},
+		{"empty robot.yaml", []zf{{name: "robot.yaml"}}, RobotFile{Name: "robot.yaml"}},
+		{"entry point and type", []zf{{name: "robot.yaml", body: "entrypoint_path: ' src/app.py '\nentrypoint_type: EXE\n"}},
+			RobotFile{Name: "robot.yaml", EntrypointPath: "src/app.py", EntrypointType: "EXE"}},
+		{"nested file keeps its path", []zf{{name: "pkg/Robot.yml", body: "entrypoint_path: app.py\n"}},
+			RobotFile{Name: "pkg/Robot.yml", EntrypointPath: "app.py"}},
+		{"unknown keys are allowed", []zf{{name: "robot.yaml", body: "name: hello\ndescription: says hello\n"}},
+			RobotFile{Name: "robot.yaml"}},
+		{"entry point is a list", []zf{{name: "robot.yaml", body: "entrypoint_path: [a.py]\nrequired_env: [A]\n"}},
+			RobotFile{Name: "robot.yaml", RequiredEnv: []string{"A"}, Problems: []string{"entrypoint_path must be a string."}}},
+		{"entry type is a number", []zf{{name: "robot.yaml", body: "entrypoint_type: 3\n"}},
+			RobotFile{Name: "robot.yaml", Problems: []string{"entrypoint_type must be a string."}}},
+		{"invalid YAML", []zf{{name: "robot.yaml", body: "required_env: [A\n  : : {\n"}},
+			RobotFile{Name: "robot.yaml", Problems: []string{"The file is not valid YAML (line 1: did not find expected ',' or ']')."}}},
+		{"document is a list", []zf{{name: "robot.yaml", body: "- A\n"}},
+			RobotFile{Name: "robot.yaml", Problems: []string{"The file must be a mapping of keys to values."}}},
+		{"mixed list and env as a list", []zf{{name: "robot.yaml", body: "required_env: [A, {b: c}]\nenv: [B]\nrequirements: {env: [OK]}\n"}},
+			RobotFile{Name: "robot.yaml", RequiredEnv: []string{"OK"}, Problems: []string{
+				"required_env must be a list of strings.", "env must be a mapping."}}},
+		{"null list", []zf{{name: "robot.yaml", body: "requirements:\n  env:\n"}},
+			RobotFile{Name: "robot.yaml", Problems: []string{"requirements.env must be a list of strings."}}},
+		{"larger than 64 KiB", []zf{{name: "robot.yaml", body: "entrypoint_path: a.py\n#" + strings.Repeat("x", 64<<10) + "\n"}},
+			RobotFile{Name: "robot.yaml", Problems: []string{"The file is larger than 64 KiB."}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			m, err := inspect(makeZip(t, tt.files...), testLimits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.want.RequiredEnv == nil {
+				tt.want.RequiredEnv = []string{}
+			}
+			if diff := cmp.Diff(tt.want, m.Robot); diff != "" {
+				t.Errorf("Robot (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -612,8 +659,8 @@ func TestExtractGoodArchive(t *testing.T) {
 	if diff := cmp.Diff(inspected, m); diff != "" {
 		t.Errorf("Extract and Inspect disagree (-inspect +extract):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"TOKEN"}, m.RequiredEnvKeys); diff != "" {
-		t.Errorf("RequiredEnvKeys: %s", diff)
+	if diff := cmp.Diff([]string{"TOKEN"}, m.Robot.RequiredEnv); diff != "" {
+		t.Errorf("Robot.RequiredEnv: %s", diff)
 	}
 }
 

@@ -83,8 +83,8 @@ func checkManifest(t *testing.T, m *Manifest) {
 	if m.UnpackedBytes < 0 || m.UnpackedBytes > fuzzLimits.MaxUnpackedBytes {
 		t.Fatalf("UnpackedBytes = %d, limit %d", m.UnpackedBytes, fuzzLimits.MaxUnpackedBytes)
 	}
-	if m.RequiredEnvKeys == nil {
-		t.Fatal("RequiredEnvKeys is nil")
+	if m.Robot.RequiredEnv == nil {
+		t.Fatal("Robot.RequiredEnv is nil")
 	}
 	for _, set := range []map[string]bool{m.Names, m.Dirs} {
 		for n := range set {
@@ -101,9 +101,9 @@ func checkManifest(t *testing.T, m *Manifest) {
 			}
 		}
 	}
-	for i, k := range m.RequiredEnvKeys {
-		if k == "" || k != strings.TrimSpace(k) || (i > 0 && m.RequiredEnvKeys[i-1] >= k) {
-			t.Fatalf("RequiredEnvKeys not trimmed, unique and sorted: %q", m.RequiredEnvKeys)
+	for i, k := range m.Robot.RequiredEnv {
+		if k == "" || k != strings.TrimSpace(k) || (i > 0 && m.Robot.RequiredEnv[i-1] >= k) {
+			t.Fatalf("Robot.RequiredEnv not trimmed, unique and sorted: %q", m.Robot.RequiredEnv)
 		}
 	}
 }

@@ -91,13 +91,12 @@ func (s *Service) Publish(ctx context.Context, p *hub.Principal, robotID string,
 		if err != nil {
 			return nil, err
 		}
-		if !m.Names[v.EntrypointPath] {
-			return nil, hub.Errorf(hub.EInvalid, "The package has no entry point %q (entrypoint_path).", v.EntrypointPath)
+		ep, err := PackageEntrypoint(m, Entrypoint{Path: v.EntrypointPath, Type: v.EntrypointType, WorkingDirectory: v.WorkingDirectory})
+		if err != nil {
+			return nil, err
 		}
-		if v.WorkingDirectory != nil && !m.Dirs[*v.WorkingDirectory] {
-			return nil, hub.Errorf(hub.EInvalid, "The package has no folder %q (working_directory).", *v.WorkingDirectory)
-		}
-		v.RequiredEnvKeys = m.RequiredEnvKeys
+		v.EntrypointPath, v.EntrypointType, v.WorkingDirectory = ep.Path, ep.Type, ep.WorkingDirectory
+		v.RequiredEnvKeys = m.Robot.RequiredEnv
 	case hub.ArtifactExe:
 		if !archive.IsWindowsExecutable(up) {
 			return nil, hub.Errorf(hub.EInvalid, "The .exe artifact is not a Windows executable.")
@@ -176,17 +175,13 @@ func (s *Service) versionFromInput(r *hub.Robot, in PublishInput) (*hub.Version,
 	default:
 		return nil, hub.Errorf(hub.EInvalid, "Only .zip and .exe artifacts are supported.")
 	}
+	// An empty entry point or type of a ZIP is completed from the package
+	// (PackageEntrypoint); values given are checked here, before the upload.
 	entryType := strings.ToUpper(strings.TrimSpace(in.EntrypointType))
-	if entryType == "" {
-		entryType = hub.EntrypointPython
-	}
-	if entryType != hub.EntrypointPython && entryType != hub.EntrypointExe {
+	if entryType != "" && entryType != hub.EntrypointPython && entryType != hub.EntrypointExe {
 		return nil, hub.Errorf(hub.EInvalid, "entrypoint_type must be PYTHON or EXE.")
 	}
 	entryPath := strings.TrimSpace(in.EntrypointPath)
-	if entryPath == "" {
-		entryPath = "main.py"
-	}
 	var wd *string
 	if artifactType == hub.ArtifactExe {
 		// A bare executable is its own entry point.
@@ -232,4 +227,53 @@ func ParseBool(field, s string) (bool, error) {
 		return false, nil
 	}
 	return false, hub.Errorf(hub.EUnprocessable, "%s must be a boolean.", field)
+}
+
+// Entrypoint is how a version's process starts inside its package.
+type Entrypoint struct {
+	// Path is the entry point's path inside the package ("src/main.py").
+	Path string
+	// Type is hub.EntrypointPython or hub.EntrypointExe.
+	Type string
+	// WorkingDirectory is the folder inside the package to run in; nil for
+	// the package root.
+	WorkingDirectory *string
+}
+
+// PackageEntrypoint completes and checks the entry point of a ZIP package the
+// way Publish does. Values given (the publish form's) win; an empty Path or
+// Type comes from the package's robot.yaml (entrypoint_path,
+// entrypoint_type), else main.py and PYTHON. The entry point must be a file of
+// the package and the working directory one of its folders. Errors are
+// hub.EInvalid and name the field and the file a value came from.
+func PackageEntrypoint(m *archive.Manifest, given Entrypoint) (Entrypoint, error) {
+	ep := given
+	pathField, typeField := "entrypoint_path", "entrypoint_type"
+	if ep.Path == "" && m.Robot.EntrypointPath != "" {
+		ep.Path, pathField = m.Robot.EntrypointPath, "entrypoint_path in "+m.Robot.Name
+	}
+	if ep.Path == "" {
+		ep.Path, pathField = "main.py", "the default of entrypoint_path"
+	}
+	if ep.Type == "" && m.Robot.EntrypointType != "" {
+		ep.Type, typeField = strings.ToUpper(m.Robot.EntrypointType), "entrypoint_type in "+m.Robot.Name
+	}
+	if ep.Type == "" {
+		ep.Type = hub.EntrypointPython
+	}
+	if ep.Type != hub.EntrypointPython && ep.Type != hub.EntrypointExe {
+		return Entrypoint{}, hub.Errorf(hub.EInvalid, "%s must be PYTHON or EXE.", typeField)
+	}
+	p, err := archive.CleanRelPath(ep.Path)
+	if err != nil {
+		return Entrypoint{}, hub.Errorf(hub.EInvalid, "%s must be a relative path inside the package: %v", pathField, hub.ErrorMessage(err))
+	}
+	ep.Path = p
+	if !m.Names[ep.Path] {
+		return Entrypoint{}, hub.Errorf(hub.EInvalid, "The package has no entry point %q (%s).", ep.Path, pathField)
+	}
+	if ep.WorkingDirectory != nil && !m.Dirs[*ep.WorkingDirectory] {
+		return Entrypoint{}, hub.Errorf(hub.EInvalid, "The package has no folder %q (working_directory).", *ep.WorkingDirectory)
+	}
+	return ep, nil
 }

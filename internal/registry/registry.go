@@ -154,11 +154,14 @@ func masked(p *hub.Principal, r *hub.Robot, vs []hub.Version) []hub.Version {
 }
 
 // validateEntrypoint checks the entry point and working directory are
-// relative paths inside the package.
+// relative paths inside the package; an empty entry point stays empty.
 func validateEntrypoint(entry string, wd *string) (string, *string, error) {
-	e, err := archive.CleanRelPath(entry)
-	if err != nil {
-		return "", nil, hub.Errorf(hub.EInvalid, "entrypoint_path must be a relative path inside the package: %v", hub.ErrorMessage(err))
+	e := ""
+	if entry != "" {
+		var err error
+		if e, err = archive.CleanRelPath(entry); err != nil {
+			return "", nil, hub.Errorf(hub.EInvalid, "entrypoint_path must be a relative path inside the package: %v", hub.ErrorMessage(err))
+		}
 	}
 	if wd == nil || strings.TrimSpace(*wd) == "" {
 		return e, nil, nil

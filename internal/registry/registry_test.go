@@ -429,6 +429,54 @@ func TestPublishExeAndRequiredEnv(t *testing.T) {
 	}
 }
 
+func TestPublishEntrypointFromRobotYAML(t *testing.T) {
+	b := setup(t, hubtest.Dialects()[0])
+	robot := b.createRobot(t, "yaml-robot")
+	pkg := func(yaml string) []byte {
+		return zipOf(t, map[string]string{"main.py": "x", "src/app.py": "x", "run.sh": "#!/bin/sh\n", "robot.yaml": yaml})
+	}
+	tests := []struct {
+		name     string
+		in       registry.PublishInput
+		content  []byte
+		wantPath string
+		wantType string
+		wantErr  string
+	}{
+		{"path from robot.yaml", registry.PublishInput{}, pkg("entrypoint_path: ./src/app.py\n"), "src/app.py", "PYTHON", ""},
+		{"path and type from robot.yaml", registry.PublishInput{}, pkg("entrypoint_path: run.sh\nentrypoint_type: exe\n"), "run.sh", "EXE", ""},
+		{"form wins over robot.yaml", registry.PublishInput{EntrypointPath: "main.py", EntrypointType: "PYTHON"},
+			pkg("entrypoint_path: run.sh\nentrypoint_type: EXE\n"), "main.py", "PYTHON", ""},
+		{"robot.yaml without entry point", registry.PublishInput{}, pkg("required_env: [A]\n"), "main.py", "PYTHON", ""},
+		{"unreadable robot.yaml is ignored", registry.PublishInput{}, pkg("entrypoint_path: [run.sh]\n"), "main.py", "PYTHON", ""},
+		{"robot.yaml names a missing file", registry.PublishInput{}, pkg("entrypoint_path: gone.py\n"), "", "",
+			`The package has no entry point "gone.py" (entrypoint_path in robot.yaml).`},
+		{"robot.yaml names a bad type", registry.PublishInput{}, pkg("entrypoint_type: BASH\n"), "", "",
+			"entrypoint_type in robot.yaml must be PYTHON or EXE."},
+		{"robot.yaml path escapes", registry.PublishInput{}, pkg("entrypoint_path: ../main.py\n"), "", "",
+			`entrypoint_path in robot.yaml must be a relative path inside the package: Invalid path "../main.py": ".." segment.`},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.in.Version = "2.0." + itoa(i)
+			v, err := b.publish(b.admin, robot.Robot.ID, tt.in, tt.content)
+			if tt.wantErr != "" {
+				wantKind(t, err, hub.EInvalid)
+				if got := hub.ErrorMessage(err); got != tt.wantErr {
+					t.Errorf("got error %q, want %q", got, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.EntrypointPath != tt.wantPath || v.EntrypointType != tt.wantType {
+				t.Errorf("got entry point %s (%s), want %s (%s)", v.EntrypointPath, v.EntrypointType, tt.wantPath, tt.wantType)
+			}
+		})
+	}
+}
+
 func TestConcurrentPublishes(t *testing.T) {
 	for _, dialect := range hubtest.Dialects() {
 		t.Run(dialect, func(t *testing.T) {
