@@ -289,7 +289,6 @@ func redact(s string, layers ...map[string]string) string {
 	return s
 }
 
-
 // collect stores run.log, every file under outputs/, and workspace files the
 // robot created or changed, as run artifacts.
 func (w *Worker) collect(ctx context.Context, runID, runDir, workspace string, copied map[string]fileState) ([]hub.Artifact, error) {
