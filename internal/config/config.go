@@ -28,7 +28,7 @@ type Config struct {
 	AppName                string   `env:"APP_NAME" envDefault:"Automation Hub" group:"Server" help:"Product name shown in the API document and logs."`
 	Environment            string   `env:"ENVIRONMENT" envDefault:"dev" group:"Server" help:"dev or prod. In prod the hub refuses to start with an empty or well-known SECRET_KEY."`
 	Addr                   string   `env:"HUB_ADDR" envDefault:":8000" group:"Server" help:"Listen address of the HTTP API."`
-	DataDir                string   `env:"HUB_DATA_DIR" envDefault:"./data" group:"Server" help:"Folder for the embedded database, artifacts and worker caches."`
+	DataDir                string   `env:"HUB_DATA_DIR" envDefault:"./data" group:"Server" help:"Folder for the embedded database, artifacts and worker caches; a relative path is resolved once, against the working directory at start."`
 	PublicURL              string   `env:"HUB_PUBLIC_URL" group:"Server" help:"URL users reach the hub at (printed at start; derived from HUB_ADDR when empty)."`
 	MaxBodyBytes           int64    `env:"HUB_MAX_BODY_BYTES" envDefault:"1048576" group:"Server" help:"Largest accepted JSON or form request body, in bytes (uploads have their own limit)."`
 	ShutdownTimeoutSeconds int      `env:"HUB_SHUTDOWN_TIMEOUT_SECONDS" envDefault:"30" group:"Server" help:"How long a graceful shutdown may take before remaining work is abandoned."`
