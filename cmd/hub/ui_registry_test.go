@@ -21,6 +21,8 @@ type regVersion struct {
 	Version        string  `json:"version"`
 	IsActive       bool    `json:"is_active"`
 	ArtifactSHA256 *string `json:"artifact_sha256"`
+	EntrypointType string  `json:"entrypoint_type"`
+	EntrypointPath string  `json:"entrypoint_path"`
 }
 
 // regVersions returns a robot's versions through the API.
@@ -333,6 +335,32 @@ func TestUIRegistry(t *testing.T) {
 				}
 				if strings.Count(page, "Roll back to this version") != 2 {
 					t.Errorf("want 2 rollback buttons under 1.2.0 (not for the package-less 0.1.0):\n%s", page)
+				}
+			})
+
+			t.Run("publish form leaves the entry point to robot.yaml", func(t *testing.T) {
+				code, page := maint.get("/robots/" + robotID)
+				if code != 200 || !strings.Contains(page, `<select id="p-entrypoint-type" name="entrypoint_type"><option value="">`) {
+					t.Fatalf("the entry point type does not default to robot.yaml's: %d", code)
+				}
+				var pkg bytes.Buffer
+				zw := zip.NewWriter(&pkg)
+				for name, body := range map[string]string{"robot.yaml": "entrypoint_path: run.sh\nentrypoint_type: EXE\n", "run.sh": "#!/bin/sh\necho from yaml\n"} {
+					h := &zip.FileHeader{Name: name, Method: zip.Deflate}
+					h.SetMode(0o755)
+					w, _ := zw.CreateHeader(h)
+					w.Write([]byte(body))
+				}
+				zw.Close()
+				// What the browser sends when the fields are left alone.
+				ct, body := regPublishBody(map[string]string{"version": "1.3.0", "channel": "stable", "entrypoint_type": "", "entrypoint_path": ""}, "v130.zip", pkg.Bytes())
+				if code, _ := regPublish(regNoFollow(maint), robotID, maint.csrf(), false, ct, body); code != http.StatusSeeOther {
+					t.Fatalf("publish: %d", code)
+				}
+				for _, v := range regVersions(t, api, robotID) {
+					if v.Version == "1.3.0" && (v.EntrypointType != "EXE" || v.EntrypointPath != "run.sh") {
+						t.Errorf("1.3.0 entry point = %s %s, want EXE run.sh from robot.yaml", v.EntrypointType, v.EntrypointPath)
+					}
 				}
 			})
 
