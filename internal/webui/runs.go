@@ -4,45 +4,13 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"time"
+
+	"automationhub/internal/httpapi"
 )
 
+// run is a run as the API shows it (its own type, reused).
 type run struct {
-	RunID           string            `json:"run_id"`
-	RobotID         string            `json:"robot_id"`
-	ServiceID       *string           `json:"service_id"`
-	TriggerType     string            `json:"trigger_type"`
-	ParametersJSON  map[string]any    `json:"parameters_json"`
-	RuntimeArgs     []string          `json:"runtime_arguments"`
-	RuntimeEnv      map[string]string `json:"runtime_env"`
-	Status          string            `json:"status"`
-	QueuedAt        time.Time         `json:"queued_at"`
-	StartedAt       *time.Time        `json:"started_at"`
-	FinishedAt      *time.Time        `json:"finished_at"`
-	DurationSeconds *float64          `json:"duration_seconds"`
-	TriggeredBy     *string           `json:"triggered_by"`
-	ErrorMessage    *string           `json:"error_message"`
-	ExitCode        *int              `json:"exit_code"`
-	TimeoutSeconds  int               `json:"timeout_seconds"`
-	HostName        *string           `json:"host_name"`
-	WorkerID        *string           `json:"worker_id"`
-	EnvName         string            `json:"env_name"`
-	CancelRequested bool              `json:"cancel_requested"`
-	CanceledBy      *string           `json:"canceled_by"`
-	RobotVersion    *struct {
-		ID      string `json:"id"`
-		Version string `json:"version"`
-	} `json:"robot_version"`
-	Service *struct {
-		ID    string `json:"id"`
-		Title string `json:"title"`
-	} `json:"service"`
-	Artifacts []struct {
-		ID            string  `json:"id"`
-		ArtifactName  string  `json:"artifact_name"`
-		FileSizeBytes int64   `json:"file_size_bytes"`
-		ContentType   *string `json:"content_type"`
-	} `json:"artifacts"`
+	httpapi.RunRead
 }
 
 // Finished reports whether the run reached a final status.
