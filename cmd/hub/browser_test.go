@@ -160,10 +160,10 @@ func TestBrowserPortalRun(t *testing.T) {
 	ctx := newBrowser(t)
 	_, base := startUIHub(t, "sqlite", nil)
 	c := login(t, base+"/api/v1", "admin", "admin-password-1")
-	robot := c.shellRobot("portal-robot", "#!/bin/sh\n"+
+	robot := c.shellRobotDeclaring("portal-robot", "#!/bin/sh\n"+
 		"for a in \"$@\"; do echo \"arg=[$a]\"; done\n"+
 		"echo \"warning: sample stderr line\" >&2\n"+
-		"printf 'periodo;total\\n%s;42\\n' \"$1\" > \"$HUB_OUTPUT_DIR/relatorio.csv\"\n")
+		"printf 'periodo;total\\n%s;42\\n' \"$1\" > \"$HUB_OUTPUT_DIR/relatorio.csv\"\n", "SERVICE_DOMAIN")
 	var domain struct{ ID string }
 	if code := c.call("POST", "/domains", "application/json", strings.NewReader(`{"name":"DP/RH","slug":"dp-rh","description":"Servicos para pessoal e RH"}`), &domain); code != 201 {
 		t.Fatalf("create domain: %d", code)

@@ -64,6 +64,14 @@ func (c *hubClient) shellRobot(name, script string) string {
 	return c.publishRobot(name, "EXE", "run.sh", map[string]string{"run.sh": script})
 }
 
+// shellRobotDeclaring is shellRobot whose robot.yaml declares the
+// variables a run may set (runtime_env).
+func (c *hubClient) shellRobotDeclaring(name, script string, runtimeEnv ...string) string {
+	c.t.Helper()
+	return c.publishRobot(name, "EXE", "run.sh", map[string]string{"run.sh": script,
+		"robot.yaml": "runtime_env: [" + strings.Join(runtimeEnv, ", ") + "]\n"})
+}
+
 // publishRobot registers a robot and publishes version 1.0.0 of a ZIP package
 // holding files, with the given entry point; it returns the robot id.
 func (c *hubClient) publishRobot(name, entryType, entryPath string, files map[string]string) string {

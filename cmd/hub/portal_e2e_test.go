@@ -39,7 +39,7 @@ func portalSeedExample(t *testing.T, dbName string) {
 	m, stop := startMain(t, "all", vars)
 	defer stop()
 	c := login(t, "http://"+m.Addr.String()+"/api/v1", "admin", "admin-password-1")
-	robot := c.shellRobot("portal-robot", "#!/bin/sh\nfor a in \"$@\"; do echo \"arg=[$a]\"; done\necho \"env=$SERVICE_DOMAIN\"\n")
+	robot := c.shellRobotDeclaring("portal-robot", "#!/bin/sh\nfor a in \"$@\"; do echo \"arg=[$a]\"; done\necho \"env=$SERVICE_DOMAIN\"\n", "SERVICE_DOMAIN")
 
 	var domain struct{ ID string }
 	if code := c.call("POST", "/domains", "application/json", strings.NewReader(`{"name":"DP/RH","slug":"dp-rh","description":"Servicos para pessoal e RH"}`), &domain); code != 201 || domain.ID == "" {

@@ -46,7 +46,7 @@ func TestUIRunWithInput(t *testing.T) {
 		t.Run(db, func(t *testing.T) {
 			_, base := startUIHub(t, db, nil)
 			api := login(t, base+"/api/v1", "admin", "admin-password-1")
-			robotID := api.shellRobot("input-robot", "#!/bin/sh\necho \"$@\"\n")
+			robotID := api.shellRobotDeclaring("input-robot", "#!/bin/sh\necho \"$@\"\n", "PERIOD", "DB_PASSWORD")
 			adminCreateUser(t, api, map[string]any{"username": "olga", "password": "olga-password-1", "role": "Operator", "full_name": "Olga Operadora"})
 			olga := uiLogin(t, base, "olga", "olga-password-1")
 			page := "/robots/" + robotID

@@ -28,7 +28,7 @@ func newPortalFixture(t *testing.T, dbName string) portalFixture {
 	t.Helper()
 	_, base := startUIHub(t, dbName, nil)
 	c := login(t, base+"/api/v1", "admin", "admin-password-1")
-	robot := c.shellRobot("portal-robot", "#!/bin/sh\nfor a in \"$@\"; do echo \"arg=[$a]\"; done\necho done > \"$HUB_OUTPUT_DIR/out.txt\"\n")
+	robot := c.shellRobotDeclaring("portal-robot", "#!/bin/sh\nfor a in \"$@\"; do echo \"arg=[$a]\"; done\necho done > \"$HUB_OUTPUT_DIR/out.txt\"\n", "SERVICE_DOMAIN")
 	var domain, svc struct{ ID string }
 	if code := c.call("POST", "/domains", "application/json", strings.NewReader(`{"name":"DP/RH","slug":"dp-rh","description":"Servicos para pessoal e RH"}`), &domain); code != 201 {
 		t.Fatalf("create domain: %d", code)

@@ -99,6 +99,14 @@ type RobotFile struct {
 	// env.required and requirements.env: trimmed, de-duplicated and sorted;
 	// never nil.
 	RequiredEnv []string
+	// RuntimeEnv are the variables a run may set when it starts (the
+	// runtime_env list): valid names that are not reserved
+	// (hub.ReservedEnvKey), de-duplicated and sorted; never nil. Other
+	// names are left out and noted in Problems and RuntimeEnvProblems.
+	RuntimeEnv []string
+	// RuntimeEnvProblems is what was wrong with runtime_env, which publish
+	// refuses (it is new, so no older package relies on it).
+	RuntimeEnvProblems []string
 	// Problems says what could not be read, one sentence each (e.g.
 	// "required_env must be a list of strings.").
 	Problems []string
@@ -344,7 +352,7 @@ func plan(zr *zip.Reader, lim Limits) (*pending, error) {
 	p := &pending{
 		lim:      lim,
 		entries:  make([]entry, 0, len(zr.File)),
-		m:        &Manifest{Names: map[string]bool{}, Dirs: map[string]bool{}, Robot: RobotFile{RequiredEnv: []string{}}},
+		m:        &Manifest{Names: map[string]bool{}, Dirs: map[string]bool{}, Robot: RobotFile{RequiredEnv: []string{}, RuntimeEnv: []string{}}},
 		rootYAML: -1,
 		anyYAML:  -1,
 	}
@@ -652,10 +660,10 @@ func (s *diskSink) fsError(name string, err error) error {
 // is present but not of the expected shape is skipped and noted in Problems;
 // the other keys still count.
 func parseRobotFile(data []byte) (rf RobotFile) {
-	rf.RequiredEnv = []string{}
+	rf.RequiredEnv, rf.RuntimeEnv = []string{}, []string{}
 	defer func() {
 		if recover() != nil { // a parser bug must not fail a publish
-			rf = RobotFile{RequiredEnv: []string{}, Problems: []string{"The file could not be read."}}
+			rf = RobotFile{RequiredEnv: []string{}, RuntimeEnv: []string{}, Problems: []string{"The file could not be read."}}
 		}
 	}()
 	var doc yaml.Node
@@ -707,6 +715,28 @@ func parseRobotFile(data []byte) (rf RobotFile) {
 		rf.RequiredEnv = append(rf.RequiredEnv, k)
 	}
 	slices.Sort(rf.RequiredEnv)
+	n, err := lookup(top, []string{"runtime_env"})
+	if err != nil {
+		rf.RuntimeEnvProblems = append(rf.RuntimeEnvProblems, err.Error()+".")
+	}
+	list, ok := stringList(n)
+	if !ok {
+		rf.RuntimeEnvProblems = append(rf.RuntimeEnvProblems, "runtime_env must be a list of variable names.")
+	}
+	seen := map[string]bool{}
+	for _, k := range list {
+		switch {
+		case !hub.ValidEnvName(k):
+			rf.RuntimeEnvProblems = append(rf.RuntimeEnvProblems, fmt.Sprintf("runtime_env: %q is not a valid variable name.", k))
+		case hub.ReservedEnvKey(k):
+			rf.RuntimeEnvProblems = append(rf.RuntimeEnvProblems, fmt.Sprintf("runtime_env: %s is reserved and cannot be set by a run.", k))
+		case !seen[k]:
+			seen[k] = true
+			rf.RuntimeEnv = append(rf.RuntimeEnv, k)
+		}
+	}
+	slices.Sort(rf.RuntimeEnv)
+	rf.Problems = append(rf.Problems, rf.RuntimeEnvProblems...)
 	return rf
 }
 

@@ -143,7 +143,7 @@ func TestInspectGoodArchive(t *testing.T) {
 		Names: map[string]bool{"robot.yaml": true, "src/main.py": true, "src/util/helper.py": true,
 			"bin/run.sh": true, "empty.txt": true, "stored.bin": true},
 		Dirs:  map[string]bool{"src": true, "src/util": true, "bin": true},
-		Robot: RobotFile{Name: "robot.yaml", RequiredEnv: []string{"API_KEY"}},
+		Robot: RobotFile{Name: "robot.yaml", RequiredEnv: []string{"API_KEY"}, RuntimeEnv: []string{}},
 	}
 	if diff := cmp.Diff(want, m); diff != "" {
 		t.Errorf("manifest (-want +got):\n%s", diff)
@@ -235,6 +235,17 @@ func TestRobotFile(t *testing.T) {
 		{"empty robot.yaml", []zf{{name: "robot.yaml"}}, RobotFile{Name: "robot.yaml"}},
 		{"entry point and type", []zf{{name: "robot.yaml", body: "entrypoint_path: ' src/app.py '\nentrypoint_type: EXE\n"}},
 			RobotFile{Name: "robot.yaml", EntrypointPath: "src/app.py", EntrypointType: "EXE"}},
+		{"runtime_env declared", []zf{{name: "robot.yaml", body: "runtime_env: [REGION, PERIODO, REGION]\n"}},
+			RobotFile{Name: "robot.yaml", RuntimeEnv: []string{"PERIODO", "REGION"}}},
+		{"runtime_env refuses hooks and bad names", []zf{{name: "robot.yaml", body: "runtime_env: [REGION, LD_PRELOAD, PYTHONSTARTUP, 1BAD]\n"}},
+			RobotFile{Name: "robot.yaml", RuntimeEnv: []string{"REGION"},
+				RuntimeEnvProblems: []string{"runtime_env: LD_PRELOAD is reserved and cannot be set by a run.",
+					"runtime_env: PYTHONSTARTUP is reserved and cannot be set by a run.", `runtime_env: "1BAD" is not a valid variable name.`},
+				Problems: []string{"runtime_env: LD_PRELOAD is reserved and cannot be set by a run.",
+					"runtime_env: PYTHONSTARTUP is reserved and cannot be set by a run.", `runtime_env: "1BAD" is not a valid variable name.`}}},
+		{"runtime_env not a list", []zf{{name: "robot.yaml", body: "runtime_env: REGION\n"}},
+			RobotFile{Name: "robot.yaml", RuntimeEnvProblems: []string{"runtime_env must be a list of variable names."},
+				Problems: []string{"runtime_env must be a list of variable names."}}},
 		{"nested file keeps its path", []zf{{name: "pkg/Robot.yml", body: "entrypoint_path: app.py\n"}},
 			RobotFile{Name: "pkg/Robot.yml", EntrypointPath: "app.py"}},
 		{"unknown keys are allowed", []zf{{name: "robot.yaml", body: "name: hello\ndescription: says hello\n"}},
@@ -264,6 +275,9 @@ func TestRobotFile(t *testing.T) {
 			}
 			if tt.want.RequiredEnv == nil {
 				tt.want.RequiredEnv = []string{}
+			}
+			if tt.want.RuntimeEnv == nil {
+				tt.want.RuntimeEnv = []string{}
 			}
 			if diff := cmp.Diff(tt.want, m.Robot); diff != "" {
 				t.Errorf("Robot (-want +got):\n%s", diff)

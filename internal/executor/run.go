@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -81,8 +82,12 @@ func (w *Worker) execute(ctx context.Context, stop context.CancelCauseFunc, r *h
 		return
 	}
 	outputs := filepath.Join(runDir, "outputs")
-	env := BuildEnv(w.cfg.BaseEnv, r.ID, outputs, v.EnvVars, r.RuntimeEnv)
-	p.add(hub.LevelInfo, "Command: "+redact(strings.Join(append([]string{cmd.Path}, cmd.Args...), " "), v.EnvVars, r.RuntimeEnv))
+	runEnv, dropped := declaredRunEnv(r.RuntimeEnv, v)
+	if len(dropped) > 0 {
+		p.add(hub.LevelWarn, "Runtime environment not applied (reserved or not declared by the robot): "+strings.Join(dropped, ", "))
+	}
+	env := BuildEnv(w.cfg.BaseEnv, r.ID, outputs, v.EnvVars, runEnv)
+	p.add(hub.LevelInfo, "Command: "+redact(strings.Join(append([]string{cmd.Path}, cmd.Args...), " "), v.EnvVars, runEnv))
 	p.add(hub.LevelInfo, "Working directory: "+cmd.Dir)
 	p.add(hub.LevelInfo, "Timeout seconds: "+strconv.Itoa(r.TimeoutSeconds))
 
@@ -274,6 +279,25 @@ func (w *Worker) prepare(r *hub.Run, v *hub.Version, runDir string) (Command, st
 		return Command{}, "", nil, fmt.Errorf("Python interpreter %q not found on this worker (PYTHON_EXECUTABLE)", w.cfg.PythonExecutable)
 	}
 	return Command{Path: python, Args: append([]string{entry}, args...), Dir: dir}, workspace, copied, nil
+}
+
+// declaredRunEnv keeps the variables of a run's runtime environment that
+// the rule of execute allows (hub.CheckRunEnv), and names the others: runs
+// queued before the rule, or by an older API, never reach the robot with a
+// loader hook.
+func declaredRunEnv(env map[string]string, v *hub.Version) (map[string]string, []string) {
+	declared := v.DeclaredEnvKeys()
+	out := make(map[string]string, len(env))
+	var dropped []string
+	for k, val := range env {
+		if hub.CheckRunEnv(map[string]string{k: val}, declared) != nil {
+			dropped = append(dropped, k)
+			continue
+		}
+		out[k] = val
+	}
+	slices.Sort(dropped)
+	return out, dropped
 }
 
 // redact hides env values that look secret wherever they appear in the

@@ -18,7 +18,9 @@ func TestRunShowsItsInput(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			b := setupAPI(t, dialect)
 			id := b.newRobot(t, "input-robot")
-			ct, body := multipartBody(t, map[string]string{"version": "1.1.0", "channel": "stable"}, "artifact.zip", robotZip(t))
+			// The version declares the variables a run may set (env_vars keys).
+			ct, body := multipartBody(t, map[string]string{"version": "1.1.0", "channel": "stable",
+				"env_vars_json": `{"PERIOD":"","DB_PASSWORD":"","api_token":""}`}, "artifact.zip", robotZip(t))
 			if rec := b.call(t, "maintainer", http.MethodPost, "/api/v1/robots/"+id+"/versions/publish", ct, string(body)); rec.Code != 201 {
 				t.Fatalf("publish: %d %s", rec.Code, rec.Body)
 			}

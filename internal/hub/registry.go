@@ -57,9 +57,12 @@ type Version struct {
 	BuildURL        *string
 	CreatedSource   string
 	RequiredEnvKeys []string
-	CreatedBy       *string
-	CreatedAt       time.Time
-	IsActive        bool
+	// RuntimeEnvKeys are the variables a run may set when it starts, as the
+	// package's robot.yaml declares them (runtime_env).
+	RuntimeEnvKeys []string
+	CreatedBy      *string
+	CreatedAt      time.Time
+	IsActive       bool
 }
 
 // RobotFilter narrows robot lists.

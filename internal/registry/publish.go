@@ -97,6 +97,10 @@ func (s *Service) Publish(ctx context.Context, p *hub.Principal, robotID string,
 		}
 		v.EntrypointPath, v.EntrypointType, v.WorkingDirectory = ep.Path, ep.Type, ep.WorkingDirectory
 		v.RequiredEnvKeys = m.Robot.RequiredEnv
+		if len(m.Robot.RuntimeEnvProblems) > 0 {
+			return nil, hub.Errorf(hub.EInvalid, "%s: %s", m.Robot.Name, strings.Join(m.Robot.RuntimeEnvProblems, " "))
+		}
+		v.RuntimeEnvKeys = m.Robot.RuntimeEnv
 	case hub.ArtifactExe:
 		if !archive.IsWindowsExecutable(up) {
 			return nil, hub.Errorf(hub.EInvalid, "The .exe artifact is not a Windows executable.")
@@ -212,7 +216,7 @@ func (s *Service) versionFromInput(r *hub.Robot, in PublishInput) (*hub.Version,
 		ID: uuid.NewString(), RobotID: r.ID, Version: version, Channel: channel, EntrypointType: entryType,
 		EntrypointPath: entryPath, Arguments: args, EnvVars: env, WorkingDirectory: wd, ArtifactType: artifactType,
 		Changelog: optionalText(in.Changelog), CommitSHA: optionalText(in.CommitSHA), Branch: optionalText(in.Branch),
-		BuildURL: optionalText(in.BuildURL), CreatedSource: in.Source, RequiredEnvKeys: []string{},
+		BuildURL: optionalText(in.BuildURL), CreatedSource: in.Source, RequiredEnvKeys: []string{}, RuntimeEnvKeys: []string{},
 		CreatedAt: s.cfg.Clock.Now(), IsActive: activate,
 	}, nil
 }

@@ -276,7 +276,7 @@ func (s *Service) CreateRobot(ctx context.Context, p *hub.Principal, in NewRobot
 	v := &hub.Version{
 		ID: uuid.NewString(), RobotID: r.ID, Version: iv.Version, Channel: iv.Channel, EntrypointType: iv.EntrypointType,
 		EntrypointPath: entry, Arguments: iv.Arguments, EnvVars: iv.EnvVars, WorkingDirectory: wd, ArtifactType: iv.ArtifactType,
-		Changelog: iv.Changelog, CreatedSource: hub.SourceUser, RequiredEnvKeys: []string{}, CreatedBy: p.UserID(),
+		Changelog: iv.Changelog, CreatedSource: hub.SourceUser, RequiredEnvKeys: []string{}, RuntimeEnvKeys: []string{}, CreatedBy: p.UserID(),
 		CreatedAt: now, IsActive: true,
 	}
 	ev := audit.Event(p, "robot.created", "robot", r.ID, map[string]any{"robot_id": r.ID, "name": r.Name, "tags": tags}, now)

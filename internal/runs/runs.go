@@ -180,6 +180,12 @@ func (s *Service) Execute(ctx context.Context, p *hub.Principal, robotID string,
 			return nil, hub.Errorf(hub.EUnprocessable, "runtime_env key %q is not a valid variable name.", k)
 		}
 	}
+	// A run sets only what its robot declares, and never a loader,
+	// interpreter or shell hook: runtime_env comes from whoever may run the
+	// robot, not from whoever wrote it.
+	if err := hub.CheckRunEnv(renv, v.DeclaredEnvKeys()); err != nil {
+		return nil, err
+	}
 	trigger := in.TriggerType
 	if trigger == "" {
 		trigger = hub.TriggerManual

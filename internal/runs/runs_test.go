@@ -44,7 +44,7 @@ func setup(t *testing.T, dialect string) *fixture {
 	key := "robots/r/1.0.0/artifact.zip"
 	r := &hub.Robot{ID: uuid.NewString(), Name: "robot", Tags: []string{"finance"}, CreatedAt: c.now, UpdatedAt: c.now}
 	v := &hub.Version{ID: uuid.NewString(), RobotID: r.ID, Version: "1.0.0", Channel: "stable", EntrypointType: "PYTHON", EntrypointPath: "main.py",
-		Arguments: []string{}, EnvVars: map[string]string{}, ArtifactType: "ZIP", ArtifactPath: &key, CreatedSource: "user", RequiredEnvKeys: []string{}, CreatedAt: c.now, IsActive: true}
+		Arguments: []string{}, EnvVars: map[string]string{}, ArtifactType: "ZIP", ArtifactPath: &key, CreatedSource: "user", RequiredEnvKeys: []string{}, RuntimeEnvKeys: []string{"A", "REGION"}, CreatedAt: c.now, IsActive: true}
 	if err := db.CreateRobot(context.Background(), r, v, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -70,6 +70,11 @@ func TestExecuteValidation(t *testing.T) {
 		{"huge timeout", f.robot, runs.ExecuteInput{TimeoutSeconds: &huge}, hub.EUnprocessable},
 		{"NUL in argument", f.robot, runs.ExecuteInput{RuntimeArguments: []string{"a\x00b"}}, hub.EUnprocessable},
 		{"bad env key", f.robot, runs.ExecuteInput{RuntimeEnv: map[string]string{"A-B": "x"}}, hub.EUnprocessable},
+		// The attack of the review: an Operator's interpreter hooks.
+		{"interpreter hook", f.robot, runs.ExecuteInput{RuntimeEnv: map[string]string{"PYTHONWARNINGS": "all:0:antigravity.x:0:0", "BROWSER": "sh -c id #%s"}}, hub.EInvalid},
+		{"loader hook", f.robot, runs.ExecuteInput{RuntimeEnv: map[string]string{"LD_PRELOAD": "/tmp/x.so"}}, hub.EInvalid},
+		{"PATH", f.robot, runs.ExecuteInput{RuntimeEnv: map[string]string{"PATH": "/tmp"}}, hub.EInvalid},
+		{"undeclared key", f.robot, runs.ExecuteInput{RuntimeEnv: map[string]string{"OTHER": "1"}}, hub.EInvalid},
 	}
 	for _, tt := range tests {
 		_, err := f.svc.Execute(ctx, f.admin, tt.robot, tt.in)

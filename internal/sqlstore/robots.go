@@ -30,19 +30,20 @@ func scanRobot(row interface{ Scan(...any) error }) (*hub.Robot, error) {
 
 const versionColumns = `id, robot_id, version, channel, entrypoint_type, entrypoint_path, arguments, env_vars,
 	working_directory, artifact_type, artifact_path, artifact_sha256, artifact_size_bytes, checksum, changelog,
-	commit_sha, branch, build_url, created_source, required_env_keys_json, created_by, created_at, is_active`
+	commit_sha, branch, build_url, created_source, required_env_keys_json, created_by, created_at, is_active,
+	runtime_env_keys_json`
 
 func scanVersion(row interface{ Scan(...any) error }) (*hub.Version, error) {
 	var (
 		v                                          hub.Version
-		args, env, reqKeys                         string
+		args, env, reqKeys, rtKeys                 string
 		wd, path, sha, sum, log, commit, br, build sql.NullString
 		creator                                    sql.NullString
 		size                                       sql.NullInt64
 	)
 	err := row.Scan(&v.ID, &v.RobotID, &v.Version, &v.Channel, &v.EntrypointType, &v.EntrypointPath, &args, &env,
 		&wd, &v.ArtifactType, &path, &sha, &size, &sum, &log, &commit, &br, &build, &v.CreatedSource, &reqKeys,
-		&creator, &v.CreatedAt, &v.IsActive)
+		&creator, &v.CreatedAt, &v.IsActive, &rtKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -62,8 +63,14 @@ func scanVersion(row interface{ Scan(...any) error }) (*hub.Version, error) {
 	if err := json.Unmarshal([]byte(reqKeys), &v.RequiredEnvKeys); err != nil {
 		return nil, fmt.Errorf("version %s required_env_keys_json: %w", v.ID, err)
 	}
+	if err := json.Unmarshal([]byte(rtKeys), &v.RuntimeEnvKeys); err != nil {
+		return nil, fmt.Errorf("version %s runtime_env_keys_json: %w", v.ID, err)
+	}
 	if v.Arguments == nil {
 		v.Arguments = []string{}
+	}
+	if v.RuntimeEnvKeys == nil {
+		v.RuntimeEnvKeys = []string{}
 	}
 	if v.EnvVars == nil {
 		v.EnvVars = map[string]string{}
@@ -84,10 +91,11 @@ func mustJSON(v any) string {
 
 func insertVersionRow(ctx context.Context, tx *Tx, v *hub.Version) error {
 	_, err := tx.Exec(ctx, `INSERT INTO robot_versions (`+versionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		v.ID, v.RobotID, v.Version, v.Channel, v.EntrypointType, v.EntrypointPath, mustJSON(v.Arguments), mustJSON(v.EnvVars),
 		v.WorkingDirectory, v.ArtifactType, v.ArtifactPath, v.ArtifactSHA256, v.ArtifactSize, v.Checksum, v.Changelog,
-		v.CommitSHA, v.Branch, v.BuildURL, v.CreatedSource, mustJSON(v.RequiredEnvKeys), v.CreatedBy, v.CreatedAt, v.IsActive)
+		v.CommitSHA, v.Branch, v.BuildURL, v.CreatedSource, mustJSON(v.RequiredEnvKeys), v.CreatedBy, v.CreatedAt, v.IsActive,
+		mustJSON(v.RuntimeEnvKeys))
 	if IsUniqueViolation(err) {
 		return hub.Errorf(hub.EInvalid, "Version already exists for this robot.")
 	}
