@@ -21,6 +21,9 @@ import (
 var version = "dev"
 
 func main() {
+	if err := hardenProcess(); err != nil {
+		fmt.Fprintf(os.Stderr, "hub: could not make the process non-dumpable (robots running as this user could read its settings): %v\n", err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
 	stop()

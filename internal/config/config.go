@@ -8,8 +8,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -39,8 +41,8 @@ type Config struct {
 	LogFormat              string   `env:"LOG_FORMAT" envDefault:"json" group:"Server" help:"json (one JSON object per line) or text."`
 
 	// Storage
-	DatabaseURL              string `env:"DATABASE_URL" group:"Storage" help:"postgres://… selects PostgreSQL; sqlite:PATH or empty selects the SQLite file HUB_DATA_DIR/hub.db."`
-	RedisURL                 string `env:"REDIS_URL" group:"Storage" help:"redis://… for a distributed queue and live logs; empty keeps both in process (single-node mode)."`
+	DatabaseURL              string `env:"DATABASE_URL" file:"true" group:"Storage" help:"postgres://… selects PostgreSQL; sqlite:PATH or empty selects the SQLite file HUB_DATA_DIR/hub.db."`
+	RedisURL                 string `env:"REDIS_URL" file:"true" group:"Storage" help:"redis://… for a distributed queue and live logs; empty keeps both in process (single-node mode)."`
 	RedisQueueName           string `env:"REDIS_QUEUE_NAME" envDefault:"hub:runs:queue" group:"Storage" help:"Redis stream that carries run-ready signals."`
 	RedisPubSubPrefix        string `env:"REDIS_PUBSUB_PREFIX" envDefault:"hub:runs" group:"Storage" help:"Prefix of the Redis channels for live logs and cancel signals."`
 	ArtifactsRoot            string `env:"ARTIFACTS_ROOT" group:"Storage" help:"Folder of robot packages and run artifacts, shared by API and workers (default HUB_DATA_DIR/artifacts)."`
@@ -49,13 +51,13 @@ type Config struct {
 	MaxArtifactUnpackedBytes int64  `env:"MAX_ARTIFACT_UNPACKED_BYTES" envDefault:"4294967296" group:"Storage" help:"Largest total uncompressed size of a robot ZIP, in bytes."`
 
 	// Authentication
-	SecretKey                string `env:"SECRET_KEY" group:"Authentication" secret:"true" help:"Key that signs local access tokens (at least 32 characters). Empty: a random key is generated and kept in HUB_DATA_DIR."`
+	SecretKey                string `env:"SECRET_KEY" file:"true" group:"Authentication" secret:"true" help:"Key that signs local access tokens (at least 32 characters). Empty: a random key is generated and kept in HUB_DATA_DIR."`
 	Algorithm                string `env:"ALGORITHM" envDefault:"HS256" group:"Authentication" help:"Signing algorithm of local tokens; only HS256 is accepted."`
 	AccessTokenExpireMinutes int    `env:"ACCESS_TOKEN_EXPIRE_MINUTES" envDefault:"60" group:"Authentication" help:"Lifetime of local access tokens, in minutes."`
 	AuthMode                 string `env:"AUTH_MODE" envDefault:"hybrid" group:"Authentication" help:"hybrid (local and Azure AD), local or azure."`
 	AllowLocalAuth           bool   `env:"ALLOW_LOCAL_AUTH" envDefault:"true" group:"Authentication" help:"Accept local user names and passwords."`
 	DefaultAdminUsername     string `env:"DEFAULT_ADMIN_USERNAME" envDefault:"admin" group:"Authentication" help:"User created on first start when there are no users."`
-	DefaultAdminPassword     string `env:"DEFAULT_ADMIN_PASSWORD" group:"Authentication" secret:"true" help:"Its password; empty generates a strong one and prints it once."`
+	DefaultAdminPassword     string `env:"DEFAULT_ADMIN_PASSWORD" file:"true" group:"Authentication" secret:"true" help:"Its password; empty generates a strong one and prints it once."`
 	DefaultAdminEmail        string `env:"DEFAULT_ADMIN_EMAIL" group:"Authentication" help:"Its e-mail address (optional)."`
 	PasswordHashCost         int    `env:"PASSWORD_HASH_COST" envDefault:"12" group:"Authentication" help:"bcrypt work factor of new password hashes, 10 to 16 (4 is accepted only when ENVIRONMENT=test)."`
 
@@ -71,7 +73,7 @@ type Config struct {
 	AzureGroupViewerIDs     []string `env:"AZURE_AD_GROUP_VIEWER_IDS" envSeparator:"," group:"Azure AD" help:"Comma-separated group object ids whose members are Viewer."`
 	AzureDefaultRole        string   `env:"AZURE_AD_DEFAULT_ROLE" envDefault:"Viewer" group:"Azure AD" help:"Role of a tenant user matched by no group or app role: Viewer, Operator, Maintainer, Admin or none."`
 	AutoProvisionAzureUsers bool     `env:"AUTO_PROVISION_AZURE_USERS" envDefault:"true" group:"Azure AD" help:"Create a hub user on a tenant user's first request."`
-	AzureClientSecret       string   `env:"AZURE_AD_CLIENT_SECRET" group:"Azure AD" secret:"true" help:"Client secret for the web UI's Microsoft sign-in (empty: a public client using PKCE only)."`
+	AzureClientSecret       string   `env:"AZURE_AD_CLIENT_SECRET" file:"true" group:"Azure AD" secret:"true" help:"Client secret for the web UI's Microsoft sign-in (empty: a public client using PKCE only)."`
 	AzureUIScopes           []string `env:"AZURE_AD_UI_SCOPES" envSeparator:"," group:"Azure AD" help:"Scopes the web UI asks for to get an access token for this API (default AUDIENCE/.default)."`
 
 	// Web UI
@@ -112,6 +114,9 @@ func Load(vars map[string]string) (Config, error) {
 	for k, v := range vars {
 		upper[strings.ToUpper(strings.TrimSpace(k))] = v
 	}
+	if err := readSettingFiles(upper); err != nil {
+		return Config{}, err
+	}
 	var c Config
 	if err := env.ParseWithOptions(&c, env.Options{Environment: upper}); err != nil {
 		return Config{}, describeParseError(err)
@@ -122,6 +127,52 @@ func Load(vars map[string]string) (Config, error) {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// FileSuffix names the variable that gives a secret setting's value in a
+// file instead (SECRET_KEY_FILE=/run/secrets/hub-key): values in files stay
+// out of the process environment, which other processes of the same user
+// (robots among them) might read.
+const FileSuffix = "_FILE"
+
+// maxSettingFile bounds a secret file; a value is never larger.
+const maxSettingFile = 64 << 10
+
+// readSettingFiles replaces NAME_FILE entries of vars by NAME, read from the
+// file (one trailing newline removed), for every setting that accepts a file.
+// Setting both NAME and NAME_FILE is an error.
+func readSettingFiles(vars map[string]string) error {
+	for _, s := range Settings() {
+		if !s.File {
+			continue
+		}
+		path, ok := vars[s.Name+FileSuffix]
+		if !ok || strings.TrimSpace(path) == "" {
+			continue
+		}
+		if v := vars[s.Name]; v != "" {
+			return fmt.Errorf("invalid %s: set either %s or %s, not both", s.Name+FileSuffix, s.Name, s.Name+FileSuffix)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("invalid %s: %w", s.Name+FileSuffix, err)
+		}
+		b, err := io.ReadAll(io.LimitReader(f, maxSettingFile+1))
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("invalid %s: read %s: %w", s.Name+FileSuffix, path, err)
+		}
+		if len(b) > maxSettingFile {
+			return fmt.Errorf("invalid %s: %s is larger than %d bytes", s.Name+FileSuffix, path, maxSettingFile)
+		}
+		v := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		if v == "" {
+			return fmt.Errorf("invalid %s: %s is empty", s.Name+FileSuffix, path)
+		}
+		vars[s.Name] = v
+		delete(vars, s.Name+FileSuffix)
+	}
+	return nil
 }
 
 // clearExplicitlyEmptyLists gives list settings that are present but empty

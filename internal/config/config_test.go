@@ -414,3 +414,54 @@ func TestParseIPOrCIDR(t *testing.T) {
 		})
 	}
 }
+
+// TestSettingFiles: secret settings may come from files (NAME_FILE), so
+// their values stay out of the process environment.
+func TestSettingFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	key := strings.Repeat("k", 40)
+	keyFile := write("key", key+"\n")
+	dbFile := write("db", "postgres://hub:s3cret@db:5432/hub\r\n")
+	tests := []struct {
+		name    string
+		vars    map[string]string
+		wantErr string
+		check   func(t *testing.T, c config.Config)
+	}{
+		{"values from files", map[string]string{"SECRET_KEY_FILE": keyFile, "database_url_file": dbFile}, "", func(t *testing.T, c config.Config) {
+			if c.SecretKey != key || c.DatabaseURL != "postgres://hub:s3cret@db:5432/hub" {
+				t.Errorf("got SECRET_KEY %q, DATABASE_URL %q", c.SecretKey, c.DatabaseURL)
+			}
+		}},
+		{"both set", map[string]string{"SECRET_KEY": key, "SECRET_KEY_FILE": keyFile}, "set either SECRET_KEY or SECRET_KEY_FILE", nil},
+		{"missing file", map[string]string{"REDIS_URL_FILE": filepath.Join(dir, "nope")}, "invalid REDIS_URL_FILE", nil},
+		{"empty file", map[string]string{"DEFAULT_ADMIN_PASSWORD_FILE": write("empty", "\n")}, "is empty", nil},
+		{"not a secret setting", map[string]string{"LOG_LEVEL_FILE": keyFile}, "", func(t *testing.T, c config.Config) {
+			if c.LogLevel != "INFO" {
+				t.Errorf("LOG_LEVEL_FILE was read: %q", c.LogLevel)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		c, err := config.Load(tt.vars)
+		switch {
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("%s: error %v, want one containing %q", tt.name, err, tt.wantErr)
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case tt.check != nil:
+			tt.check(t, c)
+		}
+	}
+	if !config.Known("SECRET_KEY_FILE") || config.Known("LOG_LEVEL_FILE") {
+		t.Error("Known: want SECRET_KEY_FILE known and LOG_LEVEL_FILE unknown")
+	}
+}

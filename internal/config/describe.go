@@ -15,6 +15,8 @@ type Setting struct {
 	Group   string
 	Help    string
 	Secret  bool
+	// File: the value may also come from the file NAME_FILE names.
+	File bool
 }
 
 // Settings lists every variable the hub reads, in declaration order.
@@ -33,6 +35,7 @@ func Settings() []Setting {
 			Group:   f.Tag.Get("group"),
 			Help:    f.Tag.Get("help"),
 			Secret:  f.Tag.Get("secret") == "true",
+			File:    f.Tag.Get("file") == "true",
 		})
 	}
 	return out
@@ -42,7 +45,7 @@ func Settings() []Setting {
 func Known(name string) bool {
 	name = strings.ToUpper(name)
 	for _, s := range Settings() {
-		if s.Name == name {
+		if s.Name == name || s.File && s.Name+FileSuffix == name {
 			return true
 		}
 	}
@@ -62,7 +65,11 @@ func WriteHelp(w io.Writer) {
 		if def == "" {
 			def = "-"
 		}
-		fmt.Fprintf(tw, "    %s\t%s\t%s\n", s.Name, def, s.Help)
+		help := s.Help
+		if s.File {
+			help += " Also from a file: " + s.Name + FileSuffix + "."
+		}
+		fmt.Fprintf(tw, "    %s\t%s\t%s\n", s.Name, def, help)
 	}
 	tw.Flush()
 }
