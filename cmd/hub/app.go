@@ -33,6 +33,7 @@ import (
 	"automationhub/internal/portal"
 	"automationhub/internal/registry"
 	"automationhub/internal/runs"
+	"automationhub/internal/sandbox"
 	"automationhub/internal/sqlstore"
 	"automationhub/internal/webui"
 	"automationhub/web"
@@ -194,6 +195,7 @@ func (m *Main) Run(ctx context.Context, role string) error {
 			Limits:           archive.Limits{MaxFiles: m.Config.MaxArtifactFiles, MaxUnpackedBytes: m.Config.MaxArtifactUnpackedBytes},
 			MaxArtifactBytes: m.Config.MaxArtifactBytes,
 			BaseEnv:          os.Environ(),
+			Sandbox:          m.robotSandbox(),
 			Observer:         m.metrics.RunObserver(),
 			Logger:           log,
 		})
@@ -378,6 +380,47 @@ func (m *Main) bootstrapAdmin(ctx context.Context, ids *identity.Service) error 
 			res.Username, res.Password)
 	}
 	return nil
+}
+
+// robotSandbox is how the worker confines robots (ROBOT_SANDBOX): through
+// this binary as launcher when the kernel can confine them (auto) or in any
+// case (required: the launcher then refuses to run them unconfined). It says
+// once at start what robots get.
+func (m *Main) robotSandbox() executor.Sandbox {
+	mode := m.Config.RobotSandbox
+	ok, why := sandbox.Available()
+	if mode == "off" || mode == "auto" && !ok {
+		if mode == "auto" {
+			m.Logger.Warn("robots run unconfined: "+why+"; they can read what this user can (set ROBOT_SANDBOX=required to refuse)", "sandbox", "none")
+		} else {
+			m.Logger.Warn("robots run unconfined (ROBOT_SANDBOX=off)", "sandbox", "none")
+		}
+		return executor.Sandbox{}
+	}
+	launcher, err := executor.LauncherPath()
+	if err != nil {
+		m.Logger.Error("cannot find the hub binary to confine robots; robots run unconfined", "error", err.Error())
+		return executor.Sandbox{}
+	}
+	hidden := []string{m.Config.DataDir, m.Config.ArtifactsRoot, filepath.Join(m.Config.DataDir, "worker"), absOrEmpty(".env")}
+	if db := m.Config.Database(); db.Dialect == config.SQLite {
+		hidden = append(hidden, db.DSN)
+	}
+	hidden = append(hidden, m.Config.SecretFiles...)
+	if ok {
+		m.Logger.Info("robots are confined (Landlock): they may write only their own run folder", "sandbox", "landlock")
+	} else {
+		m.Logger.Error("ROBOT_SANDBOX=required but "+why+": every run will fail until it can be confined", "sandbox", "none")
+	}
+	return executor.Sandbox{Launcher: launcher, Required: mode == "required", Hidden: hidden}
+}
+
+func absOrEmpty(p string) string {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return ""
+	}
+	return abs
 }
 
 // printReport writes a cleanup report as a small table.

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"automationhub/internal/sandbox"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,8 @@ import (
 var version = "dev"
 
 func main() {
+	// The worker starting a confined robot through this binary.
+	sandbox.RunIfLauncher()
 	if err := hardenProcess(); err != nil {
 		fmt.Fprintf(os.Stderr, "hub: could not make the process non-dumpable (robots running as this user could read its settings): %v\n", err)
 	}

@@ -84,6 +84,7 @@ type Config struct {
 	WorkerID                 string `env:"HUB_WORKER_ID" group:"Execution" help:"Stable id of this worker (default: derived from the host name and data folder)."`
 	WorkerConcurrency        int    `env:"WORKER_CONCURRENCY" group:"Execution" help:"Runs one worker executes at once (default: number of CPUs)."`
 	WorkerStaleSeconds       int    `env:"WORKER_STALE_SECONDS" envDefault:"60" group:"Execution" help:"A running run whose worker has not renewed its lease for this long is failed as 'worker lost'."`
+	RobotSandbox             string `env:"ROBOT_SANDBOX" envDefault:"auto" group:"Execution" help:"Confine robots (Linux Landlock): auto (when the kernel can, else warn), required (refuse to run robots unconfined) or off."`
 	RunDefaultTimeoutSeconds int    `env:"RUN_DEFAULT_TIMEOUT_SECONDS" envDefault:"3600" group:"Execution" help:"Timeout of a run that does not ask for one."`
 
 	// Retention
@@ -91,6 +92,10 @@ type Config struct {
 	ArtifactRetentionDays int `env:"ARTIFACT_RETENTION_DAYS" envDefault:"90" group:"Retention" help:"Run artifacts (files and rows) older than this are deleted."`
 	WorkspaceCacheDays    int `env:"WORKSPACE_CACHE_DAYS" envDefault:"7" group:"Retention" help:"Unpacked robot packages unused for this long are removed from worker caches."`
 	CleanupIntervalHours  int `env:"CLEANUP_INTERVAL_HOURS" envDefault:"24" group:"Retention" help:"Hours between cleanup passes."`
+
+	// SecretFiles are the files secret settings were read from (NAME_FILE);
+	// robots must never read them.
+	SecretFiles []string
 }
 
 // weakSecrets are the sample keys shipped with the previous backend; they are
@@ -114,7 +119,8 @@ func Load(vars map[string]string) (Config, error) {
 	for k, v := range vars {
 		upper[strings.ToUpper(strings.TrimSpace(k))] = v
 	}
-	if err := readSettingFiles(upper); err != nil {
+	files, err := readSettingFiles(upper)
+	if err != nil {
 		return Config{}, err
 	}
 	var c Config
@@ -122,6 +128,7 @@ func Load(vars map[string]string) (Config, error) {
 		return Config{}, describeParseError(err)
 	}
 	c.clearExplicitlyEmptyLists(upper)
+	c.SecretFiles = files
 	c.normalise()
 	if err := c.Validate(); err != nil {
 		return Config{}, err
@@ -140,8 +147,10 @@ const maxSettingFile = 64 << 10
 
 // readSettingFiles replaces NAME_FILE entries of vars by NAME, read from the
 // file (one trailing newline removed), for every setting that accepts a file.
-// Setting both NAME and NAME_FILE is an error.
-func readSettingFiles(vars map[string]string) error {
+// Setting both NAME and NAME_FILE is an error. It returns the absolute
+// paths of the files it read.
+func readSettingFiles(vars map[string]string) ([]string, error) {
+	var read []string
 	for _, s := range Settings() {
 		if !s.File {
 			continue
@@ -151,28 +160,29 @@ func readSettingFiles(vars map[string]string) error {
 			continue
 		}
 		if v := vars[s.Name]; v != "" {
-			return fmt.Errorf("invalid %s: set either %s or %s, not both", s.Name+FileSuffix, s.Name, s.Name+FileSuffix)
+			return nil, fmt.Errorf("invalid %s: set either %s or %s, not both", s.Name+FileSuffix, s.Name, s.Name+FileSuffix)
 		}
 		f, err := os.Open(path)
 		if err != nil {
-			return fmt.Errorf("invalid %s: %w", s.Name+FileSuffix, err)
+			return nil, fmt.Errorf("invalid %s: %w", s.Name+FileSuffix, err)
 		}
 		b, err := io.ReadAll(io.LimitReader(f, maxSettingFile+1))
 		f.Close()
 		if err != nil {
-			return fmt.Errorf("invalid %s: read %s: %w", s.Name+FileSuffix, path, err)
+			return nil, fmt.Errorf("invalid %s: read %s: %w", s.Name+FileSuffix, path, err)
 		}
 		if len(b) > maxSettingFile {
-			return fmt.Errorf("invalid %s: %s is larger than %d bytes", s.Name+FileSuffix, path, maxSettingFile)
+			return nil, fmt.Errorf("invalid %s: %s is larger than %d bytes", s.Name+FileSuffix, path, maxSettingFile)
 		}
 		v := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 		if v == "" {
-			return fmt.Errorf("invalid %s: %s is empty", s.Name+FileSuffix, path)
+			return nil, fmt.Errorf("invalid %s: %s is empty", s.Name+FileSuffix, path)
 		}
 		vars[s.Name] = v
 		delete(vars, s.Name+FileSuffix)
+		read = append(read, absPath(path))
 	}
-	return nil
+	return read, nil
 }
 
 // clearExplicitlyEmptyLists gives list settings that are present but empty
@@ -205,6 +215,7 @@ func (c *Config) normalise() {
 	}
 	c.LogFormat = strings.ToLower(strings.TrimSpace(c.LogFormat))
 	c.AuthMode = strings.ToLower(strings.TrimSpace(c.AuthMode))
+	c.RobotSandbox = strings.ToLower(strings.TrimSpace(c.RobotSandbox))
 	c.Algorithm = strings.ToUpper(strings.TrimSpace(c.Algorithm))
 	// Folders are resolved against the working directory once, here: robots
 	// run in other directories, so no relative path may travel further.
@@ -264,6 +275,7 @@ func (c Config) Validate() error {
 		oneOf("AUTH_MODE", c.AuthMode, "hybrid", "local", "azure"),
 		oneOf("ALGORITHM", c.Algorithm, "HS256"),
 		oneOf("AZURE_AD_DEFAULT_ROLE", c.AzureDefaultRole, "Viewer", "Operator", "Maintainer", "Admin", "none"),
+		oneOf("ROBOT_SANDBOX", c.RobotSandbox, "auto", "required", "off"),
 	} {
 		if check != nil {
 			return check

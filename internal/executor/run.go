@@ -86,14 +86,32 @@ func (w *Worker) execute(ctx context.Context, stop context.CancelCauseFunc, r *h
 	if len(dropped) > 0 {
 		p.add(hub.LevelWarn, "Runtime environment not applied (reserved or not declared by the robot): "+strings.Join(dropped, ", "))
 	}
-	env := BuildEnv(w.cfg.BaseEnv, r.ID, outputs, v.EnvVars, runEnv)
+	tmp := filepath.Join(runDir, "tmp")
+	if err := os.MkdirAll(tmp, 0o750); err != nil {
+		p.add(hub.LevelError, "Unexpected failure: "+err.Error())
+		closePump()
+		fail("cannot create the run's temp folder: " + err.Error())
+		return
+	}
+	env := withTemp(BuildEnv(w.cfg.BaseEnv, r.ID, outputs, v.EnvVars, runEnv), tmp)
 	p.add(hub.LevelInfo, "Command: "+redact(strings.Join(append([]string{cmd.Path}, cmd.Args...), " "), v.EnvVars, runEnv))
 	p.add(hub.LevelInfo, "Working directory: "+cmd.Dir)
 	p.add(hub.LevelInfo, "Timeout seconds: "+strconv.Itoa(r.TimeoutSeconds))
+	cmd.Env = env
+	cmd, confined, err := w.confine(cmd, runDir)
+	if err != nil {
+		p.add(hub.LevelError, "Unexpected failure: "+err.Error())
+		closePump()
+		fail(err.Error())
+		return
+	}
+	if confined {
+		p.add(hub.LevelInfo, "Sandbox: the robot may write only its run folder "+runDir)
+	}
 
 	stdout := NewLineWriter(false, func(l Line) { p.add(hub.LevelInfo, l.Text) })
 	stderr := NewLineWriter(true, func(l Line) { p.add(hub.LevelError, l.Text) })
-	cmd.Env, cmd.Stdout, cmd.Stderr, cmd.GracePeriod = env, stdout, stderr, w.cfg.GracePeriod
+	cmd.Stdout, cmd.Stderr, cmd.GracePeriod = stdout, stderr, w.cfg.GracePeriod
 	proc, err := startRetrying(cmd)
 	if err != nil {
 		p.add(hub.LevelError, "Unexpected failure: cannot start the robot: "+err.Error())

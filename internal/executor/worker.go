@@ -74,6 +74,8 @@ type Config struct {
 	// BaseEnv is the worker's own environment (os.Environ()); only its
 	// allow-listed variables reach robots.
 	BaseEnv []string
+	// Sandbox confines robots; the zero value runs them unconfined.
+	Sandbox Sandbox
 	// Observer records finished runs (metrics); may be nil.
 	Observer interface {
 		Finished(status string, d time.Duration)

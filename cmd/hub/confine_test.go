@@ -1,0 +1,91 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"automationhub/internal/sandbox"
+)
+
+// TestRobotCannotEscape starts the hub as the quick start does (default
+// settings, so robots are confined where the kernel can) and runs a hostile
+// robot while another robot's run is in progress. The robot tries to read
+// the hub's environment and every other process's, the database, the
+// secret key, the data folder, another run's working copy, the package
+// cache and the artifact store, to poison the cache, to read /etc/shadow
+// and to write the shared /tmp: every attempt must be refused. It still
+// imports a module of its package, writes an output file and a temp file.
+func TestRobotCannotEscape(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("robots are confined on Linux")
+	}
+	if ok, why := sandbox.Available(); !ok {
+		t.Skip("robots cannot be confined here: " + why)
+	}
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 not installed")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	hub := startHubProcess(t, dir, "HUB_ADDR=127.0.0.1:0", "ENVIRONMENT=test", "PASSWORD_HASH_COST=4",
+		"DEFAULT_ADMIN_PASSWORD=admin-password-1", "SECRET_KEY="+strings.Repeat("s", 40))
+	c := login(t, hub.URL+"/api/v1", "admin", "admin-password-1")
+
+	// Another run, in progress, with a file in its working copy.
+	victim := c.shellRobot("victim", "#!/bin/sh\necho private > secret.txt\necho ready\nexec sleep 120\n")
+	var vrun runView
+	if code := c.call("POST", "/runs/"+victim+"/execute", "application/json", strings.NewReader(`{}`), &vrun); code != 202 {
+		t.Fatalf("execute victim: %d", code)
+	}
+	victimFile := filepath.Join(dir, "data", "worker", "runs", vrun.RunID, "workspace", "secret.txt")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(victimFile); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the victim run never wrote its file")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	defer c.call("POST", "/runs/"+vrun.RunID+"/cancel", "", nil, nil)
+
+	script, err := os.ReadFile("testdata/escape.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	robot := c.publishRobot("escape-artist", "PYTHON", "main.py", map[string]string{"main.py": string(script), "helper.py": "NAME = 'imported'\n"})
+	var run runView
+	body := `{"runtime_arguments":[` + jsonString(victimFile) + `]}`
+	if code := c.call("POST", "/runs/"+robot+"/execute", "application/json", strings.NewReader(body), &run); code != 202 {
+		t.Fatalf("execute: %d", code)
+	}
+	run = c.waitRun(run.RunID, 60*time.Second)
+	log := c.logMessages(run.RunID)
+	text := strings.Join(log, "\n")
+	if run.Status != "SUCCESS" {
+		t.Fatalf("run = %s (%s); log:\n%s", run.Status, deref(run.ErrorMessage), text)
+	}
+	for _, l := range log {
+		if strings.HasPrefix(l, "ESCAPE ") {
+			t.Errorf("the robot got through: %s", l)
+		}
+	}
+	for _, want := range []string{"DENIED hub environ", "DENIED database", "DENIED secret key", "DENIED list data folder",
+		"DENIED list runs", "DENIED other run", "DENIED list cache", "DENIED write cache", "DENIED list artifacts",
+		"DENIED shadow", "DENIED shared tmp", "OK helper imported", "OK output",
+		"OK temp " + filepath.Join(dir, "data", "worker", "runs", run.RunID, "tmp")} {
+		if !containsLine(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, text)
+		}
+	}
+	if b, err := os.ReadFile(victimFile); err != nil || string(b) != "private\n" {
+		t.Errorf("the victim's file changed: %q, %v", b, err)
+	}
+	hub.stop(t)
+}

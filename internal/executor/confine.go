@@ -1,0 +1,105 @@
+package executor
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"automationhub/internal/sandbox"
+)
+
+// Sandbox says how robots are confined (see package sandbox).
+type Sandbox struct {
+	// Launcher is the hub binary that confines a robot and execs it
+	// (os.Executable()); empty leaves robots unconfined.
+	Launcher string
+	// Required refuses to run robots where they cannot be confined.
+	Required bool
+	// Hidden are paths robots must not read even where they lie below a
+	// readable system folder: the data folder, the artifact store, the
+	// worker folder, secret files, the .env file.
+	Hidden []string
+	// Read are extra paths robots may read (an interpreter's prefix is added
+	// on its own).
+	Read []string
+}
+
+// robotDevices are the device files a confined robot may use.
+var robotDevices = []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"}
+
+// confine wraps cmd so that it starts through the launcher with the run's
+// policy: read the system and the interpreter, write only runDir. A nil
+// error with confined false means robots run unconfined by configuration.
+func (w *Worker) confine(cmd Command, runDir string) (Command, bool, error) {
+	sb := w.cfg.Sandbox
+	if sb.Launcher == "" {
+		return cmd, false, nil
+	}
+	program, err := resolvePath(cmd.Path, cmd.Env)
+	if err != nil {
+		program = cmd.Path // the launcher reports it
+	}
+	read := append(sandbox.ReadableSystem(), sb.Read...)
+	if prefix := installPrefix(program); prefix != "" {
+		read = append(read, prefix)
+	}
+	policy := sandbox.Policy{
+		Read:     sandbox.Carve(read, sb.Hidden),
+		Write:    []string{runDir},
+		Devices:  robotDevices,
+		Required: sb.Required,
+	}
+	args, err := policy.Args(program, cmd.Args)
+	if err != nil {
+		return cmd, false, fmt.Errorf("confine the robot: %w", err)
+	}
+	cmd.Path, cmd.Args = sb.Launcher, args
+	return cmd, true, nil
+}
+
+// installPrefix is the folder an interpreter or program is installed
+// under (…/bin/python3 → …), so that a confined robot can load its
+// libraries; "" for programs in system folders or inside the run.
+func installPrefix(program string) string {
+	real, err := filepath.EvalSymlinks(program)
+	if err != nil {
+		return ""
+	}
+	prefix := filepath.Dir(filepath.Dir(real))
+	if prefix == "/" || prefix == "." {
+		return ""
+	}
+	// A version manager's shim (pyenv: ~/.pyenv/shims/python3) is a script
+	// that runs the real interpreter from the same root.
+	if filepath.Base(filepath.Dir(real)) == "shims" {
+		return prefix
+	}
+	for _, sys := range sandbox.ReadableSystem() {
+		if prefix == sys || strings.HasPrefix(prefix, sys+string(filepath.Separator)) {
+			return ""
+		}
+	}
+	return prefix
+}
+
+// withTemp points the robot's temp variables at its own temp folder.
+func withTemp(env []string, dir string) []string {
+	out := slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		k = strings.ToUpper(k)
+		return k == "TMPDIR" || k == "TEMP" || k == "TMP"
+	})
+	return append(out, "TMPDIR="+dir, "TEMP="+dir, "TMP="+dir)
+}
+
+// LauncherPath is the hub binary to use as the robot launcher.
+func LauncherPath() (string, error) {
+	p, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	return exec.LookPath(p)
+}
