@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -175,10 +176,19 @@ func writeRunLog(f *os.File, lines []hub.LogLine) {
 		buf = append(buf, " ["...)
 		buf = append(buf, l.Level...)
 		buf = append(buf, "] "...)
-		buf = append(buf, l.Message...)
+		buf = appendOneLine(buf, l.Message)
 		buf = append(buf, '\n')
 	}
 	_, _ = f.Write(buf)
+}
+
+// appendOneLine appends msg with its line breaks escaped, so one log line is
+// one line of run.log whatever it holds.
+func appendOneLine(buf []byte, msg string) []byte {
+	if !strings.ContainsAny(msg, "\r\n") {
+		return append(buf, msg...)
+	}
+	return append(buf, strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(msg)...)
 }
 
 // close drains and writes everything queued, then returns the last seq

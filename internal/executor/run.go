@@ -94,7 +94,7 @@ func (w *Worker) execute(ctx context.Context, stop context.CancelCauseFunc, r *h
 		return
 	}
 	env := withTemp(BuildEnv(w.cfg.BaseEnv, r.ID, outputs, v.EnvVars, runEnv), tmp)
-	p.add(hub.LevelInfo, "Command: "+redact(strings.Join(append([]string{cmd.Path}, cmd.Args...), " "), v.EnvVars, runEnv))
+	p.add(hub.LevelInfo, "Command: "+redact(commandLine(cmd.Path, cmd.Args), v.EnvVars, runEnv))
 	p.add(hub.LevelInfo, "Working directory: "+cmd.Dir)
 	p.add(hub.LevelInfo, "Timeout seconds: "+strconv.Itoa(r.TimeoutSeconds))
 	cmd.Env = env
@@ -297,6 +297,20 @@ func (w *Worker) prepare(r *hub.Run, v *hub.Version, runDir string) (Command, st
 		return Command{}, "", nil, fmt.Errorf("Python interpreter %q not found on this worker (PYTHON_EXECUTABLE)", w.cfg.PythonExecutable)
 	}
 	return Command{Path: python, Args: append([]string{entry}, args...), Dir: dir}, workspace, copied, nil
+}
+
+// commandLine shows a command as one unambiguous line: an argument that is
+// empty or holds spaces, quotes or control characters (a newline would forge
+// log lines) is shown Go-quoted.
+func commandLine(path string, args []string) string {
+	parts := make([]string, 0, 1+len(args))
+	for _, a := range append([]string{path}, args...) {
+		if a == "" || strings.ContainsFunc(a, func(r rune) bool { return r <= ' ' || r == '"' || r == '\'' || r == '\\' || r == 0x7f }) {
+			a = strconv.Quote(a)
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
 }
 
 // declaredRunEnv keeps the variables of a run's runtime environment that
