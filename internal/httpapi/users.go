@@ -406,9 +406,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	token, err := s.accounts.Login(r.Context(), username, password, ClientIP(r.Context()))
 	if err != nil {
-		if hub.ErrorKind(err) == hub.ETooManyRequests {
-			w.Header().Set("Retry-After", "60")
-		}
 		writeError(w, r, err)
 		return
 	}
