@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -194,12 +195,18 @@ func (s *Server) Routes() []Route {
 }
 
 // register adds a huma operation and records the route. Operations get the
-// configured body limit and the standard error responses.
+// configured body limit and the standard error responses, and inputs with
+// a NUL character are refused before h runs (see refuseNULInput).
 func register[I, O any](s *Server, op huma.Operation, public bool, h func(context.Context, *I) (*O, error)) {
 	if op.MaxBodyBytes == 0 {
 		op.MaxBodyBytes = s.cfg.MaxBodyBytes
 	}
-	huma.Register(s.api, op, h)
+	huma.Register(s.api, op, func(ctx context.Context, in *I) (*O, error) {
+		if err := refuseNULInput(reflect.ValueOf(in), ""); err != nil {
+			return nil, err
+		}
+		return h(ctx, in)
+	})
 	s.mu.Lock()
 	s.routes = append(s.routes, Route{Method: op.Method, Path: op.Path, Public: public})
 	s.mu.Unlock()
