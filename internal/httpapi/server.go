@@ -50,6 +50,9 @@ type Deps struct {
 	// Runs serves the run endpoints; LiveLogs feeds the WebSocket.
 	Runs     Runs
 	LiveLogs LiveLogs
+	// LogRecheck is how often an open log stream authenticates its
+	// caller's token again and checks run.read (default 10 s).
+	LogRecheck time.Duration
 	// Ops serves the operations views.
 	Ops OpsViews
 	// Portal serves domains and services.
@@ -77,6 +80,7 @@ type Server struct {
 	registry       Registry
 	runs           Runs
 	live           LiveLogs
+	logRecheck     time.Duration
 	ops            OpsViews
 	portal         Portal
 
@@ -102,20 +106,24 @@ func New(d Deps) (*Server, error) {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New(d.Version)
 	}
+	if d.LogRecheck <= 0 {
+		d.LogRecheck = 10 * time.Second
+	}
 	s := &Server{
-		cfg:      d.Config,
-		log:      d.Logger,
-		metrics:  d.Metrics,
-		version:  d.Version,
-		ready:    d.Ready,
-		mux:      http.NewServeMux(),
-		auth:     d.Auth,
-		accounts: d.Accounts,
-		registry: d.Registry,
-		runs:     d.Runs,
-		live:     d.LiveLogs,
-		ops:      d.Ops,
-		portal:   d.Portal,
+		cfg:        d.Config,
+		log:        d.Logger,
+		metrics:    d.Metrics,
+		version:    d.Version,
+		ready:      d.Ready,
+		mux:        http.NewServeMux(),
+		auth:       d.Auth,
+		accounts:   d.Accounts,
+		registry:   d.Registry,
+		runs:       d.Runs,
+		live:       d.LiveLogs,
+		logRecheck: d.LogRecheck,
+		ops:        d.Ops,
+		portal:     d.Portal,
 	}
 	for _, p := range d.Config.TrustedProxies {
 		n, err := config.ParseIPOrCIDR(p)
