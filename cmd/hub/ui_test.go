@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/google/uuid"
 )
 
 // runsPerPageForTest is the runs list's page size.
@@ -527,5 +528,53 @@ func TestUIFormBodyLimit(t *testing.T) {
 	c.call("GET", "/users", "", nil, &users)
 	if len(users) != 1 {
 		t.Errorf("users after an oversized form: %d", len(users))
+	}
+}
+
+// TestUILogSocketIsSameOriginOnly: the UI's log socket authenticates with
+// the session cookie, which browsers also send from pages of other origins
+// (another port of the same host included), so it accepts only pages of
+// its own origin; the CORS origins are for the API's token-authenticated
+// socket.
+func TestUILogSocketIsSameOriginOnly(t *testing.T) {
+	_, base := startUIHub(t, "sqlite", map[string]string{"CORS_ORIGINS": "http://localhost:3000"})
+	admin := uiLogin(t, base, "admin", "admin-password-1")
+	u, _ := url.Parse(base)
+	hdr := http.Header{}
+	for _, ck := range admin.client.Jar.Cookies(u) {
+		hdr.Add("Cookie", ck.Name+"="+ck.Value)
+	}
+	ws := "ws://" + u.Host + "/runs/" + uuid.NewString() + "/logs/ws"
+	for _, tc := range []struct {
+		origin string
+		ok     bool
+	}{
+		{base, true},
+		{"", true}, // not a browser
+		{"http://localhost:3000", false},
+		{"http://" + u.Hostname() + ":1", false},
+		{"null", false},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		h := hdr.Clone()
+		if tc.origin != "" {
+			h.Set("Origin", tc.origin)
+		}
+		c, resp, err := websocket.Dial(ctx, ws, &websocket.DialOptions{HTTPHeader: h})
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("origin %q: %v, want the handshake accepted", tc.origin, err)
+		case tc.ok:
+			// Accepted with the session, then closed: the run does not exist.
+			if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != 4404 {
+				t.Errorf("origin %q: %v, want close 4404", tc.origin, err)
+			}
+		case err == nil || resp == nil || resp.StatusCode != http.StatusForbidden:
+			t.Errorf("origin %q: %v, want the handshake refused with 403", tc.origin, err)
+		}
+		if c != nil {
+			c.CloseNow()
+		}
+		cancel()
 	}
 }

@@ -44,6 +44,15 @@ const (
 	unixDir       = 0o040000
 )
 
+// Path limits of a package: the longest name of one file or folder (what
+// Linux, Windows and macOS file systems accept, counted in UTF-8 bytes) and
+// the longest path. A package with a longer name would publish but could
+// never be unpacked on a worker.
+const (
+	MaxNameBytes = 255
+	MaxPathBytes = 1024
+)
+
 // maxManifestBytes is the largest robot.yaml that is read for metadata.
 const maxManifestBytes = 64 << 10
 
@@ -202,8 +211,9 @@ func removeContents(root *os.Root) {
 // and empty segments are dropped, a trailing slash is removed. It rejects
 // absolute paths (leading / or \), drive letters (C:), UNC paths (\\server),
 // ".." segments (and other segments made only of dots and spaces, which
-// Windows resolves specially), NUL bytes and an empty result, with a
-// hub.EInvalid error.
+// Windows resolves specially), NUL bytes, names longer than MaxNameBytes,
+// paths longer than MaxPathBytes and an empty result, with a hub.EInvalid
+// error.
 func CleanRelPath(p string) (string, error) {
 	clean, prob := cleanRel(p)
 	if prob != nil {
@@ -244,13 +254,19 @@ func cleanRel(p string) (string, *pathProblem) {
 			// "...", ". ", " ": Windows trims trailing dots and spaces,
 			// turning these into "." or ".." or an empty name.
 			return "", &pathProblem{escape: true, why: "segment of only dots or spaces"}
+		case len(seg) > MaxNameBytes:
+			return "", &pathProblem{why: fmt.Sprintf("a file or folder name longer than %d bytes", MaxNameBytes)}
 		}
 		out = append(out, seg)
 	}
 	if len(out) == 0 {
 		return "", &pathProblem{why: "empty name"}
 	}
-	return strings.Join(out, "/"), nil
+	clean := strings.Join(out, "/")
+	if len(clean) > MaxPathBytes {
+		return "", &pathProblem{why: fmt.Sprintf("a path longer than %d bytes", MaxPathBytes)}
+	}
+	return clean, nil
 }
 
 func isASCIILetter(b byte) bool { return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' }

@@ -307,6 +307,9 @@ func TestInspectRejectsHostileNames(t *testing.T) {
 		{"a/. /x", []string{"only dots or spaces"}},
 		{"a\x00b.py", []string{"NUL byte"}},
 		{"./", []string{"empty name"}},
+		{strings.Repeat("n", 256) + ".py", []string{"name longer than 255 bytes"}},
+		{"src/" + strings.Repeat("é", 128) + "/main.py", []string{"name longer than 255 bytes"}},
+		{strings.Repeat(strings.Repeat("d", 200)+"/", 6) + "main.py", []string{"path longer than 1024 bytes"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -784,6 +787,8 @@ func TestCleanRelPath(t *testing.T) {
 		{"a/ /b", "", "only dots or spaces"},
 		{"a/.. /b", "", "only dots or spaces"},
 		{"a\x00b", "", "NUL byte"},
+		{strings.Repeat("n", 256), "", "name longer than 255 bytes"},
+		{strings.Repeat(strings.Repeat("d", 255)+"/", 4) + "x", "", "path longer than 1024 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

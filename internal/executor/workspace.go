@@ -53,7 +53,13 @@ func (w *Worker) packageCache(v *hub.Version, pkgPath string) (string, error) {
 	}
 	defer os.RemoveAll(tmp)
 	if _, err := archive.Extract(f, size, tmp, w.cfg.Limits); err != nil {
-		return "", fmt.Errorf("unpack package: %s", hub.ErrorMessage(err))
+		// A refused package says why in its message; any other failure (the
+		// file system's) in its own text, never as a generic internal error.
+		msg := err.Error()
+		if hub.ErrorKind(err) != hub.EInternal {
+			msg = hub.ErrorMessage(err)
+		}
+		return "", fmt.Errorf("unpack package: %s", msg)
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		if _, statErr := os.Stat(dir); statErr == nil {

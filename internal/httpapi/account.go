@@ -5,8 +5,6 @@ import (
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
-
-	"automationhub/internal/hub"
 )
 
 // UserNameRead names a user to other users: no e-mail, role or status.
@@ -39,9 +37,6 @@ func (s *Server) registerAccountRoutes() {
 		Errors: []int{http.StatusBadRequest, http.StatusConflict, http.StatusTooManyRequests},
 	}, authAny), false, func(ctx context.Context, in *passwordInput) (*passwordOutput, error) {
 		tok, err := s.accounts.ChangePassword(ctx, principalFrom(ctx), in.Body.CurrentPassword, in.Body.NewPassword)
-		if hub.ErrorKind(err) == hub.ETooManyRequests {
-			return nil, &ErrorBody{status: http.StatusTooManyRequests, Detail: hub.ErrorMessage(err), header: http.Header{"Retry-After": {"60"}}}
-		}
 		if err != nil {
 			return nil, err
 		}

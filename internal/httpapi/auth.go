@@ -81,12 +81,16 @@ func (s *Server) authMiddleware(ctx huma.Context, next func(huma.Context)) {
 	next(huma.WithValue(ctx, principalKey{}, p))
 }
 
-// requireAuth wraps a plain handler with the same checks as authMiddleware.
+// requireAuth wraps a plain handler with the same checks as authMiddleware,
+// and refuses a NUL character in the path or query as register does.
 func (s *Server) requireAuth(need string, h func(http.ResponseWriter, *http.Request, *hub.Principal)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.authenticate(r.Context(), r.Header.Get("Authorization"))
 		if err == nil && !holds(p, need) {
 			err = hub.Errorf(hub.EForbidden, identity.MsgForbidden)
+		}
+		if err == nil {
+			err = refuseNULRequest(r)
 		}
 		if err != nil {
 			writeError(w, r, err)

@@ -148,6 +148,10 @@ func TestErrorKindsMapToStatus(t *testing.T) {
 			if tt.want == 401 && rec.Header().Get("WWW-Authenticate") != "Bearer" {
 				t.Errorf("401 without WWW-Authenticate: Bearer")
 			}
+			retry := map[int]string{429: "60", 503: "5"}[tt.want]
+			if got := rec.Header().Get("Retry-After"); got != retry {
+				t.Errorf("Retry-After = %q, want %q", got, retry)
+			}
 			if tt.want == 500 && strings.Contains(rec.Body.String(), "deadline") {
 				t.Errorf("internal error text leaked to the client: %s", rec.Body)
 			}

@@ -112,9 +112,16 @@ func errorBodyFor(ctx context.Context, err error) *ErrorBody {
 	for _, f := range hub.ErrorFields(err) {
 		body.Errors = append(body.Errors, FieldErrorItem{Field: f.Field, Message: f.Message})
 	}
-	if status == http.StatusUnauthorized {
+	switch status {
+	case http.StatusUnauthorized:
 		body.header = http.Header{}
 		body.header.Set("WWW-Authenticate", "Bearer")
+	case http.StatusTooManyRequests: // the login limiter's window is a minute
+		body.header = http.Header{}
+		body.header.Set("Retry-After", "60")
+	case http.StatusServiceUnavailable: // busy (no password-hashing slot) or a dependency down
+		body.header = http.Header{}
+		body.header.Set("Retry-After", "5")
 	}
 	return body
 }

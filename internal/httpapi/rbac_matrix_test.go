@@ -124,6 +124,13 @@ func setupAPI(t testing.TB, dialect string) apiBundle {
 // setupAPISized is setupAPI with a chosen MAX_ARTIFACT_BYTES.
 func setupAPISized(t testing.TB, dialect string, maxArtifact int64) apiBundle {
 	t.Helper()
+	return setupAPIWith(t, dialect, maxArtifact, nil)
+}
+
+// setupAPIWith is setupAPISized with a hook that adjusts the server's
+// dependencies.
+func setupAPIWith(t testing.TB, dialect string, maxArtifact int64, adjust func(*httpapi.Deps)) apiBundle {
+	t.Helper()
 	db := hubtest.Store(t, dialect)
 	cfg, err := config.Load(map[string]string{"HUB_ADDR": "127.0.0.1:0"})
 	if err != nil {
@@ -140,8 +147,12 @@ func setupAPISized(t testing.TB, dialect string, maxArtifact int64) apiBundle {
 	t.Cleanup(func() { mb.Close() })
 	runSvc := runs.New(db, mb, blobs, runs.Config{Logger: slog.New(slog.DiscardHandler)})
 	ops := runs.NewOps(db, time.Minute, nil)
-	srv, err := httpapi.New(httpapi.Deps{Config: cfg, Version: "test", Logger: slog.New(slog.DiscardHandler), Auth: ids, Accounts: ids,
-		Registry: reg, Runs: runSvc, LiveLogs: mb, Ops: ops, Portal: portal.New(db, runSvc, nil)})
+	deps := httpapi.Deps{Config: cfg, Version: "test", Logger: slog.New(slog.DiscardHandler), Auth: ids, Accounts: ids,
+		Registry: reg, Runs: runSvc, LiveLogs: mb, Ops: ops, Portal: portal.New(db, runSvc, nil)}
+	if adjust != nil {
+		adjust(&deps)
+	}
+	srv, err := httpapi.New(deps)
 	if err != nil {
 		t.Fatal(err)
 	}

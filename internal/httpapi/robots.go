@@ -396,6 +396,14 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, p *hub.Principa
 		writeError(w, r, hub.Errorf(hub.EUnprocessable, "artifact is required."))
 		return
 	}
+	if err := refuseNULValues(fields); err != nil {
+		fail(err)
+		return
+	}
+	if strings.IndexByte(fileName, 0) >= 0 {
+		fail(nulError("artifact file name"))
+		return
+	}
 	in := registry.PublishInput{
 		Version: fields.Get("version"), Channel: fields.Get("channel"), Changelog: fields.Get("changelog"),
 		EntrypointPath: fields.Get("entrypoint_path"), EntrypointType: fields.Get("entrypoint_type"),

@@ -253,3 +253,29 @@ func TestPublishCutOffMidwayLeavesNothing(t *testing.T) {
 		t.Errorf("versions after a cut-off upload = %d, want 1", len(versions))
 	}
 }
+
+// TestPublishRefusesNamesNoFileSystemTakes: an entry name longer than 255
+// bytes (or a path longer than 1024) would publish but never unpack on a
+// worker, so publish refuses it, naming the entry, and stores nothing.
+func TestPublishRefusesNamesNoFileSystemTakes(t *testing.T) {
+	b := setupAPI(t, hubtest.Dialects()[0])
+	id := b.newRobot(t, "long-names")
+	for _, name := range []string{strings.Repeat("n", 256) + ".py", strings.Repeat(strings.Repeat("d", 250)+"/", 5) + "x.py"} {
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		for _, n := range []string{"main.py", name} {
+			w, _ := zw.Create(n)
+			w.Write([]byte("print('hi')\n"))
+		}
+		zw.Close()
+		before := b.storedFiles(t)
+		ct, body := multipartBody(t, map[string]string{"version": "1.1.0", "channel": "stable"}, "pkg.zip", buf.Bytes())
+		rec := b.call(t, "maintainer", http.MethodPost, "/api/v1/robots/"+id+"/versions/publish", ct, string(body))
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `Archive entry \"`+name[:20]) || !strings.Contains(rec.Body.String(), "longer than") {
+			t.Errorf("publish with %d-byte entry name: %d %s, want 400 naming the entry", len(name), rec.Code, rec.Body)
+		}
+		if after := b.storedFiles(t); len(after) != len(before) {
+			t.Errorf("stored files went from %d to %d", len(before), len(after))
+		}
+	}
+}

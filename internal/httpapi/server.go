@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -49,6 +50,9 @@ type Deps struct {
 	// Runs serves the run endpoints; LiveLogs feeds the WebSocket.
 	Runs     Runs
 	LiveLogs LiveLogs
+	// LogRecheck is how often an open log stream authenticates its
+	// caller's token again and checks run.read (default 10 s).
+	LogRecheck time.Duration
 	// Ops serves the operations views.
 	Ops OpsViews
 	// Portal serves domains and services.
@@ -76,6 +80,7 @@ type Server struct {
 	registry       Registry
 	runs           Runs
 	live           LiveLogs
+	logRecheck     time.Duration
 	ops            OpsViews
 	portal         Portal
 
@@ -101,20 +106,24 @@ func New(d Deps) (*Server, error) {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New(d.Version)
 	}
+	if d.LogRecheck <= 0 {
+		d.LogRecheck = 10 * time.Second
+	}
 	s := &Server{
-		cfg:      d.Config,
-		log:      d.Logger,
-		metrics:  d.Metrics,
-		version:  d.Version,
-		ready:    d.Ready,
-		mux:      http.NewServeMux(),
-		auth:     d.Auth,
-		accounts: d.Accounts,
-		registry: d.Registry,
-		runs:     d.Runs,
-		live:     d.LiveLogs,
-		ops:      d.Ops,
-		portal:   d.Portal,
+		cfg:        d.Config,
+		log:        d.Logger,
+		metrics:    d.Metrics,
+		version:    d.Version,
+		ready:      d.Ready,
+		mux:        http.NewServeMux(),
+		auth:       d.Auth,
+		accounts:   d.Accounts,
+		registry:   d.Registry,
+		runs:       d.Runs,
+		live:       d.LiveLogs,
+		logRecheck: d.LogRecheck,
+		ops:        d.Ops,
+		portal:     d.Portal,
 	}
 	for _, p := range d.Config.TrustedProxies {
 		n, err := config.ParseIPOrCIDR(p)
@@ -194,12 +203,18 @@ func (s *Server) Routes() []Route {
 }
 
 // register adds a huma operation and records the route. Operations get the
-// configured body limit and the standard error responses.
+// configured body limit and the standard error responses, and inputs with
+// a NUL character are refused before h runs (see refuseNULInput).
 func register[I, O any](s *Server, op huma.Operation, public bool, h func(context.Context, *I) (*O, error)) {
 	if op.MaxBodyBytes == 0 {
 		op.MaxBodyBytes = s.cfg.MaxBodyBytes
 	}
-	huma.Register(s.api, op, h)
+	huma.Register(s.api, op, func(ctx context.Context, in *I) (*O, error) {
+		if err := refuseNULInput(reflect.ValueOf(in), ""); err != nil {
+			return nil, err
+		}
+		return h(ctx, in)
+	})
 	s.mu.Lock()
 	s.routes = append(s.routes, Route{Method: op.Method, Path: op.Path, Public: public})
 	s.mu.Unlock()

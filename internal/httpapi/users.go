@@ -389,6 +389,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeDetail(w, http.StatusBadRequest, "Malformed form body.")
 		return
 	}
+	if err := refuseNULValues(r.PostForm); err != nil {
+		writeError(w, r, err)
+		return
+	}
 	var problems []ValidationItem
 	username, password := r.PostFormValue("username"), r.PostFormValue("password")
 	for field, v := range map[string]string{"username": username, "password": password} {
@@ -406,9 +410,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	token, err := s.accounts.Login(r.Context(), username, password, ClientIP(r.Context()))
 	if err != nil {
-		if hub.ErrorKind(err) == hub.ETooManyRequests {
-			w.Header().Set("Retry-After", "60")
-		}
 		writeError(w, r, err)
 		return
 	}

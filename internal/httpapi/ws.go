@@ -75,7 +75,10 @@ func (s *Server) registerLogStream() {
 			"to the last one, a frame `{\"type\":\"status\",\"run_id\",\"status\",\"last_seq\",\"timestamp\",\"level\":\"INFO\"," +
 			"\"message\":\"Run finished with status SUCCESS.\"}` is sent (`last_seq`: the run's final line; a client that holds fewer " +
 			"lines fetches the rest from `/runs/{id}/logs`) and the socket closes normally. Rejections close with 4401 " +
-			"(not authenticated), 4403 (not allowed) or 4404 (no such run). Requires `run.read` on the run's robot.",
+			"(not authenticated), 4403 (not allowed) or 4404 (no such run). Requires `run.read` on the run's robot. " +
+			"An open stream authenticates its token and checks `run.read` again every 10 seconds: a deactivated user, a revoked " +
+			"or expired token closes it with 4401, a lost permission with 4403. Browsers may open it from the page's own origin " +
+			"or from one listed in `CORS_ORIGINS`.",
 		Parameters: []*huma.Param{
 			{Name: "run_id", In: "path", Required: true, Schema: &huma.Schema{Type: huma.TypeString, Format: "uuid"}},
 			{Name: "token", In: "query", Schema: &huma.Schema{Type: huma.TypeString}},
@@ -152,7 +155,7 @@ func (s *Server) serveLogStream(w http.ResponseWriter, r *http.Request) {
 	// Client frames are read (and ignored) only to notice a disconnect.
 	ctx = conn.CloseRead(ctx)
 
-	st := &logStream{srv: s, conn: conn, log: log, runID: run.ID}
+	st := &logStream{srv: s, conn: conn, log: log, runID: run.ID, token: token}
 	after := int64(-1)
 	if v := r.URL.Query().Get("after_seq"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -162,7 +165,13 @@ func (s *Server) serveLogStream(w http.ResponseWriter, r *http.Request) {
 		}
 		after = n
 	}
-	if err := st.run(ctx, after); err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+	err = st.run(ctx, after)
+	switch hub.ErrorKind(err) {
+	case hub.EUnauthorized, hub.EForbidden, hub.ENotFound: // access lost while streaming
+		reject(err)
+		return
+	}
+	if err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
 		loggerFrom(ctx).WarnContext(ctx, "log stream ended", "run_id", run.ID, "error", err.Error())
 		conn.Close(websocket.StatusInternalError, "stream failed")
 		return
@@ -186,12 +195,16 @@ func (s *Server) wsOrigins() []string {
 // logStream sends one run's log to one client: subscribe first, then the
 // stored backlog, then live lines with seq above the last one sent; gaps
 // (lost or dropped live messages) are filled from the database, so every
-// line is sent exactly once and in order.
+// line is sent exactly once and in order. Every Server.logRecheck the
+// caller's token is authenticated again and run.read checked again, so a
+// deactivated user, a revoked or expired token or a lost permission ends
+// the stream (4401, 4403).
 type logStream struct {
 	srv   *Server
 	conn  *websocket.Conn
-	log   *runs.LogReader // access checked once, at connect
+	log   *runs.LogReader
 	runID string
+	token string
 	last  int64
 }
 
@@ -214,6 +227,8 @@ func (st *logStream) run(ctx context.Context, after int64) error {
 	}
 	poll := time.NewTicker(wsStatusPoll)
 	defer poll.Stop()
+	recheck := time.NewTicker(st.srv.logRecheck)
+	defer recheck.Stop()
 	if done, err := st.finishedNow(ctx); err != nil || done {
 		return err
 	}
@@ -221,6 +236,10 @@ func (st *logStream) run(ctx context.Context, after int64) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-recheck.C:
+			if err := st.recheck(ctx); err != nil {
+				return err
+			}
 		case <-poll.C:
 			if done, err := st.finishedNow(ctx); err != nil || done {
 				return err
@@ -247,6 +266,17 @@ func (st *logStream) run(ctx context.Context, after int64) error {
 			}
 		}
 	}
+}
+
+// recheck authenticates the caller's token again (user still active, token
+// not revoked or expired) and checks run.read on the run's robot again.
+func (st *logStream) recheck(ctx context.Context) error {
+	p, err := st.srv.auth.Authenticate(ctx, st.token, ClientIP(ctx))
+	if err != nil {
+		return err
+	}
+	_, _, err = st.srv.runs.OpenLog(ctx, p, st.runID)
+	return err
 }
 
 // catchUp sends every stored line after st.last.

@@ -11,10 +11,13 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/google/uuid"
 
 	"automationhub/internal/bus"
+	"automationhub/internal/httpapi"
 	"automationhub/internal/hub"
 	"automationhub/internal/hubtest"
+	"automationhub/internal/identity"
 	"automationhub/internal/runs"
 )
 
@@ -256,5 +259,110 @@ func TestLogStreamEndsAfterItsTail(t *testing.T) {
 				last = f.Seq
 			}
 		})
+	}
+}
+
+// TestLogStreamRechecksItsCaller opens streams of a run that keeps running
+// and takes the caller's access away while they are open: each stream must
+// close, with 4401 when the caller can no longer authenticate and 4403
+// when only the permission is gone.
+func TestLogStreamRechecksItsCaller(t *testing.T) {
+	for _, dialect := range hubtest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			b := setupAPIWith(t, dialect, 1<<20, func(d *httpapi.Deps) { d.LogRecheck = 10 * time.Millisecond })
+			srv := httptest.NewServer(b.h)
+			defer srv.Close()
+			runID := queuedRun(t, b)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			now := time.Now().UTC()
+			if _, ok, err := b.db.ClaimRun(ctx, runID, "w", "h", now, now.Add(time.Hour)); !ok || err != nil {
+				t.Fatal(ok, err)
+			}
+			fakeWorker(t, b, runID, 0, 1)
+			admin, err := b.ids.Authenticate(ctx, b.tokens["admin"], "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			no, none := false, hub.RoleNone
+			for _, tc := range []struct {
+				name   string
+				change identity.UserChanges
+				want   websocket.StatusCode
+			}{
+				{"deactivated", identity.UserChanges{IsActive: &no}, 4401},
+				{"password reset", identity.UserChanges{Password: ptr("another-password")}, 4401},
+				{"role taken away", identity.UserChanges{Role: &none}, 4403},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					name := "watcher-" + strings.ReplaceAll(tc.name, " ", "-")
+					u, err := b.ids.CreateUser(ctx, admin, identity.NewUser{Username: name, Password: "password-" + name, Role: hub.RoleViewer})
+					if err != nil {
+						t.Fatal(err)
+					}
+					tok, err := b.ids.Login(ctx, name, "password-"+name, "")
+					if err != nil {
+						t.Fatal(err)
+					}
+					c, err := dial(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/api/v1/ws/runs/"+runID+"/logs?after_seq=0", tok, false)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer c.CloseNow()
+					if _, _, err := c.Read(ctx); err != nil {
+						t.Fatalf("first line: %v", err)
+					}
+					if _, err := b.ids.UpdateUser(ctx, admin, u.ID, tc.change); err != nil {
+						t.Fatal(err)
+					}
+					_, _, err = c.Read(ctx)
+					if got := websocket.CloseStatus(err); got != tc.want {
+						t.Errorf("stream ended with %v (close %d), want close %d", err, got, tc.want)
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestLogStreamOrigins: the API's socket authenticates with a token, so
+// browsers may open it from the origins of CORS_ORIGINS as well as from
+// its own; any other origin is refused at the handshake.
+func TestLogStreamOrigins(t *testing.T) {
+	b := setupAPI(t, hubtest.Dialects()[0])
+	srv := httptest.NewServer(b.h)
+	defer srv.Close()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/api/v1/ws/runs/" + uuid.NewString() + "/logs"
+	for _, tc := range []struct {
+		origin string
+		ok     bool
+	}{
+		{"", true},
+		{srv.URL, true},
+		{"http://localhost:3000", true}, // the default CORS_ORIGINS
+		{"http://localhost:3001", false},
+		{"https://evil.example", false},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		hdr := http.Header{}
+		if tc.origin != "" {
+			hdr.Set("Origin", tc.origin)
+		}
+		c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: hdr, Subprotocols: []string{"bearer", b.tokens["viewer"]}})
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("origin %q: %v, want the handshake accepted", tc.origin, err)
+		case tc.ok:
+			// Accepted, then closed: the run does not exist.
+			if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != 4404 {
+				t.Errorf("origin %q: %v, want close 4404", tc.origin, err)
+			}
+		case err == nil || resp == nil || resp.StatusCode != http.StatusForbidden:
+			t.Errorf("origin %q: %v, want the handshake refused with 403", tc.origin, err)
+		}
+		if c != nil {
+			c.CloseNow()
+		}
+		cancel()
 	}
 }

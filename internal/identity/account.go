@@ -27,7 +27,9 @@ const (
 // the session that made the change stays signed in.
 //
 // A wrong current password is EInvalid and counts as a failed login of the
-// caller's name and address (the login limiter applies: ETooManyRequests);
+// caller's name and address (the login limiter applies, and reserves the
+// attempt before the check as Login does: ETooManyRequests); no free
+// password-hashing slot in time is EUnavailable;
 // an account without a local password (Azure AD) is EConflict, as is a
 // concurrent change of the same password. Nothing changes on any error.
 func (s *Service) ChangePassword(ctx context.Context, p *hub.Principal, current, next string) (string, error) {
@@ -35,19 +37,23 @@ func (s *Service) ChangePassword(ctx context.Context, p *hub.Principal, current,
 		return "", hub.Errorf(hub.EConflict, msgNotLocal)
 	}
 	u, now := p.User, s.clock.Now()
-	nameKey := strings.ToLower(u.Username)
-	if s.ipLimit.blocked(p.ClientIP, now) || s.userLimit.blocked(nameKey, now) {
-		return "", hub.Errorf(hub.ETooManyRequests, msgTooManyAttempts)
+	att, err := s.reserveAttempt(p.ClientIP, strings.ToLower(u.Username), now)
+	if err != nil {
+		return "", err
 	}
-	if !CheckPassword(u.HashedPassword, current) {
-		s.ipLimit.fail(p.ClientIP, now)
-		s.userLimit.fail(nameKey, now)
+	defer att.finish()
+	ok, err := s.checkPassword(ctx, u.HashedPassword, current)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		att.failed()
 		return "", hub.Errorf(hub.EInvalid, msgWrongPassword)
 	}
 	if err := validPassword(next); err != nil {
 		return "", err
 	}
-	hash, err := HashPassword(next, s.cfg.BcryptCost)
+	hash, err := s.hashPassword(ctx, next)
 	if err != nil {
 		return "", err
 	}
@@ -56,7 +62,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *hub.Principal, current,
 	if err != nil {
 		return "", err
 	}
-	s.userLimit.reset(nameKey)
+	att.succeeded()
 	return issueToken(s.secret, updated.ID, updated.TokenGeneration, now, s.cfg.TokenTTL)
 }
 

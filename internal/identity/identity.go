@@ -9,10 +9,13 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	"automationhub/internal/audit"
 	"automationhub/internal/hub"
@@ -76,8 +79,13 @@ type Config struct {
 	// process writes to the audit trail (default 10 × LoginFailures);
 	// attempts beyond it, and those the limiter refuses, are only counted.
 	FailedLoginAudits int
-	Clock             hub.Clock
-	Logger            *slog.Logger
+	// HashConcurrency bounds how many passwords are hashed or compared at
+	// once (default: the number of CPUs); HashWait is how long a request
+	// waits for a free slot before it is answered EUnavailable (default 5 s).
+	HashConcurrency int
+	HashWait        time.Duration
+	Clock           hub.Clock
+	Logger          *slog.Logger
 }
 
 // Service implements authentication and user administration.
@@ -90,6 +98,8 @@ type Service struct {
 
 	ipLimit, userLimit *failureLimiter
 	failedLogins       *auditBudget
+	hashSlots          *semaphore.Weighted
+	hashHook           func() // called in a hashing slot (tests)
 
 	dummyOnce sync.Once
 	dummyHash string
@@ -108,6 +118,12 @@ func New(store Store, cfg Config) *Service {
 	}
 	if cfg.FailedLoginAudits == 0 {
 		cfg.FailedLoginAudits = 10 * cfg.LoginFailures
+	}
+	if cfg.HashConcurrency <= 0 {
+		cfg.HashConcurrency = runtime.NumCPU()
+	}
+	if cfg.HashWait <= 0 {
+		cfg.HashWait = 5 * time.Second
 	}
 	if cfg.TokenTTL == 0 {
 		cfg.TokenTTL = time.Hour
@@ -129,6 +145,7 @@ func New(store Store, cfg Config) *Service {
 		ipLimit:      newFailureLimiter(cfg.LoginFailures, cfg.LoginWindow),
 		userLimit:    newFailureLimiter(cfg.LoginFailures, cfg.LoginWindow),
 		failedLogins: &auditBudget{limit: cfg.FailedLoginAudits, window: cfg.LoginWindow},
+		hashSlots:    semaphore.NewWeighted(int64(cfg.HashConcurrency)),
 	}
 }
 
@@ -290,7 +307,7 @@ func (s *Service) provisionAzureUser(ctx context.Context, c *AzureClaims, oid, c
 		}
 	}
 	fullName := cut(firstNonEmpty(c.Name, username), 255)
-	hash, err := HashPassword(randomSecret(32), s.cfg.BcryptCost)
+	hash, err := s.hashPassword(ctx, randomSecret(32))
 	if err != nil {
 		return nil, err
 	}
@@ -321,6 +338,12 @@ func (s *Service) provisionAzureUser(ctx context.Context, c *AzureClaims, oid, c
 // exists, and take the same time either way; too many failures per client IP
 // or per name are ETooManyRequests.
 //
+// Each attempt takes its slot in the limiter before the password is
+// checked, so concurrent attempts cannot overrun it: at most LoginFailures
+// attempts per address and per name are checked in a window, the others
+// are refused at once. The check itself waits for a hashing slot
+// (HashConcurrency, HashWait: EUnavailable when none frees up in time).
+//
 // Refused logins are audited (auth.login_failed: the name tried, the reason
 // and the client address, never the password). The trail cannot be flooded:
 // the limiter lets each address and each name fail at most LoginFailures
@@ -333,23 +356,29 @@ func (s *Service) Login(ctx context.Context, login, password, clientIP string) (
 		return "", hub.Errorf(hub.EForbidden, msgLocalDisabled)
 	}
 	now := s.clock.Now()
-	nameKey := strings.ToLower(strings.TrimSpace(login))
-	if s.ipLimit.blocked(clientIP, now) || s.userLimit.blocked(nameKey, now) {
+	att, err := s.reserveAttempt(clientIP, strings.ToLower(strings.TrimSpace(login)), now)
+	if err != nil {
 		s.failedLogins.skip()
-		return "", hub.Errorf(hub.ETooManyRequests, msgTooManyAttempts)
+		return "", err
 	}
+	defer att.finish()
 	u, err := s.store.UserByLogin(ctx, strings.TrimSpace(login))
 	if err != nil && hub.ErrorKind(err) != hub.ENotFound {
 		return "", err
 	}
-	hash := s.dummy()
-	if u != nil {
-		hash = u.HashedPassword
+	var match bool
+	err = s.withHashSlot(ctx, func() {
+		hash := s.dummy()
+		if u != nil {
+			hash = u.HashedPassword
+		}
+		match = CheckPassword(hash, password) && u != nil
+	})
+	if err != nil {
+		return "", err
 	}
-	ok := CheckPassword(hash, password) && u != nil
-	if !ok {
-		s.ipLimit.fail(clientIP, now)
-		s.userLimit.fail(nameKey, now)
+	if !match {
+		att.failed()
 		s.auditFailedLogin(ctx, u, login, clientIP, "invalid_credentials", now)
 		return "", hub.Errorf(hub.EInvalid, msgBadCredentials)
 	}
@@ -357,7 +386,7 @@ func (s *Service) Login(ctx context.Context, login, password, clientIP string) (
 		s.auditFailedLogin(ctx, u, login, clientIP, "inactive_user", now)
 		return "", hub.Errorf(hub.EForbidden, msgInactiveUser)
 	}
-	s.userLimit.reset(nameKey)
+	att.succeeded()
 	token, err := issueToken(s.secret, u.ID, u.TokenGeneration, now, s.cfg.TokenTTL)
 	if err != nil {
 		return "", err

@@ -76,7 +76,7 @@ func (s *Service) CreateUser(ctx context.Context, p *hub.Principal, in NewUser) 
 	case !role.Valid():
 		return nil, hub.Errorf(hub.EUnprocessable, "role must be one of None, Viewer, Operator, Maintainer, Admin.")
 	}
-	hash, err := HashPassword(in.Password, s.cfg.BcryptCost)
+	hash, err := s.hashPassword(ctx, in.Password)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +158,7 @@ func (s *Service) UpdateUser(ctx context.Context, p *hub.Principal, id string, i
 		if err := validPassword(*in.Password); err != nil {
 			return nil, err
 		}
-		hash, err := HashPassword(*in.Password, s.cfg.BcryptCost)
+		hash, err := s.hashPassword(ctx, *in.Password)
 		if err != nil {
 			return nil, err
 		}

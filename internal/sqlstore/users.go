@@ -183,12 +183,19 @@ func (db *DB) CountUsers(ctx context.Context) (int, error) {
 
 // UpdateUser applies the changes (RevokeTokens raises the token generation), refuses to leave the hub without an active
 // local administrator (EConflict), and records the audit event, all in one
-// transaction. ENotFound when the user does not exist; EConflict when
+// transaction. A change of role, activity or superuser status first locks
+// the administrators' rows, so that the check holds under concurrent
+// changes. ENotFound when the user does not exist; EConflict when
 // ExpectedHash is set and the stored password hash is another.
 func (db *DB) UpdateUser(ctx context.Context, id string, ch hub.UserUpdate, ev *hub.AuditEvent) (*hub.User, error) {
 	var out *hub.User
 	err := db.InTx(ctx, func(tx *Tx) error {
-		u, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+		if ch.Role != nil || ch.IsActive != nil || ch.IsSuperuser != nil {
+			if err := db.lockAdmins(ctx, tx); err != nil {
+				return err
+			}
+		}
+		u, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`+db.dialect.forUpdate(), id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return hub.Errorf(hub.ENotFound, "User not found.")
 		}
@@ -230,8 +237,7 @@ func (db *DB) UpdateUser(ctx context.Context, id string, ch hub.UserUpdate, ev *
 		isAdmin := u.IsActive && (u.IsSuperuser || u.Role == hub.RoleAdmin)
 		if wasAdmin && !isAdmin {
 			var admins int
-			err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM users WHERE is_active = ? AND auth_source = ? AND (is_superuser = ? OR role = ?)`,
-				true, hub.AuthSourceLocal, true, string(hub.RoleAdmin)).Scan(&admins)
+			err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM users WHERE `+activeLocalAdmin, adminArgs...).Scan(&admins)
 			if err != nil {
 				return err
 			}
@@ -246,6 +252,40 @@ func (db *DB) UpdateUser(ctx context.Context, id string, ch hub.UserUpdate, ev *
 		return nil, fmt.Errorf("sqlstore.UpdateUser(%q): %w", id, err)
 	}
 	return out, nil
+}
+
+// activeLocalAdmin selects the active local administrators (with adminArgs).
+const activeLocalAdmin = `is_active = ? AND auth_source = ? AND (is_superuser = ? OR role = ?)`
+
+var adminArgs = []any{true, hub.AuthSourceLocal, true, string(hub.RoleAdmin)}
+
+// lockAdmins locks the rows of the active local administrators, in id
+// order, for the rest of tx. Two concurrent changes that could each remove
+// an administrator then run one after the other, and the second counts the
+// administrators the first left: without it, on PostgreSQL, two
+// administrators demoting each other at once both saw the other as the one
+// remaining. SQLite needs no row locks: its write transactions hold the
+// database from BEGIN.
+func (db *DB) lockAdmins(ctx context.Context, tx *Tx) error {
+	lock := db.dialect.forUpdate()
+	if lock == "" {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `SELECT id FROM users WHERE `+activeLocalAdmin+` ORDER BY id`+lock, adminArgs...)
+	if err != nil {
+		return fmt.Errorf("lock administrators: %w", err)
+	}
+	defer rows.Close()
+	var id string
+	for rows.Next() { // each row is locked as it is read
+		if err := rows.Scan(&id); err != nil {
+			return fmt.Errorf("lock administrators: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("lock administrators: %w", err)
+	}
+	return nil
 }
 
 // insertAudit writes one audit event inside the caller's transaction.

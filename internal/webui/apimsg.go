@@ -18,6 +18,7 @@ var apiMessages = []struct{ pattern, key string }{
 	{"Inactive user.", "api.inactive_user"},
 	{"Too many failed login attempts. Try again later.", "api.too_many_attempts"},
 	{"Current password is incorrect.", "api.wrong_password"},
+	{"The server is busy checking passwords. Try again in a few seconds.", "api.busy"},
 	{"Only local accounts have a password in the hub; Microsoft (Azure AD) accounts change it with Microsoft.", "api.not_local"},
 	{"The password was changed meanwhile; sign in again.", "api.password_changed_meanwhile"},
 	{"password must be 8 to 128 characters.", "api.password_length"},
@@ -66,6 +67,7 @@ var apiMessages = []struct{ pattern, key string }{
 	{"Field '%s' must contain at most %s characters.", "api.field_max_length"},
 	{"Field '%s' must be a date in format YYYY-MM-DD.", "api.field_date"},
 	// Request validation (one field of a 422 list).
+	{"%s must not contain NUL characters.", "api.nul_field"},
 	{"expected required property %s to be present", "api.required_property"},
 	{"expected length >= %s", "api.min_length"},
 	{"expected length <= %s", "api.max_length"},

@@ -4,6 +4,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"automationhub/internal/httpapi"
 )
@@ -64,13 +65,34 @@ func (u *UI) runCancel(q *request) error {
 	return nil
 }
 
+// runLogSocket serves a run's live log to the run page: the API's socket,
+// opened with the session's token, for pages of the UI's own origin only.
 func (u *UI) runLogSocket(w http.ResponseWriter, r *http.Request, s *session) {
+	if !sameOrigin(r) {
+		u.plainError(w, r, http.StatusForbidden, "error.cross_origin")
+		return
+	}
 	v := url.Values{}
 	if a := r.URL.Query().Get("after_seq"); a != "" {
 		v.Set("after_seq", a)
 	}
 	r.URL.RawQuery = v.Encode()
 	u.passThrough(w, r, s.Token, "/ws/runs/"+url.PathEscape(r.PathValue("id"))+"/logs")
+}
+
+// sameOrigin reports whether a WebSocket handshake comes from a page of
+// the UI's own origin. The UI's socket is opened with the session cookie,
+// which browsers also send from other sites' pages and from other ports of
+// the same host, and WebSockets are not subject to CORS; so, unlike the
+// API's socket (which takes a token and allows CORS_ORIGINS), it accepts
+// only its own origin. Clients that send no Origin are not browsers.
+func sameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	o, err := url.Parse(origin)
+	return err == nil && o.Host != "" && strings.EqualFold(o.Host, r.Host)
 }
 
 // runLogPage serves a page of stored log lines (JSON, as the API pages
