@@ -194,6 +194,7 @@ func (m *Main) Run(ctx context.Context, role string) error {
 			WorkDir:          filepath.Join(m.Config.DataDir, "worker"),
 			Limits:           archive.Limits{MaxFiles: m.Config.MaxArtifactFiles, MaxUnpackedBytes: m.Config.MaxArtifactUnpackedBytes},
 			MaxArtifactBytes: m.Config.MaxArtifactBytes,
+			MaxRunDiskBytes:  m.Config.RunMaxDiskBytes,
 			BaseEnv:          os.Environ(),
 			Sandbox:          m.robotSandbox(),
 			Observer:         m.metrics.RunObserver(),

@@ -15,10 +15,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+
+	"automationhub/internal/hub"
 )
 
 // Errors callers test for with errors.Is.
@@ -218,11 +222,12 @@ func notFound(key string, err error) error {
 // Create starts an upload into a new temporary file under root/.tmp. Write
 // fails with ErrTooLarge once more than limit bytes were written; limit <= 0
 // means no limit. The caller must call Commit or Abort (defer Abort is safe
-// after Commit).
+// after Commit). Create, Write and Commit report a full disk as a
+// hub.EUnavailable error (hub.DiskFull).
 func (l *Local) Create(limit int64) (*Upload, error) {
 	f, err := os.CreateTemp(l.tmp, "upload-*")
 	if err != nil {
-		return nil, fmt.Errorf("blob: create upload: %w", err)
+		return nil, markDiskFull(fmt.Errorf("blob: create upload: %w", err))
 	}
 	return &Upload{l: l, name: f.Name(), f: f, limit: limit, hash: sha256.New()}, nil
 }
@@ -265,7 +270,7 @@ func (u *Upload) Write(p []byte) (int, error) {
 	u.hash.Write(p[:n])
 	u.size += int64(n)
 	if err != nil {
-		u.err = fmt.Errorf("blob: write upload: %w", err)
+		u.err = markDiskFull(fmt.Errorf("blob: write upload: %w", err))
 		return n, u.err
 	}
 	if over {
@@ -343,7 +348,7 @@ func (u *Upload) Commit(key string, replace bool) error {
 			err = os.Chmod(f.Name(), 0o640)
 		}
 		if err != nil {
-			u.err = fmt.Errorf("blob: flush upload: %w", err)
+			u.err = markDiskFull(fmt.Errorf("blob: flush upload: %w", err))
 			return u.err
 		}
 	}
@@ -352,7 +357,7 @@ func (u *Upload) Commit(key string, replace bool) error {
 	// MkdirAll and the move; retry a few times when that happens.
 	for attempt := 0; ; attempt++ {
 		if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
-			return fmt.Errorf("blob: commit %q: %w", key, err)
+			return markDiskFull(fmt.Errorf("blob: commit %q: %w", key, err))
 		}
 		err = place(src, dst, replace)
 		if !errors.Is(err, fs.ErrNotExist) || attempt == 3 {
@@ -366,7 +371,7 @@ func (u *Upload) Commit(key string, replace bool) error {
 	case errors.Is(err, ErrExists):
 		return fmt.Errorf("%w: %q", ErrExists, key)
 	case err != nil:
-		return fmt.Errorf("blob: commit %q: %w", key, err)
+		return markDiskFull(fmt.Errorf("blob: commit %q: %w", key, err))
 	}
 	u.committed = true
 	syncDir(filepath.Dir(dst))
@@ -420,4 +425,22 @@ func (u *Upload) Abort() {
 		u.f = nil
 	}
 	_ = os.Remove(u.name)
+}
+
+// markDiskFull marks err with hub.DiskFull when the file system is out of
+// space or over a quota; other errors are returned unchanged.
+func markDiskFull(err error) error {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return err
+	}
+	full := errno == syscall.ENOSPC || errno == syscall.EDQUOT
+	if runtime.GOOS == "windows" {
+		// ERROR_HANDLE_DISK_FULL and ERROR_DISK_FULL.
+		full = errno == 39 || errno == 112
+	}
+	if !full {
+		return err
+	}
+	return hub.DiskFull(err)
 }

@@ -46,7 +46,7 @@ type Config struct {
 	RedisQueueName           string `env:"REDIS_QUEUE_NAME" envDefault:"hub:runs:queue" group:"Storage" help:"Redis stream that carries run-ready signals."`
 	RedisPubSubPrefix        string `env:"REDIS_PUBSUB_PREFIX" envDefault:"hub:runs" group:"Storage" help:"Prefix of the Redis channels for live logs and cancel signals."`
 	ArtifactsRoot            string `env:"ARTIFACTS_ROOT" group:"Storage" help:"Folder of robot packages and run artifacts, shared by API and workers (default HUB_DATA_DIR/artifacts)."`
-	MaxArtifactBytes         int64  `env:"MAX_ARTIFACT_BYTES" envDefault:"1073741824" group:"Storage" help:"Largest robot package accepted by publish, in bytes."`
+	MaxArtifactBytes         int64  `env:"MAX_ARTIFACT_BYTES" envDefault:"1073741824" group:"Storage" help:"Largest robot package accepted by publish, and largest output file a run keeps, in bytes."`
 	MaxArtifactFiles         int    `env:"MAX_ARTIFACT_FILES" envDefault:"10000" group:"Storage" help:"Most entries a robot ZIP may contain."`
 	MaxArtifactUnpackedBytes int64  `env:"MAX_ARTIFACT_UNPACKED_BYTES" envDefault:"4294967296" group:"Storage" help:"Largest total uncompressed size of a robot ZIP, in bytes."`
 
@@ -86,6 +86,7 @@ type Config struct {
 	WorkerStaleSeconds       int    `env:"WORKER_STALE_SECONDS" envDefault:"60" group:"Execution" help:"A running run whose worker has not renewed its lease for this long is failed as 'worker lost'."`
 	RobotSandbox             string `env:"ROBOT_SANDBOX" envDefault:"auto" group:"Execution" help:"Confine robots (Linux Landlock): auto (when the kernel can, else warn), required (refuse to run robots unconfined) or off."`
 	RunDefaultTimeoutSeconds int    `env:"RUN_DEFAULT_TIMEOUT_SECONDS" envDefault:"3600" group:"Execution" help:"Timeout of a run that does not ask for one."`
+	RunMaxDiskBytes          int64  `env:"RUN_MAX_DISK_BYTES" envDefault:"10737418240" group:"Execution" help:"Disk one run may use in its folder (working copy, outputs, temporary files), in bytes, 1 MiB to 1 PiB; a run that uses more is stopped and fails."`
 
 	// Retention
 	LogRetentionDays      int `env:"LOG_RETENTION_DAYS" envDefault:"90" group:"Retention" help:"Run log lines older than this are deleted."`
@@ -361,6 +362,7 @@ func (c Config) Validate() error {
 		{"WORKER_CONCURRENCY", int64(c.WorkerConcurrency), 1, 1024},
 		{"WORKER_STALE_SECONDS", int64(c.WorkerStaleSeconds), 10, 86400},
 		{"RUN_DEFAULT_TIMEOUT_SECONDS", int64(c.RunDefaultTimeoutSeconds), 1, 7 * 86400},
+		{"RUN_MAX_DISK_BYTES", c.RunMaxDiskBytes, 1 << 20, 1 << 50},
 		{"LOG_RETENTION_DAYS", int64(c.LogRetentionDays), 1, 36500},
 		{"ARTIFACT_RETENTION_DAYS", int64(c.ArtifactRetentionDays), 1, 36500},
 		{"WORKSPACE_CACHE_DAYS", int64(c.WorkspaceCacheDays), 1, 36500},

@@ -35,6 +35,7 @@ func TestDefault(t *testing.T) {
 		{"WORKER_CONCURRENCY", c.WorkerConcurrency, runtime.NumCPU()},
 		{"AUTH_MODE", c.AuthMode, "hybrid"},
 		{"LOG_FORMAT", c.LogFormat, "json"},
+		{"RUN_MAX_DISK_BYTES", c.RunMaxDiskBytes, int64(10 << 30)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -226,6 +227,8 @@ func TestLoadInvalid(t *testing.T) {
 		{"ALLOW_LOCAL_AUTH maybe", map[string]string{"ALLOW_LOCAL_AUTH": "maybe"}, "ALLOW_LOCAL_AUTH"},
 		{"AZURE_AD_ISSUER ftp", map[string]string{"AZURE_AD_ISSUER": "ftp://x"}, "AZURE_AD_ISSUER"},
 		{"MAX_ARTIFACT_BYTES zero", map[string]string{"MAX_ARTIFACT_BYTES": "0"}, "MAX_ARTIFACT_BYTES"},
+		{"RUN_MAX_DISK_BYTES zero (no limit is not an option)", map[string]string{"RUN_MAX_DISK_BYTES": "0"}, "RUN_MAX_DISK_BYTES"},
+		{"RUN_MAX_DISK_BYTES under 1 MiB", map[string]string{"RUN_MAX_DISK_BYTES": "1048575"}, "RUN_MAX_DISK_BYTES"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -96,6 +96,9 @@ type opts struct {
 	lease    time.Duration
 	noWorker bool
 	baseEnv  []string
+	// maxArtifact and maxDisk are the worker's MAX_ARTIFACT_BYTES (default
+	// 64 MiB) and RUN_MAX_DISK_BYTES (default the worker's own).
+	maxArtifact, maxDisk int64
 	// state wraps the worker's store (a slow or failing one); nil: the database.
 	state func(executor.RunState) executor.RunState
 }
@@ -154,6 +157,9 @@ func (e *env) startWorker(t testing.TB, id string, o opts) *executor.Worker {
 	if o.lease == 0 {
 		o.lease = 3 * time.Second
 	}
+	if o.maxArtifact == 0 {
+		o.maxArtifact = 64 << 20
+	}
 	python, _ := exec.LookPath("python3")
 	var state executor.RunState = e.db
 	if o.state != nil {
@@ -162,7 +168,7 @@ func (e *env) startWorker(t testing.TB, id string, o opts) *executor.Worker {
 	w := executor.New(state, e.bus, e.blobs, executor.Config{
 		ID: id, Version: "test", Concurrency: 2, LeaseDuration: o.lease, PythonExecutable: python,
 		WorkDir: filepath.Join(e.work, id), Limits: archive.Limits{MaxFiles: 100, MaxUnpackedBytes: 64 << 20},
-		GracePeriod: 500 * time.Millisecond, MaxArtifactBytes: 64 << 20, BaseEnv: base, Logger: slog.New(slog.DiscardHandler),
+		GracePeriod: 500 * time.Millisecond, MaxArtifactBytes: o.maxArtifact, MaxRunDiskBytes: o.maxDisk, BaseEnv: base, Logger: slog.New(slog.DiscardHandler),
 	})
 	if err := w.Start(context.Background()); err != nil {
 		t.Fatal(err)

@@ -114,7 +114,8 @@ func (p *pump) loop() {
 // flush stores one batch. A failed write is retried (appends are idempotent
 // by seq, so a write that succeeded unseen is harmless) until it succeeds,
 // until retryFor has passed, or until the worker gives up; a batch refused
-// for its content, or a run no longer held, is not retried. Whenever storing
+// for its content or for a full disk (a client kind), or a run no longer
+// held, is not retried. Whenever storing
 // gives up, the pump stops the robot with the cause and drops later lines.
 func (p *pump) flush(batch []hub.LogLine) {
 	if len(batch) == 0 || p.failed {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"automationhub/internal/blob"
 	"automationhub/internal/bus"
 	"automationhub/internal/hub"
 	"automationhub/internal/runs"
@@ -136,8 +137,11 @@ func (w *Worker) execute(ctx context.Context, stop context.CancelCauseFunc, r *h
 	defer timeout.Stop()
 	poll := time.NewTicker(5 * time.Second) // cancel fallback when the bus signal is lost
 	defer poll.Stop()
+	disk := watchDisk(runDir, w.cfg.MaxRunDiskBytes)
+	defer disk.stop()
 	var cause error
 	timedOut := false
+	var diskUsed int64 // > 0: the run went over its disk budget
 	stopRequested := ctx.Done()
 wait:
 	for {
@@ -151,6 +155,8 @@ wait:
 		case <-timeout.C:
 			timedOut = true
 			proc.Stop()
+		case diskUsed = <-disk.over:
+			proc.Stop()
 		case <-poll.C:
 			if yes, err := w.state.CancelRequested(bg, r.ID); err == nil && yes {
 				cause = errCanceled
@@ -158,6 +164,7 @@ wait:
 			}
 		}
 	}
+	disk.stop()
 	if cause == nil && ctx.Err() != nil {
 		cause = context.Cause(ctx)
 	}
@@ -171,69 +178,86 @@ wait:
 	var refused errLogRefused
 
 	res := hub.RunResult{FinishedAt: w.clock.Now()}
-	var final []string
-	levels := map[string]string{}
+	var final []logEntry
+	failed := func(msg string) {
+		res.Status, res.ErrorMessage = hub.RunFailed, &msg
+		final = []logEntry{{hub.LevelError, "Unexpected failure: " + msg}}
+	}
 	switch {
 	case errors.Is(cause, errCanceled):
 		res.Status = hub.RunCanceled
-		final = []string{"Execution canceled by user", "Execution marked as CANCELED."}
+		final = []logEntry{{hub.LevelInfo, "Execution canceled by user"}, {hub.LevelInfo, "Execution marked as CANCELED."}}
 	case errors.As(cause, &refused):
-		res.Status = hub.RunFailed
-		msg := refused.Error()
-		res.ErrorMessage = &msg
-		final = []string{"Unexpected failure: " + msg}
-		levels[final[0]] = hub.LevelError
+		failed(refused.Error())
 	case errors.Is(cause, errShutdown):
-		res.Status = hub.RunFailed
-		msg := "the worker shut down before the robot finished"
-		res.ErrorMessage = &msg
-		final = []string{"Unexpected failure: " + msg}
-		levels[final[0]] = hub.LevelError
+		failed("the worker shut down before the robot finished")
 	case timedOut:
 		res.Status = hub.RunFailed
 		msg := "TIMEOUT"
 		res.ErrorMessage = &msg
-		final = []string{fmt.Sprintf("TIMEOUT: exceeded %d seconds.", r.TimeoutSeconds), "TIMEOUT"}
-		levels[final[0]], levels[final[1]] = hub.LevelError, hub.LevelError
+		final = []logEntry{{hub.LevelError, fmt.Sprintf("TIMEOUT: exceeded %d seconds.", r.TimeoutSeconds)}, {hub.LevelError, "TIMEOUT"}}
+	case diskUsed > 0:
+		failed(fmt.Sprintf("the run used more than RUN_MAX_DISK_BYTES (%d bytes) of disk: %d bytes in its folder", w.cfg.MaxRunDiskBytes, diskUsed))
 	case waitErr != nil:
-		res.Status = hub.RunFailed
-		msg := waitErr.Error()
-		res.ErrorMessage = &msg
-		final = []string{"Unexpected failure: " + msg}
-		levels[final[0]] = hub.LevelError
+		failed(waitErr.Error())
 	case exitCode == 0:
 		res.Status = hub.RunSuccess
-		final = []string{"Execution finished successfully."}
+		final = []logEntry{{hub.LevelInfo, "Execution finished successfully."}}
 	default:
 		res.Status = hub.RunFailed
 		msg := fmt.Sprintf("Process returned exit code %d", exitCode)
 		res.ErrorMessage = &msg
-		final = []string{msg}
-		levels[msg] = hub.LevelError
+		final = []logEntry{{hub.LevelError, msg}}
 	}
 	if waitErr == nil {
 		code := exitCode
 		res.ExitCode = &code
 	}
 	seq := closePump()
-	lines := make([]hub.LogLine, 0, len(final))
-	for _, msg := range final {
-		seq++
-		lvl := levels[msg]
-		if lvl == "" {
-			lvl = hub.LevelInfo
+
+	// Output files first, so that what could not be kept is in the log and
+	// in the outcome; run.log last, so that it holds the final lines.
+	var notes []logEntry
+	var arts []hub.Artifact
+	if diskUsed > 0 {
+		notes = []logEntry{{hub.LevelWarn, "Output files are not kept from a run that went over its disk budget."}}
+	} else {
+		var missed []notStored
+		var nMissed int
+		arts, missed, nMissed = w.collect(r.ID, runDir, workspace, copied)
+		notes = missedLines(missed, nMissed)
+		if nMissed > 0 && res.Status == hub.RunSuccess {
+			noun := "files"
+			if nMissed == 1 {
+				noun = "file"
+			}
+			failed(fmt.Sprintf("the robot succeeded but %d output %s could not be stored", nMissed, noun))
 		}
-		lines = append(lines, hub.LogLine{RunID: r.ID, Seq: seq, Timestamp: res.FinishedAt, Level: lvl, Message: msg})
 	}
+	entries := slices.Concat(notes, final)
 	if f, err := os.OpenFile(runLog, os.O_WRONLY|os.O_APPEND, 0); err == nil {
-		writeRunLog(f, lines)
+		writeRunLog(f, logLines(r.ID, res.FinishedAt, 0, entries))
 		f.Close()
 	}
-	arts, err := w.collect(bg, r.ID, runDir, workspace, copied)
-	if err != nil {
-		log.Warn("collecting artifacts failed", "error", err.Error())
+	if a, err := w.store(runLog, path.Join("runs", r.ID, "run.log"), "run.log", r.ID); err != nil {
+		// run.log is a copy of the stored log; say so there, before the final lines.
+		entries = slices.Concat(notes, []logEntry{{hub.LevelWarn, "run.log not stored as an artifact: " + whyNotStored(err, w.cfg.MaxArtifactBytes)}}, final)
+	} else {
+		arts = append([]hub.Artifact{*a}, arts...)
 	}
+	lines := logLines(r.ID, res.FinishedAt, seq, entries)
 	ok, err := w.state.FinishRun(bg, r.ID, w.cfg.ID, res, lines, arts)
+	if hub.ErrorKind(err) == hub.EUnavailable {
+		// A full disk: free what the run holds, then record at least how it
+		// ended (an update in place needs no new room).
+		log.Error("recording the end of the run failed; recording its outcome alone", "error", err.Error())
+		_ = os.RemoveAll(runDir)
+		for _, a := range arts {
+			_ = w.blobs.Delete(a.Path)
+		}
+		lines = nil
+		ok, err = w.state.FinishRun(bg, r.ID, w.cfg.ID, res, nil, nil)
+	}
 	if err != nil {
 		log.Error("recording the end of the run failed", "error", err.Error())
 		return
@@ -242,7 +266,9 @@ wait:
 		log.Warn("run was taken away before it finished; result discarded")
 		return
 	}
-	_ = w.bus.Publish(bg, bus.LogTopic(r.ID), runs.EncodeLogBatch(lines))
+	if len(lines) > 0 {
+		_ = w.bus.Publish(bg, bus.LogTopic(r.ID), runs.EncodeLogBatch(lines))
+	}
 	_ = w.bus.Publish(bg, bus.LogTopic(r.ID), runs.EncodeStatus(r.ID, res.Status))
 	if w.cfg.Observer != nil && r.StartedAt != nil {
 		w.cfg.Observer.Finished(res.Status, res.FinishedAt.Sub(*r.StartedAt))
@@ -345,27 +371,38 @@ func redact(s string, layers ...map[string]string) string {
 	return s
 }
 
-// collect stores run.log, every file under outputs/, and workspace files the
-// robot created or changed, as run artifacts.
-func (w *Worker) collect(ctx context.Context, runID, runDir, workspace string, copied map[string]fileState) ([]hub.Artifact, error) {
-	var arts []hub.Artifact
-	add := func(abs, key, name string) error {
-		if len(arts) >= maxArtifacts {
-			return errTooManyArtifacts
+// logEntry is a line the worker itself writes to a run's log.
+type logEntry struct{ level, msg string }
+
+// logLines numbers entries after seq as log lines of run runID at time at.
+func logLines(runID string, at time.Time, seq int64, entries []logEntry) []hub.LogLine {
+	lines := make([]hub.LogLine, len(entries))
+	for i, e := range entries {
+		lines[i] = hub.LogLine{RunID: runID, Seq: seq + int64(i) + 1, Timestamp: at, Level: e.level, Message: e.msg}
+	}
+	return lines
+}
+
+// notStored is an output file a run could not keep, and why.
+type notStored struct{ name, reason string }
+
+// maxMissedLines bounds the log lines that name output files not stored;
+// the rest are counted in one more line.
+const maxMissedLines = 20
+
+// collect stores every file under outputs/ and the workspace files the robot
+// created or changed as run artifacts. It goes on past a file it cannot
+// store (over MAX_ARTIFACT_BYTES, past maxArtifacts, a full disk, …) and
+// returns how many there were, naming the first maxMissedLines.
+func (w *Worker) collect(runID, runDir, workspace string, copied map[string]fileState) (arts []hub.Artifact, missed []notStored, nMissed int) {
+	miss := func(name, reason string) {
+		if nMissed++; len(missed) < maxMissedLines {
+			missed = append(missed, notStored{name, reason})
 		}
-		a, err := w.store(abs, key, name, runID)
-		if err != nil {
-			return err
-		}
-		arts = append(arts, *a)
-		return nil
 	}
 	base := path.Join("runs", runID)
-	if err := add(filepath.Join(runDir, "run.log"), path.Join(base, "run.log"), "run.log"); err != nil {
-		return arts, err
-	}
-	walk := func(root, prefix string, keep func(rel string, info fs.FileInfo) bool) error {
-		return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	walk := func(root, prefix string, keep func(rel string, info fs.FileInfo) bool) {
+		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil || !d.Type().IsRegular() {
 				return nil
 			}
@@ -378,31 +415,64 @@ func (w *Worker) collect(ctx context.Context, runID, runDir, workspace string, c
 			if err != nil || !keep(rel, info) {
 				return nil
 			}
-			return add(p, path.Join(base, prefix, rel), path.Base(rel))
+			name := path.Join(prefix, rel)
+			if len(arts) >= maxArtifacts-1 { // one is run.log
+				miss(name, fmt.Sprintf("a run keeps at most %d files", maxArtifacts))
+				return nil
+			}
+			a, err := w.store(p, path.Join(base, name), path.Base(rel), runID)
+			if err != nil {
+				miss(name, whyNotStored(err, w.cfg.MaxArtifactBytes))
+				return nil
+			}
+			arts = append(arts, *a)
+			return nil
 		})
 	}
-	if err := walk(filepath.Join(runDir, "outputs"), "outputs", func(string, fs.FileInfo) bool { return true }); err != nil {
-		return arts, err
-	}
+	walk(filepath.Join(runDir, "outputs"), "outputs", func(string, fs.FileInfo) bool { return true })
 	if workspace != "" {
-		err := walk(workspace, "workspace", func(rel string, info fs.FileInfo) bool {
+		walk(workspace, "workspace", func(rel string, info fs.FileInfo) bool {
 			old, ok := copied[rel]
 			return !ok || old.size != info.Size() || !old.mod.Equal(info.ModTime())
 		})
-		if err != nil {
-			return arts, err
-		}
 	}
-	return arts, nil
+	return arts, missed, nMissed
 }
 
-// store copies one file into the artifact store and describes it.
+// missedLines reports the output files collect could not store.
+func missedLines(missed []notStored, n int) []logEntry {
+	out := make([]logEntry, 0, len(missed)+1)
+	for _, m := range missed {
+		out = append(out, logEntry{hub.LevelError, "Output file not stored: " + m.name + ": " + m.reason})
+	}
+	if more := n - len(missed); more > 0 {
+		out = append(out, logEntry{hub.LevelError, fmt.Sprintf("%d more output files not stored.", more)})
+	}
+	return out
+}
+
+// whyNotStored says why store failed, in words for the run's log.
+func whyNotStored(err error, limit int64) string {
+	switch {
+	case errors.Is(err, blob.ErrTooLarge):
+		return fmt.Sprintf("larger than MAX_ARTIFACT_BYTES (%d bytes)", limit)
+	case hub.ErrorKind(err) != hub.EInternal:
+		return hub.ErrorMessage(err)
+	}
+	return err.Error()
+}
+
+// store copies one file into the artifact store and describes it. A file
+// over MAX_ARTIFACT_BYTES fails with blob.ErrTooLarge before any copying.
 func (w *Worker) store(abs, key, name, runID string) (*hub.Artifact, error) {
 	f, err := os.Open(abs)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if info, err := f.Stat(); err == nil && w.cfg.MaxArtifactBytes > 0 && info.Size() > w.cfg.MaxArtifactBytes {
+		return nil, blob.ErrTooLarge
+	}
 	up, err := w.blobs.Create(w.cfg.MaxArtifactBytes)
 	if err != nil {
 		return nil, err

@@ -34,9 +34,13 @@ type RunState interface {
 	CancelRequested(ctx context.Context, runID string) (bool, error)
 	// AppendRunLogs stores log lines idempotently by (run_id, seq) while
 	// workerID holds the run; held is false once it does not. Errors of a
-	// client kind (hub.EInvalid, …) mean the lines can never be stored.
+	// client kind mean the lines cannot be stored for this run: hub.EInvalid
+	// for their content, hub.EUnavailable for a full disk (the run ends with
+	// the cause instead of retrying until its lease runs out).
 	AppendRunLogs(ctx context.Context, runID, workerID string, lines []hub.LogLine) (held bool, err error)
 	LastLogSeq(ctx context.Context, runID string) (int64, error)
+	// FinishRun records how a run ended, with its last log lines and its
+	// artifacts, in one step; hub.EUnavailable when the disk is full.
 	FinishRun(ctx context.Context, runID, workerID string, res hub.RunResult, lines []hub.LogLine, arts []hub.Artifact) (bool, error)
 	FailRun(ctx context.Context, runID, errMsg, logMsg string, now time.Time) error
 	Heartbeat(ctx context.Context, w hub.Worker) error
@@ -55,6 +59,7 @@ type Bus interface {
 type Blobs interface {
 	Path(key string) (string, error)
 	Create(limit int64) (*blob.Upload, error)
+	Delete(key string) error
 }
 
 // Config tunes a worker.
@@ -71,6 +76,10 @@ type Config struct {
 	GracePeriod time.Duration
 	// MaxArtifactBytes caps each collected output file.
 	MaxArtifactBytes int64
+	// MaxRunDiskBytes is the disk budget of one run's folder
+	// (RUN_MAX_DISK_BYTES; default 10 GiB): a run that uses more is stopped
+	// and fails.
+	MaxRunDiskBytes int64
 	// BaseEnv is the worker's own environment (os.Environ()); only its
 	// allow-listed variables reach robots.
 	BaseEnv []string
@@ -138,6 +147,9 @@ func New(state RunState, b Bus, blobs Blobs, cfg Config) *Worker {
 	}
 	if cfg.GracePeriod == 0 {
 		cfg.GracePeriod = 5 * time.Second
+	}
+	if cfg.MaxRunDiskBytes <= 0 {
+		cfg.MaxRunDiskBytes = 10 << 30
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname, _ = os.Hostname()

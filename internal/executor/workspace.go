@@ -3,7 +3,6 @@ package executor
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -122,6 +121,3 @@ func copyFile(src, dst string, perm fs.FileMode) error {
 	}
 	return out.Close()
 }
-
-// errTooManyArtifacts stops collection at maxArtifacts files.
-var errTooManyArtifacts = errors.New("too many artifact files")

@@ -370,9 +370,12 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, p *hub.Principa
 			}
 			fileName = part.FileName()
 			if _, err := io.Copy(up, part); err != nil {
-				if errors.Is(err, blob.ErrTooLarge) {
+				switch {
+				case errors.Is(err, blob.ErrTooLarge):
 					fail(s.registry.TooLarge())
-				} else {
+				case hub.ErrorKind(err) != hub.EInternal: // the store's own, e.g. a full disk
+					fail(err)
+				default:
 					fail(bodyError(err, "The upload was interrupted."))
 				}
 				return

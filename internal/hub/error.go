@@ -87,3 +87,14 @@ func ErrorFields(err error) []FieldError {
 	}
 	return nil
 }
+
+// MsgDiskFull is the client-safe message of a write that failed because the
+// disk of the database or of the artifact store is full.
+const MsgDiskFull = "The hub's disk is full; free space and try again."
+
+// DiskFull marks err, a write that failed for want of disk space, as an
+// EUnavailable error with MsgDiskFull. err stays in the chain (for the logs
+// and for errors.Is/As).
+func DiskFull(err error) error {
+	return fmt.Errorf("%w: %w", Errorf(EUnavailable, "%s", MsgDiskFull), err)
+}

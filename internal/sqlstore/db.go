@@ -136,14 +136,17 @@ type Tx struct {
 	d dialect
 }
 
-// Exec runs a statement.
+// Exec runs a statement. A full disk is a hub.EUnavailable error.
 func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return t.q.ExecContext(ctx, t.d.rebind(query), args...)
+	res, err := t.q.ExecContext(ctx, t.d.rebind(query), args...)
+	return res, markDiskFull(err)
 }
 
-// Query runs a query returning rows.
+// Query runs a query returning rows. A full disk is a hub.EUnavailable
+// error.
 func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return t.q.QueryContext(ctx, t.d.rebind(query), args...)
+	rows, err := t.q.QueryContext(ctx, t.d.rebind(query), args...)
+	return rows, markDiskFull(err)
 }
 
 // QueryRow runs a query returning at most one row.
@@ -157,11 +160,12 @@ func (db *DB) Conn() *Tx { return &Tx{q: db.sql, d: db.dialect} }
 
 // InTx runs fn in one transaction: committed when fn returns nil, rolled back
 // otherwise (also on panic). On SQLite the transaction takes the write lock at
-// BEGIN, so read-then-write sequences cannot deadlock.
+// BEGIN, so read-then-write sequences cannot deadlock. A full disk, wherever
+// in the transaction it is met, is a hub.EUnavailable error.
 func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	sqltx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
+		return markDiskFull(fmt.Errorf("begin transaction: %w", err))
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -170,6 +174,7 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 		}
 		if err != nil {
 			_ = sqltx.Rollback()
+			err = markDiskFull(err)
 		}
 	}()
 	if err = fn(&Tx{q: sqltx, d: db.dialect}); err != nil {
