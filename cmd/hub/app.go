@@ -413,7 +413,12 @@ func (m *Main) robotSandbox() executor.Sandbox {
 	} else {
 		m.Logger.Error("ROBOT_SANDBOX=required but "+why+": every run will fail until it can be confined", "sandbox", "none")
 	}
-	return executor.Sandbox{Launcher: launcher, Required: mode == "required", Hidden: hidden}
+	groups, err := sandbox.NewRunGroups()
+	if err != nil {
+		m.Logger.Warn("runs get no cgroup: a process a robot detaches with setsid can outlive its run", "error", err.Error())
+		groups = nil
+	}
+	return executor.Sandbox{Launcher: launcher, Required: mode == "required", Hidden: hidden, Groups: groups}
 }
 
 func absOrEmpty(p string) string {

@@ -84,8 +84,36 @@ func TestRobotCannotEscape(t *testing.T) {
 			t.Errorf("log lacks %q:\n%s", want, text)
 		}
 	}
+	// The daemon it left, in a session of its own, died with the run.
+	for _, l := range log {
+		if pid, ok := strings.CutPrefix(l, "DAEMON "); ok {
+			deadline := time.Now().Add(10 * time.Second)
+			for processRuns(pid) {
+				if time.Now().After(deadline) {
+					t.Errorf("the robot's setsid daemon %s outlived its run", pid)
+					exec.Command("kill", "-9", pid).Run()
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	}
+	if !containsLine(log, "DAEMON ") || !containsLine(log, "Stopped 1 process(es) the robot left running.") {
+		t.Errorf("log lacks the daemon or its end:\n%s", text)
+	}
 	if b, err := os.ReadFile(victimFile); err != nil || string(b) != "private\n" {
 		t.Errorf("the victim's file changed: %q, %v", b, err)
 	}
 	hub.stop(t)
+}
+
+// processRuns reports whether a process runs (a zombie waiting to be reaped
+// does not).
+func processRuns(pid string) bool {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return false
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return !strings.HasPrefix(rest, "Z") && !strings.HasPrefix(rest, "X")
 }

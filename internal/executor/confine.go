@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"automationhub/internal/sandbox"
 )
@@ -25,18 +26,24 @@ type Sandbox struct {
 	// Read are extra paths robots may read (an interpreter's prefix is added
 	// on its own).
 	Read []string
+	// Groups gives each run a cgroup, so that the processes a robot leaves
+	// behind — even after setsid — die with the run; nil when the system
+	// has no writable cgroup v2.
+	Groups *sandbox.RunGroups
 }
 
 // robotDevices are the device files a confined robot may use.
 var robotDevices = []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"}
 
 // confine wraps cmd so that it starts through the launcher with the run's
-// policy: read the system and the interpreter, write only runDir. A nil
-// error with confined false means robots run unconfined by configuration.
-func (w *Worker) confine(cmd Command, runDir string) (Command, bool, error) {
+// policy: read the system and the interpreter, write only runDir, and join
+// the run's cgroup (group, "" when there is none; the caller ends it with
+// endGroup). A nil error with confined false means robots run unconfined by
+// configuration.
+func (w *Worker) confine(cmd Command, runID, runDir string) (_ Command, confined bool, group string, _ error) {
 	sb := w.cfg.Sandbox
 	if sb.Launcher == "" {
-		return cmd, false, nil
+		return cmd, false, "", nil
 	}
 	program, err := resolvePath(cmd.Path, cmd.Env)
 	if err != nil {
@@ -52,12 +59,26 @@ func (w *Worker) confine(cmd Command, runDir string) (Command, bool, error) {
 		Devices:  robotDevices,
 		Required: sb.Required,
 	}
+	if sb.Groups != nil {
+		if policy.Cgroup, err = sb.Groups.Create(runID); err != nil {
+			w.log.Warn("the run gets no cgroup; processes it leaves after setsid may outlive it", "run_id", runID, "error", err.Error())
+		}
+	}
 	args, err := policy.Args(program, cmd.Args)
 	if err != nil {
-		return cmd, false, fmt.Errorf("confine the robot: %w", err)
+		return cmd, false, "", fmt.Errorf("confine the robot: %w", err)
 	}
 	cmd.Path, cmd.Args = sb.Launcher, args
-	return cmd, true, nil
+	return cmd, true, policy.Cgroup, nil
+}
+
+// endGroup kills what is left in a run's cgroup and removes it; it returns
+// how many processes the robot had left running.
+func endGroup(group string) (int, error) {
+	if group == "" {
+		return 0, nil
+	}
+	return sandbox.KillGroup(group, 5*time.Second)
 }
 
 // installPrefix is the folder an interpreter or program is installed

@@ -99,13 +99,15 @@ func (w *Worker) execute(ctx context.Context, stop context.CancelCauseFunc, r *h
 	p.add(hub.LevelInfo, "Working directory: "+cmd.Dir)
 	p.add(hub.LevelInfo, "Timeout seconds: "+strconv.Itoa(r.TimeoutSeconds))
 	cmd.Env = env
-	cmd, confined, err := w.confine(cmd, runDir)
+	cmd, confined, group, err := w.confine(cmd, r.ID, runDir)
 	if err != nil {
 		p.add(hub.LevelError, "Unexpected failure: "+err.Error())
 		closePump()
 		fail(err.Error())
 		return
 	}
+	// Whatever happens next, the run's cgroup does not outlive it.
+	defer func() { _, _ = endGroup(group) }()
 	if confined {
 		p.add(hub.LevelInfo, "Sandbox: the robot may write only its run folder "+runDir)
 	}
@@ -168,8 +170,14 @@ wait:
 	if cause == nil && ctx.Err() != nil {
 		cause = context.Cause(ctx)
 	}
-	// Processes the robot left running in its group die with the run.
+	// Processes the robot left running in its group die with the run, and
+	// so do those that left the group (its cgroup).
 	proc.Stop()
+	if n, err := endGroup(group); err != nil {
+		log.Warn("ending the run's cgroup failed", "error", err.Error())
+	} else if n > 0 {
+		p.add(hub.LevelWarn, fmt.Sprintf("Stopped %d process(es) the robot left running.", n))
+	}
 	if errors.Is(cause, errLeaseLost) {
 		closePump()
 		log.Warn("run abandoned: it is no longer this worker's (lease lost, or the database unreachable for the lease)")

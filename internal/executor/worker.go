@@ -250,6 +250,9 @@ func (w *Worker) Stop(ctx context.Context) error {
 		w.log.Warn("marking the worker stopped failed", "error", err.Error())
 	}
 	w.cancelHard()
+	if g := w.cfg.Sandbox.Groups; g != nil {
+		_ = g.Close() // the runs' groups are gone with their runs
+	}
 	w.log.Info("worker stopped")
 	return stopErr
 }

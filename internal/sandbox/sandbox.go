@@ -37,6 +37,9 @@ type Policy struct {
 	Write []string `json:"write"`
 	// Devices are device files the robot may read and write (/dev/null…).
 	Devices []string `json:"devices"`
+	// Cgroup is the run's cgroup folder the launcher joins before it execs
+	// the robot (see RunGroups); "" when runs have none.
+	Cgroup string `json:"cgroup,omitempty"`
 	// Required makes the launcher refuse to start the robot when the
 	// kernel cannot confine it, instead of starting it unconfined.
 	Required bool `json:"required"`
@@ -70,6 +73,9 @@ func Main(args []string, env []string) error {
 	program, argv := args[1], args[1:]
 	// Capabilities belong to a thread: drop them on the thread that execs.
 	runtime.LockOSThread()
+	if err := joinGroup(p.Cgroup); err != nil {
+		return fmt.Errorf("sandbox: join the run's cgroup: %w", err)
+	}
 	if err := restrict(p); err != nil {
 		return err
 	}

@@ -2,10 +2,12 @@ package sandbox_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"automationhub/internal/sandbox"
 )
@@ -71,4 +73,60 @@ func TestPolicyArgs(t *testing.T) {
 	if err := sandbox.Main([]string{"{not json", "/bin/true"}, nil); err == nil || !strings.Contains(err.Error(), "policy") {
 		t.Errorf("Main with a bad policy = %v, want a policy error", err)
 	}
+}
+
+// TestRunGroupEndsDetachedProcesses puts a shell into a run's cgroup through
+// the launcher; the shell starts a process in a new session and exits. The
+// group still holds that process, and KillGroup ends it and removes the
+// group.
+func TestRunGroupEndsDetachedProcesses(t *testing.T) {
+	groups, err := sandbox.NewRunGroups()
+	if err != nil {
+		t.Skip("no writable cgroup v2 here: " + err.Error())
+	}
+	defer groups.Close()
+	dir, err := groups.Create("run-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := sandbox.Policy{Read: sandbox.ReadableSystem(), Write: []string{t.TempDir()}, Devices: []string{"/dev/null"}, Cgroup: dir}
+	args, err := policy.Args("/bin/sh", []string{"-c", "setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $!"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(os.Args[0], args...).Output()
+	if err != nil {
+		t.Fatalf("launcher: %v", err)
+	}
+	pid := strings.TrimSpace(string(out))
+	procs, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if !strings.Contains(string(procs), pid) {
+		t.Fatalf("the detached process %s is not in the run's group (%q)", pid, procs)
+	}
+	n, err := sandbox.KillGroup(dir, 5*time.Second)
+	if err != nil || n < 1 {
+		t.Errorf("KillGroup = %d, %v; want at least 1 process killed", n, err)
+	}
+	if alive(pid) {
+		t.Errorf("process %s survived its group", pid)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the group's folder is still there: %v", err)
+	}
+}
+
+func TestMain(m *testing.M) {
+	sandbox.RunIfLauncher() // the tests start robots through this binary
+	os.Exit(m.Run())
+}
+
+// alive reports whether a process runs (a zombie waiting for its new parent
+// to reap it does not).
+func alive(pid string) bool {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return false
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return !strings.HasPrefix(rest, "Z") && !strings.HasPrefix(rest, "X")
 }

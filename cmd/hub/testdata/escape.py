@@ -2,7 +2,7 @@
 # runs, and prints ESCAPE for each thing it manages, DENIED otherwise. It
 # also does what a normal robot does (import a module of its package, write
 # an output file and a temp file) and prints OK for each.
-import glob, os, sys, tempfile
+import glob, os, subprocess, sys, tempfile
 
 import helper  # a module of the package
 
@@ -44,6 +44,12 @@ attempt("write cache", lambda: write(os.path.join(data, "worker", "cache", "pois
 attempt("list artifacts", lambda: listdir(os.path.join(data, "artifacts")))
 attempt("shadow", lambda: read("/etc/shadow"))
 attempt("shared tmp", lambda: write("/tmp/hub-escape-probe"))
+
+# A daemon that leaves the robot's process group and session: it must die
+# with the run all the same.
+daemon = subprocess.Popen(["sleep", "300"], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+print("DAEMON %d" % daemon.pid)
 
 print("OK helper " + helper.NAME)
 with open(os.path.join(os.environ["HUB_OUTPUT_DIR"], "report.txt"), "w") as f:
