@@ -11,7 +11,9 @@ import (
 type RunGroups struct{}
 
 // NewRunGroups says that runs cannot have groups here.
-func NewRunGroups() (*RunGroups, error) { return nil, errors.New("process groups per run need Linux cgroup v2") }
+func NewRunGroups() (*RunGroups, error) {
+	return nil, errors.New("process groups per run need Linux cgroup v2")
+}
 
 // Create is never reached: NewRunGroups fails.
 func (g *RunGroups) Create(string) (string, error) { return "", errors.New("no run groups") }
