@@ -552,3 +552,50 @@ func TestRestartedWorkerIsRunningAgain(t *testing.T) {
 		})
 	}
 }
+
+// TestPoisonedCacheNeverRuns changes a cached package between two runs (what
+// a robot with write access to the cache did to other robots): the next run
+// finds the change, unpacks the published package again and runs the
+// original code.
+func TestPoisonedCacheNeverRuns(t *testing.T) {
+	for _, dialect := range hubtest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t, dialect, memBus, opts{})
+			id := e.robot(t, "cached", map[string]string{"run.sh": "#!/bin/sh\necho original\n", "lib/data.txt": "x\n"},
+				registry.PublishInput{EntrypointType: "EXE", EntrypointPath: "run.sh"})
+			first := e.wait(t, e.execute(t, id, runs.ExecuteInput{}).ID, 30*time.Second)
+			if first.Status != hub.RunSuccess {
+				t.Fatalf("first run: %s", first.Status)
+			}
+			cached, err := filepath.Glob(filepath.Join(e.work, "w1", "cache", first.VersionID, "files", "run.sh"))
+			if err != nil || len(cached) != 1 {
+				t.Fatalf("cached run.sh: %v %v", cached, err)
+			}
+			for name, change := range map[string]func() error{
+				"modified": func() error {
+					f, err := os.OpenFile(cached[0], os.O_APPEND|os.O_WRONLY, 0)
+					if err != nil {
+						return err
+					}
+					defer f.Close()
+					_, err = f.WriteString("echo poisoned\n")
+					return err
+				},
+				"added": func() error {
+					return os.WriteFile(filepath.Join(filepath.Dir(cached[0]), "sitecustomize.py"), []byte("print('poisoned')\n"), 0o644)
+				},
+			} {
+				if err := change(); err != nil {
+					t.Fatal(err)
+				}
+				r := e.wait(t, e.execute(t, id, runs.ExecuteInput{}).ID, 30*time.Second)
+				msgs := strings.Join(messages(e.logs(t, r.ID)), "\n")
+				if r.Status != hub.RunSuccess || strings.Contains(msgs, "poisoned") || !strings.Contains(msgs, "INFO original") {
+					t.Errorf("%s cache: run %s, log:\n%s", name, r.Status, msgs)
+				}
+				cached, _ = filepath.Glob(filepath.Join(e.work, "w1", "cache", first.VersionID, "files", "run.sh"))
+			}
+		})
+	}
+}

@@ -300,19 +300,15 @@ func (w *Worker) prepare(r *hub.Run, v *hub.Version, runDir string) (Command, st
 	args := append(append([]string{}, v.Arguments...), r.RuntimeArguments...)
 	if v.ArtifactType == hub.ArtifactExe {
 		exe := filepath.Join(workspace, "robot.exe")
-		if err := copyFile(pkg, exe, 0o755); err != nil {
+		if _, err := copyFile(pkg, exe, 0o755); err != nil {
 			return Command{}, "", nil, fmt.Errorf("Version artifact not found: %s", *v.ArtifactPath)
 		}
 		st, _ := os.Stat(exe)
 		return Command{Path: exe, Args: args, Dir: workspace}, workspace, map[string]fileState{"robot.exe": {size: st.Size(), mod: st.ModTime()}}, nil
 	}
-	cache, err := w.packageCache(v, pkg)
+	copied, err := w.copyPackage(v, pkg, workspace)
 	if err != nil {
 		return Command{}, "", nil, err
-	}
-	copied, err := copyTree(cache, workspace)
-	if err != nil {
-		return Command{}, "", nil, fmt.Errorf("prepare workspace: %w", err)
 	}
 	entry := filepath.Join(workspace, filepath.FromSlash(v.EntrypointPath))
 	if _, err := os.Stat(entry); err != nil {
@@ -331,6 +327,34 @@ func (w *Worker) prepare(r *hub.Run, v *hub.Version, runDir string) (Command, st
 		return Command{}, "", nil, fmt.Errorf("Python interpreter %q not found on this worker (PYTHON_EXECUTABLE)", w.cfg.PythonExecutable)
 	}
 	return Command{Path: python, Args: append([]string{entry}, args...), Dir: dir}, workspace, copied, nil
+}
+
+// copyPackage fills a run's workspace from the version's cached package,
+// verified file by file against the SHA-256 taken when it was unpacked. A
+// cache that changed is dropped and unpacked again from the published
+// package, once.
+func (w *Worker) copyPackage(v *hub.Version, pkg, workspace string) (map[string]fileState, error) {
+	for attempt := 0; ; attempt++ {
+		cache, sums, err := w.packageCache(v, pkg)
+		if err != nil {
+			return nil, err
+		}
+		copied, err := copyTree(cache, workspace, sums)
+		if err == nil {
+			return copied, nil
+		}
+		if !errors.Is(err, errCacheChanged) || attempt > 0 {
+			return nil, fmt.Errorf("prepare workspace: %w", err)
+		}
+		w.log.Warn("the package cache was changed; unpacking the package again", "version_id", v.ID, "error", err.Error())
+		w.forgetCache(v)
+		if err := os.RemoveAll(workspace); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(workspace, 0o750); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // commandLine shows a command as one unambiguous line: an argument that is

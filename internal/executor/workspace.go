@@ -3,6 +3,8 @@ package executor
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -23,55 +25,123 @@ type fileState struct {
 	mod  time.Time
 }
 
-// packageCache returns the folder holding the version's unpacked package,
-// unpacking it once per version (safe extraction, publish limits). The
-// package's SHA-256 is checked against the version before unpacking.
-func (w *Worker) packageCache(v *hub.Version, pkgPath string) (string, error) {
+// A version's cache folder holds its unpacked files under cacheFiles and the
+// SHA-256 of each in cacheManifest, written when it was unpacked.
+const (
+	cacheFiles    = "files"
+	cacheManifest = "manifest.json"
+)
+
+// errCacheChanged says a cached package no longer matches its manifest.
+var errCacheChanged = errors.New("the cached package does not match what was unpacked")
+
+// packageCache returns the folder holding the version's unpacked package and
+// the SHA-256 of each of its files, unpacking it once per version (safe
+// extraction, publish limits). The package's SHA-256 is checked against the
+// version before unpacking. A cache folder without a manifest (an older
+// layout) is unpacked again.
+func (w *Worker) packageCache(v *hub.Version, pkgPath string) (string, map[string]string, error) {
 	dir := filepath.Join(w.cfg.WorkDir, "cache", v.ID)
-	if _, err := os.Stat(dir); err == nil {
+	if sums, err := readManifest(dir); err == nil {
 		now := time.Now()
 		_ = os.Chtimes(dir, now, now) // last use, for cache retention
-		return dir, nil
+		return filepath.Join(dir, cacheFiles), sums, nil
 	}
+	_ = os.RemoveAll(dir)
 	f, err := os.Open(pkgPath)
 	if err != nil {
-		return "", fmt.Errorf("Version artifact not found: %s", *v.ArtifactPath)
+		return "", nil, fmt.Errorf("Version artifact not found: %s", *v.ArtifactPath)
 	}
 	defer f.Close()
 	h := sha256.New()
 	size, err := io.Copy(h, f)
 	if err != nil {
-		return "", fmt.Errorf("read package: %w", err)
+		return "", nil, fmt.Errorf("read package: %w", err)
 	}
 	if v.ArtifactSHA256 != nil && hex.EncodeToString(h.Sum(nil)) != *v.ArtifactSHA256 {
-		return "", fmt.Errorf("package integrity check failed: SHA-256 of %s does not match the published version", *v.ArtifactPath)
+		return "", nil, fmt.Errorf("package integrity check failed: SHA-256 of %s does not match the published version", *v.ArtifactPath)
 	}
 	tmp := filepath.Join(w.cfg.WorkDir, "cache", ".tmp-"+uuid.NewString())
-	if err := os.MkdirAll(tmp, 0o750); err != nil {
-		return "", err
+	if err := os.MkdirAll(filepath.Join(tmp, cacheFiles), 0o750); err != nil {
+		return "", nil, err
 	}
 	defer os.RemoveAll(tmp)
-	if _, err := archive.Extract(f, size, tmp, w.cfg.Limits); err != nil {
+	if _, err := archive.Extract(f, size, filepath.Join(tmp, cacheFiles), w.cfg.Limits); err != nil {
 		// A refused package says why in its message; any other failure (the
 		// file system's) in its own text, never as a generic internal error.
 		msg := err.Error()
 		if hub.ErrorKind(err) != hub.EInternal {
 			msg = hub.ErrorMessage(err)
 		}
-		return "", fmt.Errorf("unpack package: %s", msg)
+		return "", nil, fmt.Errorf("unpack package: %s", msg)
+	}
+	sums, err := hashTree(filepath.Join(tmp, cacheFiles))
+	if err != nil {
+		return "", nil, fmt.Errorf("unpack package: %w", err)
+	}
+	b, _ := json.Marshal(sums)
+	if err := os.WriteFile(filepath.Join(tmp, cacheManifest), b, 0o640); err != nil {
+		return "", nil, fmt.Errorf("unpack package: %w", err)
 	}
 	if err := os.Rename(tmp, dir); err != nil {
-		if _, statErr := os.Stat(dir); statErr == nil {
-			return dir, nil // another run unpacked it first
+		if sums, rerr := readManifest(dir); rerr == nil {
+			return filepath.Join(dir, cacheFiles), sums, nil // another run unpacked it first
 		}
-		return "", fmt.Errorf("unpack package: %w", err)
+		return "", nil, fmt.Errorf("unpack package: %w", err)
 	}
-	return dir, nil
+	return filepath.Join(dir, cacheFiles), sums, nil
+}
+
+// forgetCache removes a version's cache folder, to unpack it again.
+func (w *Worker) forgetCache(v *hub.Version) {
+	_ = os.RemoveAll(filepath.Join(w.cfg.WorkDir, "cache", v.ID))
+}
+
+func readManifest(dir string) (map[string]string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, cacheManifest))
+	if err != nil {
+		return nil, err
+	}
+	var sums map[string]string
+	if err := json.Unmarshal(b, &sums); err != nil {
+		return nil, err
+	}
+	return sums, nil
+}
+
+// hashTree returns the SHA-256 of every regular file below root, by
+// slash-separated relative path.
+func hashTree(root string) (map[string]string, error) {
+	sums := map[string]string{}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			return err
+		}
+		sums[filepath.ToSlash(rel)] = hex.EncodeToString(h.Sum(nil))
+		return nil
+	})
+	return sums, err
 }
 
 // copyTree copies the cached package into a run's fresh workspace and
-// returns what it copied.
-func copyTree(src, dst string) (map[string]fileState, error) {
+// returns what it copied. Every file is hashed as it is copied and must
+// match the manifest taken when the package was unpacked, and no file may be
+// missing or added (errCacheChanged): a cache changed behind the worker's
+// back never reaches a robot.
+func copyTree(src, dst string, sums map[string]string) (map[string]fileState, error) {
 	copied := map[string]fileState{}
 	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -92,8 +162,16 @@ func copyTree(src, dst string) (map[string]fileState, error) {
 		if err != nil {
 			return err
 		}
-		if err := copyFile(path, target, info.Mode().Perm()); err != nil {
+		want, ok := sums[filepath.ToSlash(rel)]
+		if !ok {
+			return fmt.Errorf("%w: %s was added", errCacheChanged, filepath.ToSlash(rel))
+		}
+		got, err := copyFile(path, target, info.Mode().Perm())
+		if err != nil {
 			return err
+		}
+		if got != want {
+			return fmt.Errorf("%w: %s was modified", errCacheChanged, filepath.ToSlash(rel))
 		}
 		st, err := os.Stat(target)
 		if err != nil {
@@ -102,22 +180,28 @@ func copyTree(src, dst string) (map[string]fileState, error) {
 		copied[filepath.ToSlash(rel)] = fileState{size: st.Size(), mod: st.ModTime()}
 		return nil
 	})
+	if err == nil && len(copied) != len(sums) {
+		err = fmt.Errorf("%w: %d of its %d files are missing", errCacheChanged, len(sums)-len(copied), len(sums))
+	}
 	return copied, err
 }
 
-func copyFile(src, dst string, perm fs.FileMode) error {
+// copyFile copies src to a new file dst and returns the SHA-256 of what it
+// copied.
+func copyFile(src, dst string, perm fs.FileMode) (string, error) {
 	in, err := os.Open(src)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer in.Close()
 	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm|0o200)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if _, err := io.Copy(out, in); err != nil {
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(out, h), in); err != nil {
 		out.Close()
-		return err
+		return "", err
 	}
-	return out.Close()
+	return hex.EncodeToString(h.Sum(nil)), out.Close()
 }
