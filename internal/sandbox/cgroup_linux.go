@@ -29,18 +29,35 @@ func NewRunGroups() (*RunGroups, error) {
 	if err != nil {
 		return nil, err
 	}
-	root, err := os.MkdirTemp(filepath.Join(mount, own), "hub-runs-")
+	parent := filepath.Join(mount, own)
+	sweepEmptyGroups(parent)
+	root, err := os.MkdirTemp(parent, "hub-runs-")
 	if err != nil {
 		return nil, fmt.Errorf("create the runs' cgroup: %w", err)
 	}
 	return &RunGroups{root: root}, nil
 }
 
+// sweepEmptyGroups removes run groups that hold no process, left by workers
+// that ended before their runs did; groups with processes stay.
+func sweepEmptyGroups(parent string) {
+	roots, _ := filepath.Glob(filepath.Join(parent, "hub-runs-*"))
+	for _, root := range roots {
+		runs, _ := os.ReadDir(root)
+		for _, r := range runs {
+			if dir := filepath.Join(root, r.Name()); r.IsDir() && len(groupPIDs(dir)) == 0 {
+				_ = os.Remove(dir)
+			}
+		}
+		_ = os.Remove(root) // fails while it still has groups
+	}
+}
+
 // Create makes the group of one run and returns its folder, which the
 // launcher joins (Policy.Cgroup).
 func (g *RunGroups) Create(run string) (string, error) {
 	dir := filepath.Join(g.root, run)
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("create the run's cgroup: %w", err)
 	}
 	return dir, nil
