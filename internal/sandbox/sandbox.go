@@ -114,9 +114,12 @@ func ReadableSystem() []string {
 }
 
 // sensitiveSystem are files under readable system folders a robot never
-// needs and must not read even when it runs as root.
+// needs and must not read even when it runs as root (robots then run as root
+// without capabilities, so owner-only files would otherwise be readable).
 var sensitiveSystem = []string{"/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/sudoers",
-	"/etc/sudoers.d", "/etc/ssh", "/etc/ssl/private", "/etc/security/opasswd"}
+	"/etc/sudoers.d", "/etc/ssh", "/etc/ssl/private", "/etc/security/opasswd",
+	"/etc/automation-hub", // the hub's own settings and secret files (docs/operations.md)
+	"/etc/credstore", "/etc/credstore.encrypted", "/run/credentials"}
 
 // Carve returns roots with every hidden path (and everything below it) left
 // out: a root that holds a hidden path is replaced by its entries, walked
