@@ -10,10 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"automationhub/internal/executor"
 	"automationhub/internal/hub"
 	"automationhub/internal/hubtest"
 	"automationhub/internal/registry"
 	"automationhub/internal/runs"
+	"automationhub/internal/sandbox"
 )
 
 // benchCombos are the deployments benchmarked: embedded, and PostgreSQL +
@@ -165,6 +167,58 @@ func BenchmarkLogIngestion(b *testing.B) {
 			b.ReportMetric(bare, "devnull-lines/s")
 			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 			b.ReportMetric(float64(b.N*lines)-float64(stored), "lost")
+		})
+	}
+}
+
+// BenchmarkConfinedNoop measures what confinement costs a run: the same 100
+// no-op runs on the embedded hub, started directly and through the launcher
+// (Landlock, no capabilities, a cgroup per run where the system has one).
+func BenchmarkConfinedNoop(b *testing.B) {
+	if ok, why := sandbox.Available(); !ok {
+		b.Skip(why)
+	}
+	groups, err := sandbox.NewRunGroups()
+	if err != nil {
+		groups = nil
+	} else {
+		defer groups.Close()
+	}
+	rates := map[string]float64{}
+	for _, tc := range []struct {
+		name string
+		sb   executor.Sandbox
+	}{{"direct", executor.Sandbox{}}, {"confined", executor.Sandbox{Launcher: os.Args[0], Groups: groups}}} {
+		b.Run(tc.name, func(b *testing.B) {
+			e := setup(b, "sqlite", memBus, opts{lease: 10 * time.Second, noWorker: true})
+			e.startWorker(b, "w1", opts{lease: 10 * time.Second, sandbox: tc.sb})
+			id := e.robot(b, "noop", map[string]string{"run.sh": "#!/bin/sh\nexit 0\n"}, registry.PublishInput{EntrypointType: "EXE", EntrypointPath: "run.sh"})
+			const n = 100
+			var total int
+			var elapsed time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				var ids []string
+				for range n {
+					r, err := e.runs.Execute(context.Background(), e.admin, id, runs.ExecuteInput{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					ids = append(ids, r.ID)
+				}
+				for _, rid := range ids {
+					if r := e.wait(b, rid, 120*time.Second); r.Status != hub.RunSuccess {
+						b.Fatalf("run %s: %v", r.Status, r.ErrorMessage)
+					}
+				}
+				elapsed += time.Since(t0)
+				total += n
+			}
+			rates[tc.name] = float64(total) / elapsed.Seconds()
+			b.ReportMetric(rates[tc.name], "runs/s")
+			if d := rates["direct"]; tc.name == "confined" && d > 0 {
+				b.ReportMetric(rates[tc.name]/d, "ratio-to-direct")
+			}
 		})
 	}
 }

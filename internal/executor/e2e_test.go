@@ -26,10 +26,14 @@ import (
 	"automationhub/internal/identity"
 	"automationhub/internal/registry"
 	"automationhub/internal/runs"
+	"automationhub/internal/sandbox"
 	"automationhub/internal/sqlstore"
 )
 
-func TestMain(m *testing.M) { hubtest.Main(m) }
+func TestMain(m *testing.M) {
+	sandbox.RunIfLauncher() // confined robots start through this binary
+	hubtest.Main(m)
+}
 
 // env is one complete hub: database, bus, artifact store, registry, run
 // service, reconciler and a worker, wired as cmd/hub wires them.
@@ -101,6 +105,8 @@ type opts struct {
 	maxArtifact, maxDisk int64
 	// state wraps the worker's store (a slow or failing one); nil: the database.
 	state func(executor.RunState) executor.RunState
+	// sandbox confines the worker's robots; the zero value does not.
+	sandbox executor.Sandbox
 }
 
 func setup(t testing.TB, dialect string, kind busKind, o opts) *env {
