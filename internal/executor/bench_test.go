@@ -87,29 +87,7 @@ func BenchmarkNoopThroughput(b *testing.B) {
 	bare := float64(n) / time.Since(start).Seconds()
 	for _, c := range benchCombos() {
 		b.Run(c.name, func(b *testing.B) {
-			e := benchEnv(b, c.dialect, c.bus)
-			id := e.robot(b, "noop", map[string]string{"run.sh": "#!/bin/sh\nexit 0\n"}, registry.PublishInput{EntrypointType: "EXE", EntrypointPath: "run.sh"})
-			var total int
-			var elapsed time.Duration
-			for b.Loop() {
-				t0 := time.Now()
-				var ids []string
-				for range n {
-					r, err := e.runs.Execute(context.Background(), e.admin, id, runs.ExecuteInput{})
-					if err != nil {
-						b.Fatal(err)
-					}
-					ids = append(ids, r.ID)
-				}
-				for _, rid := range ids {
-					if r := e.wait(b, rid, 120*time.Second); r.Status != hub.RunSuccess {
-						b.Fatalf("run %s: %v", r.Status, *r.ErrorMessage)
-					}
-				}
-				elapsed += time.Since(t0)
-				total += n
-			}
-			rate := float64(total) / elapsed.Seconds()
+			rate := noopRate(b, benchEnv(b, c.dialect, c.bus), n)
 			b.ReportMetric(rate, "runs/s")
 			b.ReportMetric(bare, "bare-exec/s")
 			b.ReportMetric(rate/bare, "ratio")
@@ -192,33 +170,38 @@ func BenchmarkConfinedNoop(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			e := setup(b, "sqlite", memBus, opts{lease: 10 * time.Second, noWorker: true})
 			e.startWorker(b, "w1", opts{lease: 10 * time.Second, sandbox: tc.sb})
-			id := e.robot(b, "noop", map[string]string{"run.sh": "#!/bin/sh\nexit 0\n"}, registry.PublishInput{EntrypointType: "EXE", EntrypointPath: "run.sh"})
-			const n = 100
-			var total int
-			var elapsed time.Duration
-			for b.Loop() {
-				t0 := time.Now()
-				var ids []string
-				for range n {
-					r, err := e.runs.Execute(context.Background(), e.admin, id, runs.ExecuteInput{})
-					if err != nil {
-						b.Fatal(err)
-					}
-					ids = append(ids, r.ID)
-				}
-				for _, rid := range ids {
-					if r := e.wait(b, rid, 120*time.Second); r.Status != hub.RunSuccess {
-						b.Fatalf("run %s: %v", r.Status, r.ErrorMessage)
-					}
-				}
-				elapsed += time.Since(t0)
-				total += n
-			}
-			rates[tc.name] = float64(total) / elapsed.Seconds()
+			rates[tc.name] = noopRate(b, e, 100)
 			b.ReportMetric(rates[tc.name], "runs/s")
 			if d := rates["direct"]; tc.name == "confined" && d > 0 {
 				b.ReportMetric(rates[tc.name]/d, "ratio-to-direct")
 			}
 		})
 	}
+}
+
+// noopRate publishes a robot that exits at once and returns how many of its
+// runs per second the hub completes, n at a time.
+func noopRate(b *testing.B, e *env, n int) float64 {
+	id := e.robot(b, "noop", map[string]string{"run.sh": "#!/bin/sh\nexit 0\n"}, registry.PublishInput{EntrypointType: "EXE", EntrypointPath: "run.sh"})
+	var total int
+	var elapsed time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		var ids []string
+		for range n {
+			r, err := e.runs.Execute(context.Background(), e.admin, id, runs.ExecuteInput{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ids = append(ids, r.ID)
+		}
+		for _, rid := range ids {
+			if r := e.wait(b, rid, 120*time.Second); r.Status != hub.RunSuccess {
+				b.Fatalf("run %s: %v", r.Status, r.ErrorMessage)
+			}
+		}
+		elapsed += time.Since(t0)
+		total += n
+	}
+	return float64(total) / elapsed.Seconds()
 }

@@ -38,6 +38,18 @@ func queuedRun(t testing.TB, b apiBundle) string {
 	return r["run_id"].(string)
 }
 
+// runningRun queues a run and claims it for worker "w", as a worker that
+// started it would.
+func runningRun(t testing.TB, b apiBundle) string {
+	t.Helper()
+	runID := queuedRun(t, b)
+	now := time.Now().UTC()
+	if _, ok, err := b.db.ClaimRun(context.Background(), runID, "w", "h", now, now.Add(time.Hour)); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	return runID
+}
+
 // fakeWorker writes n log lines in batches like the worker's pump does.
 func fakeWorker(t *testing.T, b apiBundle, runID string, from, n int) {
 	t.Helper()
@@ -92,12 +104,8 @@ func TestLogStream(t *testing.T) {
 			b := setupAPI(t, dialect)
 			srv := httptest.NewServer(b.h)
 			defer srv.Close()
-			runID := queuedRun(t, b)
+			runID := runningRun(t, b)
 			ctx := context.Background()
-			now := time.Now().UTC()
-			if _, ok, err := b.db.ClaimRun(ctx, runID, "w", "h", now, now.Add(time.Hour)); !ok || err != nil {
-				t.Fatal(ok, err)
-			}
 			base := "ws" + strings.TrimPrefix(srv.URL, "http") + "/api/v1/ws/runs/" + runID + "/logs"
 
 			// Rejections are close codes after the handshake.
@@ -214,12 +222,8 @@ func TestLogStreamEndsAfterItsTail(t *testing.T) {
 			b := setupAPI(t, dialect)
 			srv := httptest.NewServer(b.h)
 			defer srv.Close()
-			runID := queuedRun(t, b)
+			runID := runningRun(t, b)
 			ctx := context.Background()
-			now := time.Now().UTC()
-			if _, ok, err := b.db.ClaimRun(ctx, runID, "w", "h", now, now.Add(time.Hour)); !ok || err != nil {
-				t.Fatal(ok, err)
-			}
 			fakeWorker(t, b, runID, 0, 1000)
 			c, err := dial(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/api/v1/ws/runs/"+runID+"/logs?after_seq=0", b.tokens["viewer"], false)
 			if err != nil {
@@ -229,7 +233,7 @@ func TestLogStreamEndsAfterItsTail(t *testing.T) {
 			// 4 000 more lines are stored but never published, then the run ends.
 			var tail []hub.LogLine
 			for i := 1001; i <= 5000; i++ {
-				tail = append(tail, hub.LogLine{RunID: runID, Seq: int64(i), Timestamp: now, Level: hub.LevelInfo, Message: fmt.Sprintf("line %d", i)})
+				tail = append(tail, hub.LogLine{RunID: runID, Seq: int64(i), Timestamp: time.Now().UTC(), Level: hub.LevelInfo, Message: fmt.Sprintf("line %d", i)})
 			}
 			if err := b.db.AppendLogs(ctx, tail); err != nil {
 				t.Fatal(err)
@@ -272,13 +276,9 @@ func TestLogStreamRechecksItsCaller(t *testing.T) {
 			b := setupAPIWith(t, dialect, 1<<20, func(d *httpapi.Deps) { d.LogRecheck = 10 * time.Millisecond })
 			srv := httptest.NewServer(b.h)
 			defer srv.Close()
-			runID := queuedRun(t, b)
+			runID := runningRun(t, b)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			now := time.Now().UTC()
-			if _, ok, err := b.db.ClaimRun(ctx, runID, "w", "h", now, now.Add(time.Hour)); !ok || err != nil {
-				t.Fatal(ok, err)
-			}
 			fakeWorker(t, b, runID, 0, 1)
 			admin, err := b.ids.Authenticate(ctx, b.tokens["admin"], "")
 			if err != nil {
