@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -183,6 +185,10 @@ func (m *Main) Run(ctx context.Context, role string) error {
 		})
 	}
 	if role == "all" || role == "worker" {
+		robots, err := m.robotSandbox()
+		if err != nil {
+			return err
+		}
 		var state executor.RunState = m.db
 		if m.wrapRunState != nil {
 			state = m.wrapRunState(state)
@@ -196,7 +202,7 @@ func (m *Main) Run(ctx context.Context, role string) error {
 			MaxArtifactBytes: m.Config.MaxArtifactBytes,
 			MaxRunDiskBytes:  m.Config.RunMaxDiskBytes,
 			BaseEnv:          os.Environ(),
-			Sandbox:          m.robotSandbox(),
+			Sandbox:          robots,
 			Observer:         m.metrics.RunObserver(),
 			Logger:           log,
 		})
@@ -385,40 +391,77 @@ func (m *Main) bootstrapAdmin(ctx context.Context, ids *identity.Service) error 
 
 // robotSandbox is how the worker confines robots (ROBOT_SANDBOX): through
 // this binary as launcher when the kernel can confine them (auto) or in any
-// case (required: the launcher then refuses to run them unconfined). It says
-// once at start what robots get.
-func (m *Main) robotSandbox() executor.Sandbox {
+// case (required: the launcher then refuses to run them unconfined), as
+// ROBOT_USER when the worker is root and one is set. It says once at start
+// what robots get.
+func (m *Main) robotSandbox() (executor.Sandbox, error) {
 	mode := m.Config.RobotSandbox
 	ok, why := sandbox.Available()
 	if mode == "off" || mode == "auto" && !ok {
+		if m.Config.RobotUser != "" {
+			return executor.Sandbox{}, fmt.Errorf("ROBOT_USER needs confined robots, but %s", map[bool]string{true: "ROBOT_SANDBOX=off", false: why}[mode == "off"])
+		}
 		if mode == "auto" {
 			m.Logger.Warn("robots run unconfined: "+why+"; they can read what this user can (set ROBOT_SANDBOX=required to refuse)", "sandbox", "none")
 		} else {
 			m.Logger.Warn("robots run unconfined (ROBOT_SANDBOX=off)", "sandbox", "none")
 		}
-		return executor.Sandbox{}
+		return executor.Sandbox{}, nil
 	}
 	launcher, err := executor.LauncherPath()
 	if err != nil {
-		m.Logger.Error("cannot find the hub binary to confine robots; robots run unconfined", "error", err.Error())
-		return executor.Sandbox{}
+		return executor.Sandbox{}, fmt.Errorf("find the hub binary to confine robots: %w", err)
 	}
 	hidden := []string{m.Config.DataDir, m.Config.ArtifactsRoot, filepath.Join(m.Config.DataDir, "worker"), absOrEmpty(".env")}
 	if db := m.Config.Database(); db.Dialect == config.SQLite {
 		hidden = append(hidden, db.DSN)
 	}
 	hidden = append(hidden, m.Config.SecretFiles...)
+	sb := executor.Sandbox{Launcher: launcher, Required: mode == "required", Hidden: hidden}
+	if sb.UID, sb.GID, err = m.robotUser(); err != nil {
+		return executor.Sandbox{}, err
+	}
 	if ok {
-		m.Logger.Info("robots are confined (Landlock): they may write only their own run folder", "sandbox", "landlock")
+		m.Logger.Info("robots are confined (Landlock): they may write only their own run folder", "sandbox", "landlock", "robot_uid", sb.UID)
 	} else {
 		m.Logger.Error("ROBOT_SANDBOX=required but "+why+": every run will fail until it can be confined", "sandbox", "none")
 	}
-	groups, err := sandbox.NewRunGroups()
-	if err != nil {
+	if sb.Groups, err = sandbox.NewRunGroups(); err != nil {
 		m.Logger.Warn("runs get no cgroup: a process a robot detaches with setsid can outlive its run", "error", err.Error())
-		groups = nil
+		sb.Groups = nil
 	}
-	return executor.Sandbox{Launcher: launcher, Required: mode == "required", Hidden: hidden, Groups: groups}
+	return sb, nil
+}
+
+// robotUser resolves ROBOT_USER (a name or a uid) when the worker runs as
+// root; robots then need to traverse the data folder to reach their run.
+func (m *Main) robotUser() (uid, gid int, err error) {
+	name := strings.TrimSpace(m.Config.RobotUser)
+	if name == "" {
+		if os.Geteuid() == 0 {
+			m.Logger.Info("robots run as root without any capability; set ROBOT_USER to run them as a dedicated user")
+		}
+		return 0, 0, nil
+	}
+	if os.Geteuid() != 0 {
+		m.Logger.Warn("ROBOT_USER is ignored: only a worker running as root can start robots as another user", "robot_user", name)
+		return 0, 0, nil
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		if u, err = user.LookupId(name); err != nil {
+			return 0, 0, fmt.Errorf("ROBOT_USER %q: no such user", name)
+		}
+	}
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(u.Gid)
+	if uid == 0 {
+		return 0, 0, fmt.Errorf("ROBOT_USER %q is root", name)
+	}
+	if err := os.Chmod(m.Config.DataDir, 0o711); err != nil {
+		return 0, 0, fmt.Errorf("let ROBOT_USER reach its run folders: %w", err)
+	}
+	return uid, gid, nil
 }
 
 func absOrEmpty(p string) string {

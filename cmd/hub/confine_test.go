@@ -117,3 +117,61 @@ func processRuns(pid string) bool {
 	_, rest, _ := strings.Cut(string(b), ") ")
 	return !strings.HasPrefix(rest, "Z") && !strings.HasPrefix(rest, "X")
 }
+
+// TestRobotRunsAsRobotUser: a worker running as root with ROBOT_USER starts
+// robots as that user. The robot works in its own folders (working copy,
+// outputs, temp) but cannot touch run.log, which stays the worker's.
+func TestRobotRunsAsRobotUser(t *testing.T) {
+	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
+		t.Skip("needs a Linux worker running as root")
+	}
+	if ok, why := sandbox.Available(); !ok {
+		t.Skip("robots cannot be confined here: " + why)
+	}
+	t.Parallel()
+	// A folder the robot user may traverse (test temp folders are 0700).
+	dir, err := os.MkdirTemp("", "hub-robot-user-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hub := startHubProcess(t, dir, "HUB_ADDR=127.0.0.1:0", "ENVIRONMENT=test", "PASSWORD_HASH_COST=4",
+		"DEFAULT_ADMIN_PASSWORD=admin-password-1", "ROBOT_USER=nobody")
+	c := login(t, hub.URL+"/api/v1", "admin", "admin-password-1")
+	robot := c.shellRobot("as-nobody", "#!/bin/sh\necho uid=$(id -u)\n"+
+		"echo out > \"$HUB_OUTPUT_DIR/o.txt\" && echo output-ok\n"+
+		"echo tmp > \"$TMPDIR/t.txt\" && echo tmp-ok\n"+
+		"echo changed > note.txt && echo workspace-ok\n"+
+		"if echo forged >> ../run.log 2>/dev/null; then echo ESCAPE run.log; else echo DENIED run.log; fi\n")
+	var run runView
+	if code := c.call("POST", "/runs/"+robot+"/execute", "application/json", strings.NewReader(`{}`), &run); code != 202 {
+		t.Fatalf("execute: %d", code)
+	}
+	run = c.waitRun(run.RunID, 60*time.Second)
+	log := c.logMessages(run.RunID)
+	if run.Status != "SUCCESS" {
+		t.Fatalf("run = %s (%s); log:\n%s", run.Status, deref(run.ErrorMessage), strings.Join(log, "\n"))
+	}
+	for _, want := range []string{"uid=65534", "output-ok", "tmp-ok", "workspace-ok", "DENIED run.log"} {
+		if !containsLine(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, strings.Join(log, "\n"))
+		}
+	}
+	var full struct {
+		Artifacts []struct {
+			ArtifactName string `json:"artifact_name"`
+		} `json:"artifacts"`
+	}
+	c.call("GET", "/runs/"+run.RunID, "", nil, &full)
+	names := make([]string, 0, len(full.Artifacts))
+	for _, a := range full.Artifacts {
+		names = append(names, a.ArtifactName)
+	}
+	if !strings.Contains(strings.Join(names, " "), "o.txt") {
+		t.Errorf("artifacts = %v, want the robot's o.txt", names)
+	}
+	hub.stop(t)
+}

@@ -85,6 +85,7 @@ type Config struct {
 	WorkerConcurrency        int    `env:"WORKER_CONCURRENCY" group:"Execution" help:"Runs one worker executes at once (default: number of CPUs)."`
 	WorkerStaleSeconds       int    `env:"WORKER_STALE_SECONDS" envDefault:"60" group:"Execution" help:"A running run whose worker has not renewed its lease for this long is failed as 'worker lost'."`
 	RobotSandbox             string `env:"ROBOT_SANDBOX" envDefault:"auto" group:"Execution" help:"Confine robots (Linux Landlock): auto (when the kernel can, else warn), required (refuse to run robots unconfined) or off."`
+	RobotUser                string `env:"ROBOT_USER" group:"Execution" help:"User (name or uid) robots run as when the worker runs as root, e.g. a dedicated hub-robot account; needs ROBOT_SANDBOX. Empty: robots run as the worker's user, without any capability."`
 	RunDefaultTimeoutSeconds int    `env:"RUN_DEFAULT_TIMEOUT_SECONDS" envDefault:"3600" group:"Execution" help:"Timeout of a run that does not ask for one."`
 	RunMaxDiskBytes          int64  `env:"RUN_MAX_DISK_BYTES" envDefault:"10737418240" group:"Execution" help:"Disk one run may use in its folder (working copy, outputs, temporary files), in bytes, 1 MiB to 1 PiB; a run that uses more is stopped and fails."`
 

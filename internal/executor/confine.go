@@ -26,6 +26,10 @@ type Sandbox struct {
 	// Read are extra paths robots may read (an interpreter's prefix is added
 	// on its own).
 	Read []string
+	// UID and GID, when UID is not 0, are the user robots run as (the worker
+	// runs as root): the robot's folders are handed to that user, the run
+	// folder itself and run.log stay the worker's.
+	UID, GID int
 	// Groups gives each run a cgroup, so that the processes a robot leaves
 	// behind — even after setsid — die with the run; nil when the system
 	// has no writable cgroup v2.
@@ -59,6 +63,12 @@ func (w *Worker) confine(cmd Command, runID, runDir string) (_ Command, confined
 		Devices:  robotDevices,
 		Required: sb.Required,
 	}
+	if sb.UID != 0 {
+		if err := handOver(runDir, sb.UID, sb.GID); err != nil {
+			return cmd, false, "", fmt.Errorf("hand the run's folders to the robot user: %w", err)
+		}
+		policy.UID, policy.GID = sb.UID, sb.GID
+	}
 	if sb.Groups != nil {
 		if policy.Cgroup, err = sb.Groups.Create(runID); err != nil {
 			w.log.Warn("the run gets no cgroup; processes it leaves after setsid may outlive it", "run_id", runID, "error", err.Error())
@@ -70,6 +80,27 @@ func (w *Worker) confine(cmd Command, runID, runDir string) (_ Command, confined
 	}
 	cmd.Path, cmd.Args = sb.Launcher, args
 	return cmd, true, policy.Cgroup, nil
+}
+
+// handOver gives the robot user its working copy, output and temp folders;
+// the run folder stays the worker's (traversable, so the robot reaches its
+// folders, but the robot cannot replace run.log in it).
+func handOver(runDir string, uid, gid int) error {
+	if err := os.Chmod(runDir, 0o711); err != nil {
+		return err
+	}
+	for _, sub := range []string{"workspace", "outputs", "tmp"} {
+		err := filepath.WalkDir(filepath.Join(runDir, sub), func(path string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			return os.Lchown(path, uid, gid)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // endGroup kills what is left in a run's cgroup and removes it; it returns

@@ -175,6 +175,15 @@ func (w *Worker) Start(ctx context.Context) error {
 	if err := os.MkdirAll(filepath.Join(w.cfg.WorkDir, "runs"), 0o750); err != nil {
 		return fmt.Errorf("executor: work folder: %w", err)
 	}
+	if w.cfg.Sandbox.UID != 0 {
+		// A robot running as another user must be able to reach its run
+		// folder: traverse, not list.
+		for _, d := range []string{w.cfg.WorkDir, filepath.Join(w.cfg.WorkDir, "runs")} {
+			if err := os.Chmod(d, 0o711); err != nil {
+				return fmt.Errorf("executor: work folder: %w", err)
+			}
+		}
+	}
 	if err := os.MkdirAll(filepath.Join(w.cfg.WorkDir, "cache"), 0o750); err != nil {
 		return fmt.Errorf("executor: cache folder: %w", err)
 	}

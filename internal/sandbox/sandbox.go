@@ -40,6 +40,10 @@ type Policy struct {
 	// Cgroup is the run's cgroup folder the launcher joins before it execs
 	// the robot (see RunGroups); "" when runs have none.
 	Cgroup string `json:"cgroup,omitempty"`
+	// UID and GID, when UID is not 0, are the user the robot runs as (the
+	// launcher must be root to switch).
+	UID int `json:"uid,omitempty"`
+	GID int `json:"gid,omitempty"`
 	// Required makes the launcher refuse to start the robot when the
 	// kernel cannot confine it, instead of starting it unconfined.
 	Required bool `json:"required"`

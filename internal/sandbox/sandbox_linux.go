@@ -44,7 +44,32 @@ func restrict(p Policy) error {
 	if err := cfg.RestrictScoped(); err != nil {
 		return fmt.Errorf("sandbox: restrict IPC: %w", err)
 	}
+	if err := dropBoundingSet(); err != nil {
+		return err
+	}
+	if err := switchUser(p.UID, p.GID); err != nil {
+		return err
+	}
 	return dropCapabilities()
+}
+
+// switchUser makes the calling thread — the one that execs the robot — the
+// robot's user, with no supplementary groups. Raw system calls on purpose:
+// only this thread runs the robot.
+func switchUser(uid, gid int) error {
+	if uid == 0 {
+		return nil
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, 0, 0, 0); e != 0 {
+		return fmt.Errorf("sandbox: drop supplementary groups: %w", e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(gid), uintptr(gid), uintptr(gid)); e != 0 {
+		return fmt.Errorf("sandbox: run as group %d: %w", gid, e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), uintptr(uid)); e != 0 {
+		return fmt.Errorf("sandbox: run as user %d: %w", uid, e)
+	}
+	return nil
 }
 
 // dropCapabilities leaves the robot no capability, also when it runs as
@@ -57,6 +82,17 @@ func dropCapabilities() error {
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil && err != unix.EINVAL {
 		return fmt.Errorf("sandbox: clear ambient capabilities: %w", err)
 	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("sandbox: clear capabilities: %w", err)
+	}
+	return nil
+}
+
+// dropBoundingSet empties the capability bounding set, so that no exec can
+// give a capability back (it needs CAP_SETPCAP, so it comes first).
+func dropBoundingSet() error {
 	for c := 0; c <= 63; c++ {
 		err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0)
 		if err == unix.EINVAL {
@@ -65,11 +101,6 @@ func dropCapabilities() error {
 		if err != nil && err != unix.EPERM {
 			return fmt.Errorf("sandbox: drop capability %d: %w", c, err)
 		}
-	}
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("sandbox: clear capabilities: %w", err)
 	}
 	return nil
 }
