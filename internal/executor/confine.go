@@ -54,9 +54,7 @@ func (w *Worker) confine(cmd Command, runID, runDir string) (_ Command, confined
 		program = cmd.Path // the launcher reports it
 	}
 	read := append(sandbox.ReadableSystem(), sb.Read...)
-	if prefix := installPrefix(program); prefix != "" {
-		read = append(read, prefix)
-	}
+	read = append(read, installPrefixes(program)...)
 	policy := sandbox.Policy{
 		Read:     sandbox.Carve(read, sb.Hidden),
 		Write:    []string{runDir},
@@ -112,29 +110,35 @@ func endGroup(group string) (int, error) {
 	return sandbox.KillGroup(group, 5*time.Second)
 }
 
-// installPrefix is the folder an interpreter or program is installed
-// under (…/bin/python3 → …), so that a confined robot can load its
-// libraries; "" for programs in system folders or inside the run.
-func installPrefix(program string) string {
-	real, err := filepath.EvalSymlinks(program)
-	if err != nil {
-		return ""
+// installPrefixes are the folders a program is installed under
+// (…/bin/python3 → …), for the path as given and for the file it links to,
+// so that a confined robot can load its libraries — a virtualenv's
+// site-packages as well as the interpreter it links to. Programs in system
+// folders need none.
+func installPrefixes(program string) []string {
+	var out []string
+	paths := []string{program}
+	if real, err := filepath.EvalSymlinks(program); err == nil && real != program {
+		paths = append(paths, real)
 	}
-	prefix := filepath.Dir(filepath.Dir(real))
-	if prefix == "/" || prefix == "." {
-		return ""
+	for _, p := range paths {
+		prefix := filepath.Dir(filepath.Dir(p))
+		if prefix == "/" || prefix == "." || inSystem(prefix) && filepath.Base(filepath.Dir(p)) != "shims" {
+			continue
+		}
+		out = append(out, prefix)
 	}
-	// A version manager's shim (pyenv: ~/.pyenv/shims/python3) is a script
-	// that runs the real interpreter from the same root.
-	if filepath.Base(filepath.Dir(real)) == "shims" {
-		return prefix
-	}
+	return out
+}
+
+// inSystem reports whether p lies in a folder robots may read anyway.
+func inSystem(p string) bool {
 	for _, sys := range sandbox.ReadableSystem() {
-		if prefix == sys || strings.HasPrefix(prefix, sys+string(filepath.Separator)) {
-			return ""
+		if p == sys || strings.HasPrefix(p, sys+string(filepath.Separator)) {
+			return true
 		}
 	}
-	return prefix
+	return false
 }
 
 // withTemp points the robot's temp variables at its own temp folder.

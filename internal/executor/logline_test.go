@@ -55,3 +55,32 @@ func TestRunLogLinesCannotBeForged(t *testing.T) {
 		t.Errorf("run.log has %d lines, want 2", n)
 	}
 }
+
+func TestInstallPrefixes(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	venv := filepath.Join(root, "venv", "bin")
+	pyenv := filepath.Join(root, ".pyenv", "shims")
+	for _, d := range []string{venv, pyenv} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(pyenv, "python3"), []byte("#!/bin/sh\n"), 0o755)
+	if err := os.Symlink("/usr/bin/python3", filepath.Join(venv, "python")); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		program string
+		want    []string
+	}{
+		{"/usr/bin/python3", nil},
+		{filepath.Join(venv, "python"), []string{filepath.Join(root, "venv")}}, // the venv; its target is in /usr
+		{filepath.Join(pyenv, "python3"), []string{filepath.Join(root, ".pyenv")}},
+	}
+	for _, tt := range tests {
+		if got := installPrefixes(tt.program); strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("installPrefixes(%s) = %v, want %v", tt.program, got, tt.want)
+		}
+	}
+}
