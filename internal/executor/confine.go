@@ -101,11 +101,12 @@ func handOver(runDir string, uid, gid int) error {
 	return nil
 }
 
-// endGroup kills what is left in a run's cgroup and removes it; it returns
-// how many processes the robot had left running.
-func endGroup(group string) (int, error) {
+// endGroup kills what is left of a run: the processes in its cgroup, which
+// it then removes, or without a cgroup the processes that still carry the
+// run's id in their environment. It returns how many the robot had left.
+func endGroup(runID, group string) (int, error) {
 	if group == "" {
-		return 0, nil
+		return killLeftovers(runID), nil
 	}
 	return sandbox.KillGroup(group, 5*time.Second)
 }

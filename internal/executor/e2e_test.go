@@ -605,3 +605,33 @@ func TestPoisonedCacheNeverRuns(t *testing.T) {
 		})
 	}
 }
+
+// TestDetachedProcessesDieWithTheRun: without a cgroup, a process the robot
+// detached into a session of its own (setsid) still dies when the run ends,
+// found by the run id in its environment.
+func TestDetachedProcessesDieWithTheRun(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("Linux finds a run's processes through /proc")
+	}
+	t.Parallel()
+	e := setup(t, hubtest.Dialects()[0], memBus, opts{})
+	id := e.robot(t, "daemonizer", map[string]string{"run.sh": "#!/bin/sh\nsetsid sleep 300 </dev/null >/dev/null 2>&1 &\necho daemon=$!\n"},
+		registry.PublishInput{EntrypointType: "EXE", EntrypointPath: "run.sh"})
+	r := e.wait(t, e.execute(t, id, runs.ExecuteInput{}).ID, 30*time.Second)
+	var pid string
+	for _, m := range messages(e.logs(t, r.ID)) {
+		if p, ok := strings.CutPrefix(m, "INFO daemon="); ok {
+			pid = p
+		}
+	}
+	if r.Status != hub.RunSuccess || pid == "" {
+		t.Fatalf("run %s, daemon pid %q", r.Status, pid)
+	}
+	if b, err := os.ReadFile("/proc/" + pid + "/stat"); err == nil && !strings.Contains(string(b), ") Z") {
+		exec.Command("kill", "-9", pid).Run()
+		t.Errorf("the detached process %s outlived its run", pid)
+	}
+	if !strings.Contains(strings.Join(messages(e.logs(t, r.ID)), "\n"), "Stopped 1 process(es) the robot left running.") {
+		t.Errorf("the log does not say a process was stopped:\n%s", strings.Join(messages(e.logs(t, r.ID)), "\n"))
+	}
+}

@@ -107,7 +107,11 @@ func (w *Worker) execute(ctx context.Context, stop context.CancelCauseFunc, r *h
 		return
 	}
 	// Whatever happens next, the run's cgroup does not outlive it.
-	defer func() { _, _ = endGroup(group) }()
+	defer func() {
+		if group != "" {
+			_, _ = endGroup(r.ID, group)
+		}
+	}()
 	if confined {
 		p.add(hub.LevelInfo, "Sandbox: the robot may write only its run folder "+runDir)
 	}
@@ -173,7 +177,7 @@ wait:
 	// Processes the robot left running in its group die with the run, and
 	// so do those that left the group (its cgroup).
 	proc.Stop()
-	if n, err := endGroup(group); err != nil {
+	if n, err := endGroup(r.ID, group); err != nil {
 		log.Warn("ending the run's cgroup failed", "error", err.Error())
 	} else if n > 0 {
 		p.add(hub.LevelWarn, fmt.Sprintf("Stopped %d process(es) the robot left running.", n))
