@@ -606,6 +606,17 @@ func TestPoisonedCacheNeverRuns(t *testing.T) {
 	}
 }
 
+// detachingRobot starts a process in a session of its own and reports it
+// once it has left the robot's session (before that, the robot's own group
+// kill would end it and the test would prove nothing).
+const detachingRobot = `#!/bin/sh
+setsid sleep 300 </dev/null >/dev/null 2>&1 &
+pid=$!
+i=0
+while [ "$(awk '{print $6}' /proc/$pid/stat)" != "$pid" ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done
+echo daemon=$pid
+`
+
 // TestDetachedProcessesDieWithTheRun: without a cgroup, a process the robot
 // detached into a session of its own (setsid) still dies when the run ends,
 // found by the run id in its environment.
@@ -615,7 +626,7 @@ func TestDetachedProcessesDieWithTheRun(t *testing.T) {
 	}
 	t.Parallel()
 	e := setup(t, hubtest.Dialects()[0], memBus, opts{})
-	id := e.robot(t, "daemonizer", map[string]string{"run.sh": "#!/bin/sh\nsetsid sleep 300 </dev/null >/dev/null 2>&1 &\necho daemon=$!\n"},
+	id := e.robot(t, "daemonizer", map[string]string{"run.sh": detachingRobot},
 		registry.PublishInput{EntrypointType: "EXE", EntrypointPath: "run.sh"})
 	r := e.wait(t, e.execute(t, id, runs.ExecuteInput{}).ID, 30*time.Second)
 	var pid string
