@@ -6,8 +6,9 @@ import (
 	"strings"
 )
 
-// EnvNamePattern is what a variable a run may set must look like.
-const EnvNamePattern = `^[A-Za-z_][A-Za-z0-9_]{0,127}$`
+// EnvNamePattern is what the name of a variable a version or a run sets
+// must look like.
+const EnvNamePattern = `^[A-Za-z_][A-Za-z0-9_]*$`
 
 var envNameRE = regexp.MustCompile(EnvNamePattern)
 
@@ -96,5 +97,5 @@ func (v *Version) DeclaredEnvKeys() []string {
 	return out
 }
 
-// ValidEnvName reports whether name can be declared as a run's variable.
+// ValidEnvName reports whether name can name a robot's variable.
 func ValidEnvName(name string) bool { return envNameRE.MatchString(name) }

@@ -82,8 +82,7 @@ type RobotView struct {
 }
 
 var (
-	semverRE  = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$`)
-	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	semverRE = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$`)
 )
 
 func forbidden() error { return hub.Errorf(hub.EForbidden, identity.MsgForbidden) }
@@ -180,7 +179,7 @@ func validateArgsEnv(args []string, env map[string]string) error {
 		}
 	}
 	for k, v := range env {
-		if !envNameRE.MatchString(k) {
+		if !hub.ValidEnvName(k) {
 			return hub.Errorf(hub.EInvalid, "env_vars key %q is not a valid variable name.", k)
 		}
 		if strings.ContainsRune(v, 0) {

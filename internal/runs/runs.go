@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -90,8 +89,6 @@ func New(store Store, signals Signals, blobs Blobs, cfg Config) *Service {
 	}
 	return &Service{store: store, bus: signals, blobs: blobs, cfg: cfg, clock: cfg.Clock, log: cfg.Logger}
 }
-
-var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func forbidden() error { return hub.Errorf(hub.EForbidden, identity.MsgForbidden) }
 
@@ -176,7 +173,7 @@ func (s *Service) Execute(ctx context.Context, p *hub.Principal, robotID string,
 		renv = map[string]string{}
 	}
 	for k, val := range renv {
-		if !envNameRE.MatchString(k) || strings.ContainsRune(val, 0) {
+		if !hub.ValidEnvName(k) || strings.ContainsRune(val, 0) {
 			return nil, hub.Errorf(hub.EUnprocessable, "runtime_env key %q is not a valid variable name.", k)
 		}
 	}
