@@ -35,6 +35,17 @@ func (f *faultyState) setFault(fn func(ctx context.Context, lines []hub.LogLine)
 	f.mu.Unlock()
 }
 
+// strike sets fn as the fault and returns once the worker has met it.
+func (f *faultyState) strike(fn func(ctx context.Context, lines []hub.LogLine) (bool, bool, error)) {
+	struck := make(chan struct{})
+	var once sync.Once
+	f.setFault(func(ctx context.Context, lines []hub.LogLine) (bool, bool, error) {
+		once.Do(func() { close(struck) })
+		return fn(ctx, lines)
+	})
+	<-struck
+}
+
 func (f *faultyState) current() func(ctx context.Context, lines []hub.LogLine) (bool, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -108,13 +119,9 @@ func TestPumpStopsWhenTheRunWasTakenAway(t *testing.T) {
 			run := e.execute(t, id, runs.ExecuteInput{})
 			e.waitLines(t, run.ID, 20)
 
-			stalled := make(chan struct{})
-			var once sync.Once
-			fs.setFault(func(ctx context.Context, _ []hub.LogLine) (bool, bool, error) {
-				once.Do(func() { close(stalled) })
+			fs.strike(func(ctx context.Context, _ []hub.LogLine) (bool, bool, error) {
 				return true, false, errors.New("database stalled")
 			})
-			<-stalled
 			if err := e.db.FailRun(context.Background(), run.ID, "worker lost", "Unexpected failure: worker lost", time.Now().UTC()); err != nil {
 				t.Fatal(err)
 			}
@@ -164,14 +171,10 @@ func TestStopReturnsDuringADatabaseOutage(t *testing.T) {
 	run := e.execute(t, id, runs.ExecuteInput{})
 	e.waitLines(t, run.ID, 20)
 
-	stalled := make(chan struct{})
-	var once sync.Once
-	fs.setFault(func(ctx context.Context, _ []hub.LogLine) (bool, bool, error) {
-		once.Do(func() { close(stalled) })
+	fs.strike(func(ctx context.Context, _ []hub.LogLine) (bool, bool, error) {
 		<-ctx.Done() // a database that never answers
 		return true, false, ctx.Err()
 	})
-	<-stalled
 	const deadline = 300 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
