@@ -83,5 +83,5 @@ func changes(t *testing.T, b apiBundle) [2]int {
 	if err := b.db.SQL().QueryRowContext(ctx, "SELECT COUNT(*) FROM runs").Scan(&runs); err != nil {
 		t.Fatal(err)
 	}
-	return [2]int{events, runs}
+	return [2]int{events.Total, runs}
 }

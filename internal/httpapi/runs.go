@@ -16,7 +16,7 @@ import (
 type Runs interface {
 	Execute(ctx context.Context, p *hub.Principal, robotID string, in runs.ExecuteInput) (*hub.Run, error)
 	Get(ctx context.Context, p *hub.Principal, runID string) (*hub.Run, error)
-	List(ctx context.Context, p *hub.Principal, in runs.ListInput) ([]hub.Run, int, error)
+	List(ctx context.Context, p *hub.Principal, in runs.ListInput) ([]hub.Run, hub.ListInfo, error)
 	Logs(ctx context.Context, p *hub.Principal, runID string, afterSeq int64, limit int) ([]hub.LogLine, error)
 	OpenLog(ctx context.Context, p *hub.Principal, runID string) (*hub.Run, *runs.LogReader, error)
 	Cancel(ctx context.Context, p *hub.Principal, runID string) (*hub.Run, error)
@@ -166,13 +166,15 @@ func (s *Server) registerRunRoutes() {
 		TriggerType string    `query:"trigger_type" enum:"MANUAL,SCHEDULED,RETRY,"`
 		Since       time.Time `query:"since" doc:"Only runs queued at or after this time (RFC 3339)."`
 		Until       time.Time `query:"until" doc:"Only runs queued before this time (RFC 3339)."`
-		Skip        int       `query:"skip" minimum:"0" default:"0"`
+		Skip        int       `query:"skip" minimum:"0" default:"0" doc:"Runs to skip, from the start or from the cursor."`
 		Limit       int       `query:"limit" minimum:"1" maximum:"200" default:"50"`
+		Before      string    `query:"before" maxLength:"200" doc:"A next_cursor: the runs queued before that place (the following page)."`
+		After       string    `query:"after" maxLength:"200" doc:"A prev_cursor: the runs queued after that place (the preceding page), still newest first."`
 	}
 	type runListOutput struct {
 		Body struct {
 			Items []RunRead `json:"items"`
-			Total int       `json:"total"`
+			listMeta
 		}
 	}
 	register(s, protect(huma.Operation{
@@ -180,8 +182,12 @@ func (s *Server) registerRunRoutes() {
 		Summary:     "Runs the caller may read, newest first",
 		Description: "Callers whose run.read is limited to some robots see only those robots' runs.",
 	}, string(hub.PermRunRead)), false, func(ctx context.Context, in *runListInput) (*runListOutput, error) {
+		page, err := listPage(in.Skip, in.Limit, in.Before, in.After)
+		if err != nil {
+			return nil, err
+		}
 		li := runs.ListInput{RobotID: in.RobotID, ServiceID: in.ServiceID,
-			Status: in.Status, TriggerType: in.TriggerType, Page: hub.Page{Skip: in.Skip, Limit: in.Limit}}
+			Status: in.Status, TriggerType: in.TriggerType, Page: page}
 		if !in.Since.IsZero() {
 			t := in.Since.UTC()
 			li.Since = &t
@@ -190,12 +196,12 @@ func (s *Server) registerRunRoutes() {
 			t := in.Until.UTC()
 			li.Until = &t
 		}
-		list, total, err := s.runs.List(ctx, principalFrom(ctx), li)
+		list, info, err := s.runs.List(ctx, principalFrom(ctx), li)
 		if err != nil {
 			return nil, err
 		}
 		out := &runListOutput{}
-		out.Body.Total = total
+		out.Body.listMeta = newListMeta(info)
 		out.Body.Items = make([]RunRead, 0, len(list))
 		for i := range list {
 			out.Body.Items = append(out.Body.Items, runRead(&list[i]))

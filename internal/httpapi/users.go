@@ -24,7 +24,7 @@ type Accounts interface {
 	Grants(ctx context.Context, p *hub.Principal, userID string) ([]hub.Grant, error)
 	Grant(ctx context.Context, p *hub.Principal, userID string, in identity.NewGrant) (*hub.Grant, error)
 	Revoke(ctx context.Context, p *hub.Principal, userID string, grantID int64) error
-	AuditEvents(ctx context.Context, p *hub.Principal, f hub.AuditFilter) ([]hub.AuditEvent, int, error)
+	AuditEvents(ctx context.Context, p *hub.Principal, f hub.AuditFilter) ([]hub.AuditEvent, hub.ListInfo, error)
 	ChangePassword(ctx context.Context, p *hub.Principal, current, next string) (string, error)
 	Directory(ctx context.Context, p *hub.Principal, ids []string) ([]hub.User, error)
 }
@@ -273,8 +273,10 @@ func (s *Server) registerIdentityRoutes() {
 		TargetID    string    `query:"target_id"`
 		Since       time.Time `query:"since" doc:"Only events at or after this time (RFC 3339)."`
 		Until       time.Time `query:"until" doc:"Only events before this time (RFC 3339)."`
-		Skip        int       `query:"skip" minimum:"0" default:"0"`
+		Skip        int       `query:"skip" minimum:"0" default:"0" doc:"Events to skip, from the start or from the cursor."`
 		Limit       int       `query:"limit" minimum:"1" maximum:"500" default:"100"`
+		Before      string    `query:"before" maxLength:"200" doc:"A next_cursor: the events before that place (the following page)."`
+		After       string    `query:"after" maxLength:"200" doc:"A prev_cursor: the events after that place (the preceding page), still newest first."`
 	}
 	type auditRead struct {
 		ID           int64          `json:"id"`
@@ -290,15 +292,19 @@ func (s *Server) registerIdentityRoutes() {
 	type auditOutput struct {
 		Body struct {
 			Items []auditRead `json:"items"`
-			Total int         `json:"total"`
+			listMeta
 		}
 	}
 	register(s, protect(huma.Operation{
 		OperationID: "list-audit-events", Method: http.MethodGet, Path: APIPrefix + "/audit-events", Tags: []string{tagAdmin},
 		Summary: "Audit trail, newest first, with filters",
 	}, string(hub.PermAdminManage)), false, func(ctx context.Context, in *auditInput) (*auditOutput, error) {
+		page, err := listPage(in.Skip, in.Limit, in.Before, in.After)
+		if err != nil {
+			return nil, err
+		}
 		f := hub.AuditFilter{Action: in.Action, ActorUserID: in.ActorUserID, TargetType: in.TargetType, TargetID: in.TargetID,
-			Page: hub.Page{Skip: in.Skip, Limit: in.Limit}}
+			Page: page}
 		if !in.Since.IsZero() {
 			t := in.Since.UTC()
 			f.Since = &t
@@ -307,12 +313,12 @@ func (s *Server) registerIdentityRoutes() {
 			t := in.Until.UTC()
 			f.Until = &t
 		}
-		events, total, err := s.accounts.AuditEvents(ctx, principalFrom(ctx), f)
+		events, info, err := s.accounts.AuditEvents(ctx, principalFrom(ctx), f)
 		if err != nil {
 			return nil, err
 		}
 		out := &auditOutput{}
-		out.Body.Total = total
+		out.Body.listMeta = newListMeta(info)
 		out.Body.Items = make([]auditRead, 0, len(events))
 		for _, e := range events {
 			out.Body.Items = append(out.Body.Items, auditRead{ID: e.ID, ActorUserID: e.ActorUserID, ActorSubject: e.ActorSubject,

@@ -146,10 +146,6 @@ type AuditEvent struct {
 	CreatedAt    time.Time
 }
 
-// Page asks for one page of a list.
-type Page struct {
-	Skip, Limit int
-}
 
 // AuditFilter narrows GET /audit-events. Zero fields do not filter.
 type AuditFilter struct {

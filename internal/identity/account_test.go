@@ -236,7 +236,7 @@ func TestFailedLoginAuditIsBounded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return n
+		return n.Total
 	}
 	try := func(name, ip string) error {
 		_, err := b.svc.Login(ctx, name, "wrong-password", ip)

@@ -40,7 +40,7 @@ type Store interface {
 	DeleteGrant(ctx context.Context, userID string, grantID int64, ev *hub.AuditEvent) (*hub.Grant, error)
 	RobotExists(ctx context.Context, id string) (bool, error)
 	RecordAudit(ctx context.Context, ev *hub.AuditEvent) error
-	ListAudit(ctx context.Context, f hub.AuditFilter) ([]hub.AuditEvent, int, error)
+	ListAudit(ctx context.Context, f hub.AuditFilter) ([]hub.AuditEvent, hub.ListInfo, error)
 }
 
 // TokenVerifier verifies Azure AD access tokens (AzureVerifier in production).

@@ -277,9 +277,9 @@ func (s *Service) Revoke(ctx context.Context, p *hub.Principal, userID string, g
 }
 
 // AuditEvents lists audit events (admin only).
-func (s *Service) AuditEvents(ctx context.Context, p *hub.Principal, f hub.AuditFilter) ([]hub.AuditEvent, int, error) {
+func (s *Service) AuditEvents(ctx context.Context, p *hub.Principal, f hub.AuditFilter) ([]hub.AuditEvent, hub.ListInfo, error) {
 	if err := requireAdmin(p); err != nil {
-		return nil, 0, err
+		return nil, hub.ListInfo{}, err
 	}
 	return s.store.ListAudit(ctx, f)
 }

@@ -34,7 +34,7 @@ type Store interface {
 	ListServices(ctx context.Context, f hub.ServiceFilter) ([]hub.Service, error)
 	RobotByID(ctx context.Context, id string) (*hub.Robot, error)
 	VersionByID(ctx context.Context, robotID, versionID string) (*hub.Version, error)
-	ListRuns(ctx context.Context, f hub.RunFilter) ([]hub.Run, int, error)
+	ListRuns(ctx context.Context, f hub.RunFilter) ([]hub.Run, hub.ListInfo, error)
 }
 
 // Runner queues runs (runs.Service).

@@ -71,7 +71,7 @@ func (r *Reconciler) Stop(context.Context) error {
 	return nil
 }
 
-// Pass does one round of repairs.
+// Pass does one round of repairs, then folds the run counters.
 func (r *Reconciler) Pass(ctx context.Context) error {
 	s := r.svc
 	now := s.clock.Now()
@@ -106,5 +106,8 @@ func (r *Reconciler) Pass(ctx context.Context) error {
 		seen[id] = now
 	}
 	r.resent = seen // forget runs that are no longer pending
+	if _, err := s.store.FoldRunCounts(ctx); err != nil {
+		return err
+	}
 	return nil
 }

@@ -32,7 +32,7 @@ type Store interface {
 	ActiveVersion(ctx context.Context, robotID string) (*hub.Version, error)
 	CreateRun(ctx context.Context, r *hub.Run, ev *hub.AuditEvent) error
 	RunByID(ctx context.Context, id string) (*hub.Run, error)
-	ListRuns(ctx context.Context, f hub.RunFilter) ([]hub.Run, int, error)
+	ListRuns(ctx context.Context, f hub.RunFilter) ([]hub.Run, hub.ListInfo, error)
 	RunLogs(ctx context.Context, runID string, afterSeq int64, limit int) ([]hub.LogLine, error)
 	LastLogSeq(ctx context.Context, runID string) (int64, error)
 	RequestCancel(ctx context.Context, runID string, by *string, now time.Time, ev *hub.AuditEvent) (bool, error)
@@ -40,6 +40,9 @@ type Store interface {
 	StalePendingRuns(ctx context.Context, cutoff time.Time, limit int) ([]string, error)
 	ExpiredRuns(ctx context.Context, now time.Time, limit int) ([]string, error)
 	FailRun(ctx context.Context, runID, errMsg, logMsg string, now time.Time) error
+	// FoldRunCounts compacts the maintained run counters; several
+	// processes may call it at once.
+	FoldRunCounts(ctx context.Context) (int64, error)
 }
 
 // Signals is the part of the bus the run service uses.
@@ -264,41 +267,46 @@ type ListInput struct {
 
 // List returns the runs the caller may read, newest first. Callers with
 // robot-scoped run.read grants see only their robots' runs.
-func (s *Service) List(ctx context.Context, p *hub.Principal, in ListInput) ([]hub.Run, int, error) {
+func (s *Service) List(ctx context.Context, p *hub.Principal, in ListInput) ([]hub.Run, hub.ListInfo, error) {
 	f := hub.RunFilter{Status: in.Status, TriggerType: in.TriggerType, Since: in.Since, Until: in.Until, Page: in.Page, Scope: rbac.Scope(p, hub.PermRunRead)}
+	for _, c := range []*hub.Cursor{in.Page.Before, in.Page.After} {
+		if c != nil && uuid.Validate(c.ID) != nil {
+			return nil, hub.ListInfo{}, hub.Errorf(hub.EInvalid, "Invalid cursor.")
+		}
+	}
 	if in.RobotID != "" {
 		id, err := uuid.Parse(in.RobotID)
 		if err != nil {
-			return nil, 0, hub.Errorf(hub.EInvalid, "robot_id invalido.")
+			return nil, hub.ListInfo{}, hub.Errorf(hub.EInvalid, "robot_id invalido.")
 		}
 		f.RobotID = id.String()
 		ref, err := s.robotRef(ctx, f.RobotID)
 		if hub.ErrorKind(err) == hub.ENotFound {
-			return []hub.Run{}, 0, nil
+			return []hub.Run{}, hub.ListInfo{Exact: true}, nil
 		}
 		if err != nil {
-			return nil, 0, err
+			return nil, hub.ListInfo{}, err
 		}
 		if !rbac.Allowed(p, hub.PermRunRead, ref) {
-			return nil, 0, forbidden()
+			return nil, hub.ListInfo{}, forbidden()
 		}
 		f.Scope = hub.RobotScope{All: true}
 	}
 	if in.ServiceID != "" {
 		id, err := uuid.Parse(in.ServiceID)
 		if err != nil {
-			return nil, 0, hub.Errorf(hub.EUnprocessable, "service_id must be a UUID.")
+			return nil, hub.ListInfo{}, hub.Errorf(hub.EUnprocessable, "service_id must be a UUID.")
 		}
 		f.ServiceID = id.String()
 	}
-	list, total, err := s.store.ListRuns(ctx, f)
+	list, info, err := s.store.ListRuns(ctx, f)
 	if err != nil {
-		return nil, 0, err
+		return nil, hub.ListInfo{}, err
 	}
 	for i := range list {
 		shown(&list[i])
 	}
-	return list, total, nil
+	return list, info, nil
 }
 
 // Logs returns up to limit lines after afterSeq (run.read on the robot).

@@ -110,14 +110,14 @@ func TestListScopeAndCancel(t *testing.T) {
 			}
 			reader := &hub.Principal{Subject: "r", Role: hub.RoleNone, Grants: []hub.Grant{{Action: hub.PermRunRead, ScopeTag: ptr("hr")}}}
 			list, total, err := f.svc.List(ctx, reader, runs.ListInput{Page: hub.Page{Limit: 10}})
-			if err != nil || total != 0 || len(list) != 0 {
-				t.Errorf("reader of other robots sees %d runs (%v)", total, err)
+			if err != nil || total.Total != 0 || len(list) != 0 {
+				t.Errorf("reader of other robots sees %d runs (%v)", total.Total, err)
 			}
 			if _, _, err := f.svc.List(ctx, reader, runs.ListInput{RobotID: f.robot, Page: hub.Page{Limit: 10}}); hub.ErrorKind(err) != hub.EForbidden {
 				t.Errorf("filtering on a robot out of scope: %v", err)
 			}
-			if _, total, _ := f.svc.List(ctx, f.admin, runs.ListInput{Status: hub.RunPending, Page: hub.Page{Limit: 10}}); total != 1 {
-				t.Errorf("admin sees %d pending runs, want 1", total)
+			if _, total, _ := f.svc.List(ctx, f.admin, runs.ListInput{Status: hub.RunPending, Page: hub.Page{Limit: 10}}); total.Total != 1 {
+				t.Errorf("admin sees %d pending runs, want 1", total.Total)
 			}
 			if _, err := f.svc.Get(ctx, reader, r.ID); hub.ErrorKind(err) != hub.EForbidden {
 				t.Errorf("get out of scope: %v", err)

@@ -49,7 +49,7 @@ func (db *DB) TryLock(ctx context.Context, name string, lease time.Duration) (un
 // CountOldLogs counts log lines older than before of finished runs.
 func (db *DB) CountOldLogs(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
-	err := db.Conn().QueryRow(ctx, `SELECT COUNT(*) FROM run_logs l JOIN runs r ON r.run_id = l.run_id
+	err := db.Read().QueryRow(ctx, `SELECT COUNT(*) FROM run_logs l JOIN runs r ON r.run_id = l.run_id
 		WHERE l."timestamp" < ? AND `+finishedRuns, before).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore.CountOldLogs: %w", err)
@@ -71,7 +71,7 @@ func (db *DB) DeleteOldLogs(ctx context.Context, before time.Time, batch int) (i
 
 // OldArtifacts lists up to limit artifacts created before before, of finished runs.
 func (db *DB) OldArtifacts(ctx context.Context, before time.Time, limit int) ([]hub.Artifact, error) {
-	rows, err := db.Conn().Query(ctx, `SELECT a.id, a.run_id, a.artifact_name, a.file_path, a.file_size_bytes, a.created_at
+	rows, err := db.Read().Query(ctx, `SELECT a.id, a.run_id, a.artifact_name, a.file_path, a.file_size_bytes, a.created_at
 		FROM artifacts a JOIN runs r ON r.run_id = a.run_id WHERE a.created_at < ? AND `+finishedRuns+`
 		ORDER BY a.created_at LIMIT ?`, before, limit)
 	if err != nil {
@@ -130,7 +130,7 @@ func (db *DB) FileDeleted(ctx context.Context, path string) error {
 // working copies); a run that does not exist counts as finished.
 func (db *DB) RunFinished(ctx context.Context, runID string) (bool, error) {
 	var status string
-	err := db.Conn().QueryRow(ctx, `SELECT status FROM runs WHERE run_id = ?`, runID).Scan(&status)
+	err := db.Read().QueryRow(ctx, `SELECT status FROM runs WHERE run_id = ?`, runID).Scan(&status)
 	if errors.Is(err, sql.ErrNoRows) {
 		return true, nil
 	}
@@ -142,7 +142,7 @@ func (db *DB) RunFinished(ctx context.Context, runID string) (bool, error) {
 
 // Workers lists worker rows by host name, then age.
 func (db *DB) Workers(ctx context.Context) ([]hub.Worker, error) {
-	rows, err := db.Conn().Query(ctx, `SELECT id, hostname, status, version, concurrency, running_runs, started_at, last_heartbeat, created_at
+	rows, err := db.Read().Query(ctx, `SELECT id, hostname, status, version, concurrency, running_runs, started_at, last_heartbeat, created_at
 		FROM workers ORDER BY hostname, created_at`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore.Workers: %w", err)
@@ -165,7 +165,7 @@ func (db *DB) Workers(ctx context.Context) ([]hub.Worker, error) {
 // FailedSince counts runs that failed at or after since.
 func (db *DB) FailedSince(ctx context.Context, since time.Time) (int64, error) {
 	var n int64
-	err := db.Conn().QueryRow(ctx, `SELECT COUNT(*) FROM runs WHERE status = ? AND COALESCE(finished_at, queued_at) >= ?`, hub.RunFailed, since).Scan(&n)
+	err := db.Read().QueryRow(ctx, `SELECT COUNT(*) FROM runs WHERE status = ? AND finished_at >= ?`, hub.RunFailed, since).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore.FailedSince: %w", err)
 	}
@@ -175,7 +175,7 @@ func (db *DB) FailedSince(ctx context.Context, since time.Time) (int64, error) {
 // CountOldArtifacts counts artifacts created before before, of finished
 // runs, and their total size.
 func (db *DB) CountOldArtifacts(ctx context.Context, before time.Time) (rows, bytes int64, err error) {
-	err = db.Conn().QueryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(a.file_size_bytes), 0) FROM artifacts a JOIN runs r ON r.run_id = a.run_id
+	err = db.Read().QueryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(a.file_size_bytes), 0) FROM artifacts a JOIN runs r ON r.run_id = a.run_id
 		WHERE a.created_at < ? AND `+finishedRuns, before).Scan(&rows, &bytes)
 	if err != nil {
 		return 0, 0, fmt.Errorf("sqlstore.CountOldArtifacts: %w", err)

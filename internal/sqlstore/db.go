@@ -29,8 +29,16 @@ import (
 const sqliteTimeLayout = "2006-01-02T15:04:05.000000Z07:00"
 
 // DB is an open database of either dialect.
+//
+// On SQLite it holds two pools: one writer connection, through which every
+// write and transaction goes in turn (SQLite allows one writer at a time;
+// waiting in the pool is cheaper and fairer than SQLite's busy retries),
+// and a pool of read-only connections that read concurrently under WAL, each
+// statement seeing the latest commit. On PostgreSQL both are the same pool.
 type DB struct {
-	sql     *sql.DB
+	sql     *sql.DB // writes and transactions
+	read    *sql.DB // single-statement reads
+	path    string  // the SQLite file; empty on PostgreSQL
 	dialect dialect
 	clock   hub.Clock
 }
@@ -39,7 +47,8 @@ type DB struct {
 type Options struct {
 	// Clock supplies "now" for rows the store stamps; default hub.SystemClock.
 	Clock hub.Clock
-	// MaxOpenConns caps the pool (default 20 for PostgreSQL, 8 for SQLite).
+	// MaxOpenConns caps the pool (default 20 for PostgreSQL; for SQLite it
+	// is the number of reader connections, default 8, beside one writer).
 	MaxOpenConns int
 }
 
@@ -67,6 +76,9 @@ func Open(ctx context.Context, db config.Database, opts Options) (*DB, error) {
 		if opts.MaxOpenConns == 0 {
 			opts.MaxOpenConns = 8
 		}
+		if err == nil {
+			return openSQLite(ctx, sqldb, db.DSN, d, opts)
+		}
 	case config.Postgres:
 		d = postgresDialect{}
 		sqldb, err = sql.Open("pgx", db.DSN)
@@ -88,7 +100,36 @@ func Open(ctx context.Context, db config.Database, opts Options) (*DB, error) {
 		sqldb.Close()
 		return nil, fmt.Errorf("sqlstore.Open: connect to %s database: %w", db.Dialect, err)
 	}
-	return &DB{sql: sqldb, dialect: d, clock: opts.Clock}, nil
+	return &DB{sql: sqldb, read: sqldb, dialect: d, clock: opts.Clock}, nil
+}
+
+// openSQLite finishes Open for SQLite: one writer connection (opened first,
+// so the file is in WAL mode before any reader connects) and a pool of
+// query-only readers.
+func openSQLite(ctx context.Context, writer *sql.DB, path string, d dialect, opts Options) (*DB, error) {
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxIdleTime(0)
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := writer.PingContext(pingCtx); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("sqlstore.Open: connect to sqlite database: %w", err)
+	}
+	reader, err := sql.Open("sqlite3", sqliteReaderDSN(path))
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("sqlstore.Open: %w", err)
+	}
+	reader.SetMaxOpenConns(opts.MaxOpenConns)
+	reader.SetMaxIdleConns(opts.MaxOpenConns)
+	reader.SetConnMaxIdleTime(5 * time.Minute)
+	if err := reader.PingContext(pingCtx); err != nil {
+		writer.Close()
+		reader.Close()
+		return nil, fmt.Errorf("sqlstore.Open: connect to sqlite database: %w", err)
+	}
+	return &DB{sql: writer, read: reader, path: path, dialect: d, clock: opts.Clock}, nil
 }
 
 // sqliteDSN builds the connection string with the settings every connection
@@ -105,8 +146,24 @@ func sqliteDSN(path string) string {
 	return "file:" + filepath.ToSlash(path) + "?" + q.Encode()
 }
 
-// Close closes the connection pool.
-func (db *DB) Close() error { return db.sql.Close() }
+// sqliteReaderDSN is the connection string of the read-only pool: it cannot
+// write (query_only), and reads the WAL the writer keeps.
+func sqliteReaderDSN(path string) string {
+	q := url.Values{}
+	q.Set("_timefmt", sqliteTimeLayout)
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "query_only(1)")
+	return "file:" + filepath.ToSlash(path) + "?" + q.Encode()
+}
+
+// Close closes the connection pools.
+func (db *DB) Close() error {
+	err := db.sql.Close()
+	if db.read != db.sql {
+		err = errors.Join(err, db.read.Close())
+	}
+	return err
+}
 
 // Dialect returns "sqlite" or "postgres".
 func (db *DB) Dialect() string { return db.dialect.name() }
@@ -114,7 +171,7 @@ func (db *DB) Dialect() string { return db.dialect.name() }
 // Ping checks that the database answers; used by the readiness probe.
 func (db *DB) Ping(ctx context.Context) error {
 	var one int
-	if err := db.sql.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+	if err := db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
 	return nil
@@ -155,8 +212,12 @@ func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
 }
 
 // Conn returns a Tx-like handle that runs each statement outside any
-// transaction, for single-statement reads and writes.
+// transaction on the writer pool, for single-statement writes.
 func (db *DB) Conn() *Tx { return &Tx{q: db.sql, d: db.dialect} }
+
+// Read returns a Tx-like handle on the reader pool, for single-statement
+// reads. Each statement sees every transaction committed before it began.
+func (db *DB) Read() *Tx { return &Tx{q: db.read, d: db.dialect} }
 
 // InTx runs fn in one transaction: committed when fn returns nil, rolled back
 // otherwise (also on panic). On SQLite the transaction takes the write lock at

@@ -14,18 +14,34 @@ type dialect interface {
 	// forUpdate is the row-lock suffix of a SELECT inside a transaction
 	// (SQLite needs none: its write transactions lock the database at BEGIN).
 	forUpdate() string
+	// artifactsJSON is a scalar subquery giving the artifacts of run r as a
+	// JSON array of hub.Artifact (NULL or [] when it has none).
+	artifactsJSON() string
 }
+
+// artifactFields are the JSON keys and columns of an artifact, for the
+// dialects' JSON object builders; keys match hub.Artifact's field names.
+const artifactFields = `'ID', a.id, 'RunID', a.run_id, 'Name', a.artifact_name, 'Path', a.file_path,
+	'Size', a.file_size_bytes, 'ContentType', a.content_type, 'SHA256', a.sha256, 'CreatedAt', a.created_at`
 
 type sqliteDialect struct{}
 
 func (sqliteDialect) name() string               { return "sqlite" }
 func (sqliteDialect) rebind(query string) string { return query }
 func (sqliteDialect) forUpdate() string          { return "" }
+func (sqliteDialect) artifactsJSON() string {
+	return `(SELECT json_group_array(json_object(` + artifactFields + `)) FROM
+		(SELECT * FROM artifacts WHERE run_id = r.run_id ORDER BY artifact_name, id) a)`
+}
 
 type postgresDialect struct{}
 
 func (postgresDialect) name() string      { return "postgres" }
 func (postgresDialect) forUpdate() string { return " FOR UPDATE" }
+func (postgresDialect) artifactsJSON() string {
+	return `(SELECT json_agg(json_build_object(` + artifactFields + `) ORDER BY a.artifact_name, a.id)
+		FROM artifacts a WHERE a.run_id = r.run_id)`
+}
 
 // rebind turns each `?` outside quotes and comments into $1, $2, …
 func (postgresDialect) rebind(query string) string {

@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
+	"strconv"
 
 	"automationhub/internal/hub"
 )
@@ -93,7 +93,7 @@ func (db *DB) DeleteGrant(ctx context.Context, userID string, grantID int64, ev 
 
 // GrantsOfUser lists a user's grants ordered by resource type, then action.
 func (db *DB) GrantsOfUser(ctx context.Context, userID string) ([]hub.Grant, error) {
-	rows, err := db.Conn().Query(ctx, `SELECT `+grantColumns+` FROM permissions WHERE user_id = ? ORDER BY resource_type, action, id`, userID)
+	rows, err := db.Read().Query(ctx, `SELECT `+grantColumns+` FROM permissions WHERE user_id = ? ORDER BY resource_type, action, id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore.GrantsOfUser: %w", err)
 	}
@@ -115,15 +115,16 @@ func (db *DB) GrantsOfUser(ctx context.Context, userID string) ([]hub.Grant, err
 // RobotExists reports whether a robot with the id exists.
 func (db *DB) RobotExists(ctx context.Context, id string) (bool, error) {
 	var n int
-	if err := db.Conn().QueryRow(ctx, `SELECT COUNT(*) FROM robots WHERE id = ?`, id).Scan(&n); err != nil {
+	if err := db.Read().QueryRow(ctx, `SELECT COUNT(*) FROM robots WHERE id = ?`, id).Scan(&n); err != nil {
 		return false, fmt.Errorf("sqlstore.RobotExists: %w", err)
 	}
 	return n > 0, nil
 }
 
-// ListAudit returns audit events matching the filter, newest first, and the
-// number of matching events.
-func (db *DB) ListAudit(ctx context.Context, f hub.AuditFilter) ([]hub.AuditEvent, int, error) {
+// ListAudit returns a page of audit events matching the filter, newest
+// first (created_at, then id), and the page's ListInfo; the total is
+// counted up to a cap.
+func (db *DB) ListAudit(ctx context.Context, f hub.AuditFilter) ([]hub.AuditEvent, hub.ListInfo, error) {
 	var (
 		where []string
 		args  []any
@@ -147,19 +148,24 @@ func (db *DB) ListAudit(ctx context.Context, f hub.AuditFilter) ([]hub.AuditEven
 	if f.Until != nil {
 		add("created_at < ?", *f.Until)
 	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
+	q := db.Read()
+	total, exact, err := cappedCount(ctx, q, ` FROM audit_events`+whereClause(where), args, f.Page)
+	if err != nil {
+		return nil, hub.ListInfo{}, fmt.Errorf("sqlstore.ListAudit: count: %w", err)
 	}
-	q := db.Conn()
-	var total int
-	if err := q.QueryRow(ctx, `SELECT COUNT(*) FROM audit_events`+cond, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("sqlstore.ListAudit: %w", err)
+	kcond, kargs, order, ascending := keyset(f.Page, "created_at", "id")
+	if kcond != "" {
+		id, err := strconv.ParseInt(kargs[1].(string), 10, 64)
+		if err != nil {
+			return nil, hub.ListInfo{}, hub.Errorf(hub.EInvalid, "Invalid cursor.")
+		}
+		kargs[1] = id
+		where, args = append(where, kcond), append(args, kargs...)
 	}
 	rows, err := q.Query(ctx, `SELECT id, actor_user_id, actor_subject, action, target_type, target_id, metadata_json, ip, created_at
-		FROM audit_events`+cond+` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, append(args, f.Limit, f.Skip)...)
+		FROM audit_events`+whereClause(where)+` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(args, f.Limit+1, f.Skip)...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("sqlstore.ListAudit: %w", err)
+		return nil, hub.ListInfo{}, fmt.Errorf("sqlstore.ListAudit: %w", err)
 	}
 	defer rows.Close()
 	out := []hub.AuditEvent{}
@@ -169,7 +175,7 @@ func (db *DB) ListAudit(ctx context.Context, f hub.AuditFilter) ([]hub.AuditEven
 			actor, subject, ttype, tid, ip, meta sql.NullString
 		)
 		if err := rows.Scan(&ev.ID, &actor, &subject, &ev.Action, &ttype, &tid, &meta, &ip, &ev.CreatedAt); err != nil {
-			return nil, 0, fmt.Errorf("sqlstore.ListAudit: %w", err)
+			return nil, hub.ListInfo{}, fmt.Errorf("sqlstore.ListAudit: %w", err)
 		}
 		ev.ActorUserID, ev.ActorSubject, ev.IP = nullStr(actor), nullStr(subject), nullStr(ip)
 		ev.TargetType, ev.TargetID = ttype.String, tid.String
@@ -177,13 +183,20 @@ func (db *DB) ListAudit(ctx context.Context, f hub.AuditFilter) ([]hub.AuditEven
 		ev.Metadata = map[string]any{}
 		if meta.Valid {
 			if err := json.Unmarshal([]byte(meta.String), &ev.Metadata); err != nil {
-				return nil, 0, fmt.Errorf("sqlstore.ListAudit: event %d metadata: %w", ev.ID, err)
+				return nil, hub.ListInfo{}, fmt.Errorf("sqlstore.ListAudit: event %d metadata: %w", ev.ID, err)
 			}
 		}
 		out = append(out, ev)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("sqlstore.ListAudit: %w", err)
+		return nil, hub.ListInfo{}, fmt.Errorf("sqlstore.ListAudit: %w", err)
 	}
-	return out, total, nil
+	out, info := pageInfo(out, f.Page, ascending, func(ev *hub.AuditEvent) hub.Cursor {
+		return hub.Cursor{At: ev.CreatedAt, ID: strconv.FormatInt(ev.ID, 10)}
+	})
+	info.Total, info.Exact = total, exact
+	if !exact && info.Next == nil && f.Before == nil && f.After == nil {
+		info.Total, info.Exact = f.Skip+len(out), true
+	}
+	return out, info, nil
 }

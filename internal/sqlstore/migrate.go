@@ -69,7 +69,18 @@ func (db *DB) Migrate(ctx context.Context, log *slog.Logger) (MigrationResult, e
 	} else {
 		opts = append(opts, goose.WithTableName(migrationTable))
 	}
-	p, err := goose.NewProvider(gooseDialect, db.sql, fsys, opts...)
+	pool := db.sql
+	if db.path != "" {
+		// goose reads its bookkeeping beside its migration transaction: on
+		// SQLite it gets a pool of its own instead of the one writer.
+		pool, err = sql.Open("sqlite3", sqliteDSN(db.path))
+		if err != nil {
+			return MigrationResult{}, fmt.Errorf("sqlstore.Migrate: %w", err)
+		}
+		pool.SetMaxOpenConns(4)
+		defer pool.Close()
+	}
+	p, err := goose.NewProvider(gooseDialect, pool, fsys, opts...)
 	if err != nil {
 		return MigrationResult{}, fmt.Errorf("sqlstore.Migrate: %w", err)
 	}
@@ -95,7 +106,7 @@ func (db *DB) Migrate(ctx context.Context, log *slog.Logger) (MigrationResult, e
 // SchemaVersion returns the highest applied migration version (0 when none).
 func (db *DB) SchemaVersion(ctx context.Context) (int64, error) {
 	var v sql.NullInt64
-	err := db.Conn().QueryRow(ctx, "SELECT MAX(version_id) FROM "+migrationTable).Scan(&v)
+	err := db.Read().QueryRow(ctx, "SELECT MAX(version_id) FROM "+migrationTable).Scan(&v)
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore.SchemaVersion: %w", err)
 	}

@@ -257,9 +257,15 @@ func TestRoundTripEveryTable(t *testing.T) {
 			mustScan(t, "file_deletions", q.QueryRow(ctx, `SELECT path, queued_at FROM file_deletions`), &fpath, &fqueued)
 			check(t, "file_deletions", []any{fpath, fqueued}, []any{"runs/x/outputs/out.csv", now})
 
+			// The run counters are kept by triggers, not inserted.
+			var counted int64
+			mustScan(t, "run_counts", q.QueryRow(ctx, `SELECT SUM(n) FROM (SELECT robot_id, status, n FROM run_counts
+				UNION ALL SELECT robot_id, status, delta FROM run_count_deltas) c WHERE robot_id = ? AND status = ?`, ids["robot"], "RUNNING"), &counted)
+			check(t, "run_counts", []any{counted}, []any{int64(1)})
+
 			// Every table of the schema was exercised.
 			tables := listTables(t, db)
-			covered := []string{}
+			covered := []string{"run_counts", "run_count_deltas"}
 			for _, in := range inserts {
 				covered = append(covered, in.table)
 			}

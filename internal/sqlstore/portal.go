@@ -104,13 +104,13 @@ func (db *DB) DomainBySlug(ctx context.Context, slug string) (*hub.Domain, error
 }
 
 func (db *DB) domainWhere(ctx context.Context, col, v string) (*hub.Domain, error) {
-	d, err := scanDomain(db.Conn().QueryRow(ctx, `SELECT `+domainColumns+` FROM domains WHERE `+col+` = ?`, v))
+	d, err := scanDomain(db.Read().QueryRow(ctx, `SELECT `+domainColumns+` FROM domains WHERE `+col+` = ?`, v))
 	return found(d, err, "Domain not found.", "Domain")
 }
 
 // ListDomains returns domains by name.
 func (db *DB) ListDomains(ctx context.Context, page hub.Page) ([]hub.Domain, error) {
-	rows, err := db.Conn().Query(ctx, `SELECT `+domainColumns+` FROM domains ORDER BY name, id LIMIT ? OFFSET ?`, page.Limit, page.Skip)
+	rows, err := db.Read().Query(ctx, `SELECT `+domainColumns+` FROM domains ORDER BY name, id LIMIT ? OFFSET ?`, page.Limit, page.Skip)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore.ListDomains: %w", err)
 	}
@@ -218,7 +218,7 @@ func (db *DB) DeleteService(ctx context.Context, id string, ev *hub.AuditEvent) 
 
 // ServiceByID returns a service; ENotFound "Service not found.".
 func (db *DB) ServiceByID(ctx context.Context, id string) (*hub.Service, error) {
-	s, err := scanService(db.Conn().QueryRow(ctx, `SELECT `+serviceColumns+` FROM services WHERE id = ?`, id))
+	s, err := scanService(db.Read().QueryRow(ctx, `SELECT `+serviceColumns+` FROM services WHERE id = ?`, id))
 	return found(s, err, "Service not found.", "ServiceByID")
 }
 
@@ -244,7 +244,7 @@ func (db *DB) ListServices(ctx context.Context, f hub.ServiceFilter) ([]hub.Serv
 	if len(where) > 0 {
 		clause = " WHERE " + strings.Join(where, " AND ")
 	}
-	rows, err := db.Conn().Query(ctx, `SELECT `+serviceColumns+` FROM services`+clause+` ORDER BY created_at DESC, id LIMIT ? OFFSET ?`, append(args, f.Limit, f.Skip)...)
+	rows, err := db.Read().Query(ctx, `SELECT `+serviceColumns+` FROM services`+clause+` ORDER BY created_at DESC, id LIMIT ? OFFSET ?`, append(args, f.Limit, f.Skip)...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore.ListServices: %w", err)
 	}

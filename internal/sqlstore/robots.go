@@ -157,7 +157,7 @@ func (db *DB) CreateRobot(ctx context.Context, r *hub.Robot, v *hub.Version, ev 
 
 // RobotByID returns the robot with its tags; ENotFound "Robot not found.".
 func (db *DB) RobotByID(ctx context.Context, id string) (*hub.Robot, error) {
-	r, err := robotByID(ctx, db.Conn(), id, "")
+	r, err := robotByID(ctx, db.Read(), id, "")
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore.RobotByID(%q): %w", id, err)
 	}
@@ -266,7 +266,7 @@ func (db *DB) ListRobots(ctx context.Context, f hub.RobotFilter) ([]hub.Robot, i
 	if len(where) > 0 {
 		clause = " WHERE " + strings.Join(where, " AND ")
 	}
-	q := db.Conn()
+	q := db.Read()
 	var total int
 	if err := q.QueryRow(ctx, `SELECT COUNT(*) FROM robots`+clause, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("sqlstore.ListRobots: %w", err)
@@ -339,7 +339,7 @@ func (db *DB) VersionsOf(ctx context.Context, robotIDs []string) (map[string][]h
 	if len(robotIDs) == 0 {
 		return out, nil
 	}
-	rows, err := db.Conn().Query(ctx, `SELECT `+versionColumns+` FROM robot_versions WHERE robot_id IN `+inClause(len(robotIDs))+`
+	rows, err := db.Read().Query(ctx, `SELECT `+versionColumns+` FROM robot_versions WHERE robot_id IN `+inClause(len(robotIDs))+`
 		ORDER BY created_at DESC, id DESC`, anySlice(robotIDs)...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore.VersionsOf: %w", err)
@@ -360,14 +360,14 @@ func (db *DB) VersionsOf(ctx context.Context, robotIDs []string) (map[string][]h
 
 // VersionByID returns one version of a robot; ENotFound "Version not found.".
 func (db *DB) VersionByID(ctx context.Context, robotID, versionID string) (*hub.Version, error) {
-	v, err := scanVersion(db.Conn().QueryRow(ctx, `SELECT `+versionColumns+` FROM robot_versions WHERE id = ? AND robot_id = ?`, versionID, robotID))
+	v, err := scanVersion(db.Read().QueryRow(ctx, `SELECT `+versionColumns+` FROM robot_versions WHERE id = ? AND robot_id = ?`, versionID, robotID))
 	return found(v, err, "Version not found.", "VersionByID(%q)", versionID)
 }
 
 // VersionExists reports whether the robot already has the version number.
 func (db *DB) VersionExists(ctx context.Context, robotID, version string) (bool, error) {
 	var n int
-	if err := db.Conn().QueryRow(ctx, `SELECT COUNT(*) FROM robot_versions WHERE robot_id = ? AND version = ?`, robotID, version).Scan(&n); err != nil {
+	if err := db.Read().QueryRow(ctx, `SELECT COUNT(*) FROM robot_versions WHERE robot_id = ? AND version = ?`, robotID, version).Scan(&n); err != nil {
 		return false, fmt.Errorf("sqlstore.VersionExists: %w", err)
 	}
 	return n > 0, nil
@@ -474,7 +474,7 @@ func (db *DB) ActivateVersion(ctx context.Context, robotID, versionID string, ev
 
 // ReleaseTags returns the robot's release tags (tag → version id).
 func (db *DB) ReleaseTags(ctx context.Context, robotID string) (map[string]string, error) {
-	rows, err := db.Conn().Query(ctx, `SELECT tag, version_id FROM robot_release_tags WHERE robot_id = ?`, robotID)
+	rows, err := db.Read().Query(ctx, `SELECT tag, version_id FROM robot_release_tags WHERE robot_id = ?`, robotID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore.ReleaseTags: %w", err)
 	}

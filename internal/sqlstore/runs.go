@@ -12,7 +12,11 @@ import (
 	"automationhub/internal/hub"
 )
 
-const runColumns = `r.run_id, r.robot_id, r.robot_version_id, r.service_id, r.status, r.trigger_type, r.attempt, r.env_name,
+// runColumns lists a run's columns, its summaries and, as one JSON array,
+// its artifacts: a page of runs is one query.
+func (db *DB) runColumns() string { return runBaseColumns + ", " + db.dialect.artifactsJSON() }
+
+const runBaseColumns = `r.run_id, r.robot_id, r.robot_version_id, r.service_id, r.status, r.trigger_type, r.attempt, r.env_name,
 	r.parameters_json, r.runtime_arguments, r.runtime_env, r.timeout_seconds, r.queued_at, r.started_at, r.finished_at,
 	r.duration_seconds, r.triggered_by, r.error_message, r.exit_code, r.host_name, r.process_id, r.worker_id,
 	r.lease_until, r.cancel_requested, r.canceled_at, r.canceled_by,
@@ -32,7 +36,7 @@ func scanRun(row interface{ Scan(...any) error }) (*hub.Run, error) {
 	var (
 		r                                                  hub.Run
 		service, params, triggeredBy, errMsg, host, worker sql.NullString
-		canceledBy, sha, title                             sql.NullString
+		canceledBy, sha, title, arts                       sql.NullString
 		args, env                                          string
 		started, finished, lease, canceledAt               sql.NullTime
 		duration                                           sql.NullFloat64
@@ -43,7 +47,7 @@ func scanRun(row interface{ Scan(...any) error }) (*hub.Run, error) {
 		&params, &args, &env, &r.TimeoutSeconds, &r.QueuedAt, &started, &finished,
 		&duration, &triggeredBy, &errMsg, &exitCode, &host, &pid, &worker,
 		&lease, &r.CancelRequested, &canceledAt, &canceledBy,
-		&vs.Version, &vs.Channel, &vs.ArtifactType, &sha, &title)
+		&vs.Version, &vs.Channel, &vs.ArtifactType, &sha, &title, &arts)
 	if err != nil {
 		return nil, err
 	}
@@ -80,6 +84,14 @@ func scanRun(row interface{ Scan(...any) error }) (*hub.Run, error) {
 		r.Service = &hub.ServiceSummary{ID: *r.ServiceID, Title: title.String}
 	}
 	r.Artifacts = []hub.Artifact{}
+	if arts.Valid {
+		if err := json.Unmarshal([]byte(arts.String), &r.Artifacts); err != nil {
+			return nil, fmt.Errorf("run %s artifacts: %w", r.ID, err)
+		}
+		for i := range r.Artifacts {
+			r.Artifacts[i].CreatedAt = r.Artifacts[i].CreatedAt.UTC()
+		}
+	}
 	return &r, nil
 }
 
@@ -108,86 +120,16 @@ func (db *DB) CreateRun(ctx context.Context, r *hub.Run, ev *hub.AuditEvent) err
 }
 
 // RunByID returns a run with its version and service summaries and its
-// artifacts; ENotFound "Run nao encontrada." when absent.
+// artifacts, in one query; ENotFound "Run nao encontrada." when absent.
 func (db *DB) RunByID(ctx context.Context, id string) (*hub.Run, error) {
-	q := db.Conn()
-	r, err := scanRun(q.QueryRow(ctx, `SELECT `+runColumns+runFrom+` WHERE r.run_id = ?`, id))
+	r, err := scanRun(db.Read().QueryRow(ctx, `SELECT `+db.runColumns()+runFrom+` WHERE r.run_id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, hub.Errorf(hub.ENotFound, "Run nao encontrada.")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore.RunByID(%q): %w", id, err)
 	}
-	arts, err := artifactsOf(ctx, q, []string{id})
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore.RunByID(%q): %w", id, err)
-	}
-	if a := arts[id]; a != nil {
-		r.Artifacts = a
-	}
 	return r, nil
-}
-
-// ListRuns returns runs newest first with summaries and artifacts, and the
-// number of runs matching the filter.
-func (db *DB) ListRuns(ctx context.Context, f hub.RunFilter) ([]hub.Run, int, error) {
-	cond, args, ok := scopeCondition(f.Scope, "r.robot_id")
-	if !ok {
-		return []hub.Run{}, 0, nil
-	}
-	var where []string
-	if cond != "" {
-		where = append(where, cond)
-	}
-	for _, c := range []struct{ col, v string }{{"r.robot_id", f.RobotID}, {"r.service_id", f.ServiceID}, {"r.status", f.Status}, {"r.trigger_type", f.TriggerType}} {
-		if c.v != "" {
-			where = append(where, c.col+" = ?")
-			args = append(args, c.v)
-		}
-	}
-	if f.Since != nil {
-		where, args = append(where, "r.queued_at >= ?"), append(args, *f.Since)
-	}
-	if f.Until != nil {
-		where, args = append(where, "r.queued_at < ?"), append(args, *f.Until)
-	}
-	clause := ""
-	if len(where) > 0 {
-		clause = " WHERE " + strings.Join(where, " AND ")
-	}
-	q := db.Conn()
-	var total int
-	if err := q.QueryRow(ctx, `SELECT COUNT(*) FROM runs r`+clause, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("sqlstore.ListRuns: %w", err)
-	}
-	rows, err := q.Query(ctx, `SELECT `+runColumns+runFrom+clause+` ORDER BY r.queued_at DESC, r.run_id LIMIT ? OFFSET ?`, append(args, f.Limit, f.Skip)...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("sqlstore.ListRuns: %w", err)
-	}
-	defer rows.Close()
-	out := []hub.Run{}
-	var ids []string
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("sqlstore.ListRuns: %w", err)
-		}
-		out = append(out, *r)
-		ids = append(ids, r.ID)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("sqlstore.ListRuns: %w", err)
-	}
-	arts, err := artifactsOf(ctx, q, ids)
-	if err != nil {
-		return nil, 0, fmt.Errorf("sqlstore.ListRuns: %w", err)
-	}
-	for i := range out {
-		if a := arts[out[i].ID]; a != nil {
-			out[i].Artifacts = a
-		}
-	}
-	return out, total, nil
 }
 
 func artifactsOf(ctx context.Context, q *Tx, runIDs []string) (map[string][]hub.Artifact, error) {
@@ -217,7 +159,7 @@ func artifactsOf(ctx context.Context, q *Tx, runIDs []string) (map[string][]hub.
 
 // RunLogs returns up to limit log lines of a run with seq > afterSeq, in order.
 func (db *DB) RunLogs(ctx context.Context, runID string, afterSeq int64, limit int) ([]hub.LogLine, error) {
-	rows, err := db.Conn().Query(ctx, `SELECT seq, "timestamp", level, message FROM run_logs
+	rows, err := db.Read().Query(ctx, `SELECT seq, "timestamp", level, message FROM run_logs
 		WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`, runID, afterSeq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore.RunLogs: %w", err)
@@ -237,7 +179,7 @@ func (db *DB) RunLogs(ctx context.Context, runID string, afterSeq int64, limit i
 
 // LastLogSeq returns the highest log seq of a run (0 when it has none).
 func (db *DB) LastLogSeq(ctx context.Context, runID string) (int64, error) {
-	return lastSeq(ctx, db.Conn(), runID)
+	return lastSeq(ctx, db.Read(), runID)
 }
 
 func lastSeq(ctx context.Context, q *Tx, runID string) (int64, error) {
@@ -409,7 +351,7 @@ func (db *DB) SetProcessID(ctx context.Context, runID, workerID string, pid int)
 // CancelRequested reports whether a cancel was requested for the run.
 func (db *DB) CancelRequested(ctx context.Context, runID string) (bool, error) {
 	var b bool
-	if err := db.Conn().QueryRow(ctx, `SELECT cancel_requested FROM runs WHERE run_id = ?`, runID).Scan(&b); err != nil {
+	if err := db.Read().QueryRow(ctx, `SELECT cancel_requested FROM runs WHERE run_id = ?`, runID).Scan(&b); err != nil {
 		return false, fmt.Errorf("sqlstore.CancelRequested: %w", err)
 	}
 	return b, nil
@@ -515,7 +457,7 @@ func (db *DB) runIDs(ctx context.Context, query string, args ...any) ([]string, 
 
 // ArtifactByID returns one artifact of a run; ENotFound "Artifact not found.".
 func (db *DB) ArtifactByID(ctx context.Context, runID, artifactID string) (*hub.Artifact, error) {
-	arts, err := artifactsOf(ctx, db.Conn(), []string{runID})
+	arts, err := artifactsOf(ctx, db.Read(), []string{runID})
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore.ArtifactByID: %w", err)
 	}
@@ -530,14 +472,14 @@ func (db *DB) ArtifactByID(ctx context.Context, runID, artifactID string) (*hub.
 // ActiveVersion returns the robot's active version (the newest active one);
 // ENotFound when it has none.
 func (db *DB) ActiveVersion(ctx context.Context, robotID string) (*hub.Version, error) {
-	v, err := scanVersion(db.Conn().QueryRow(ctx, `SELECT `+versionColumns+` FROM robot_versions
+	v, err := scanVersion(db.Read().QueryRow(ctx, `SELECT `+versionColumns+` FROM robot_versions
 		WHERE robot_id = ? AND is_active = ? ORDER BY created_at DESC LIMIT 1`, robotID, true))
 	return found(v, err, "Robot version not found for execution.", "ActiveVersion")
 }
 
 // VersionOnly returns a version by id alone (the worker's view).
 func (db *DB) VersionOnly(ctx context.Context, versionID string) (*hub.Version, error) {
-	v, err := scanVersion(db.Conn().QueryRow(ctx, `SELECT `+versionColumns+` FROM robot_versions WHERE id = ?`, versionID))
+	v, err := scanVersion(db.Read().QueryRow(ctx, `SELECT `+versionColumns+` FROM robot_versions WHERE id = ?`, versionID))
 	return found(v, err, "Robot version not found.", "VersionOnly")
 }
 
@@ -563,25 +505,17 @@ func (db *DB) WorkerStopped(ctx context.Context, id string, now time.Time) error
 	return err
 }
 
-// RunStats counts runs by status, the age of the oldest PENDING run, stored
-// log lines, and workers whose heartbeat is newer / older than staleAfter.
+// RunStats counts runs by status (from the maintained counters), the age
+// of the oldest PENDING run, stored log lines, and workers whose heartbeat
+// is newer / older than staleAfter. Every figure is an indexed read.
 func (db *DB) RunStats(ctx context.Context, now time.Time, staleAfter time.Duration) (hub.RunStats, error) {
 	st := hub.RunStats{ByStatus: map[string]int64{}}
-	q := db.Conn()
-	rows, err := q.Query(ctx, `SELECT status, COUNT(*) FROM runs GROUP BY status`)
+	q := db.Read()
+	byStatus, err := runCountsByStatus(ctx, q)
 	if err != nil {
 		return st, fmt.Errorf("sqlstore.RunStats: %w", err)
 	}
-	for rows.Next() {
-		var s string
-		var n int64
-		if err := rows.Scan(&s, &n); err != nil {
-			rows.Close()
-			return st, err
-		}
-		st.ByStatus[s] = n
-	}
-	rows.Close()
+	st.ByStatus = byStatus
 	var oldest sql.NullTime
 	if err := q.QueryRow(ctx, `SELECT MIN(queued_at) FROM runs WHERE status = ?`, hub.RunPending).Scan(&oldest); err != nil {
 		return st, fmt.Errorf("sqlstore.RunStats: %w", err)

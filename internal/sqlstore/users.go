@@ -80,7 +80,7 @@ func (db *DB) CreateUser(ctx context.Context, u *hub.User, grants []hub.Grant, e
 
 // UserByID returns the user; ENotFound "User not found." when absent.
 func (db *DB) UserByID(ctx context.Context, id string) (*hub.User, error) {
-	u, err := scanUser(db.Conn().QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	u, err := scanUser(db.Read().QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 	return found(u, err, "User not found.", "UserByID(%q)", id)
 }
 
@@ -91,7 +91,7 @@ func (db *DB) UsersByIDs(ctx context.Context, ids []string) ([]hub.User, error) 
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := db.Conn().Query(ctx, `SELECT `+userColumns+` FROM users WHERE id IN `+inClause(len(ids)), anySlice(ids)...)
+	rows, err := db.Read().Query(ctx, `SELECT `+userColumns+` FROM users WHERE id IN `+inClause(len(ids)), anySlice(ids)...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore.UsersByIDs: %w", err)
 	}
@@ -113,7 +113,7 @@ func (db *DB) UsersByIDs(ctx context.Context, ids []string) ([]hub.User, error) 
 // ENotFound when there is none.
 func (db *DB) UserByLogin(ctx context.Context, login string) (*hub.User, error) {
 	login = strings.ToLower(login)
-	u, err := scanUser(db.Conn().QueryRow(ctx, `SELECT `+userColumns+` FROM users
+	u, err := scanUser(db.Read().QueryRow(ctx, `SELECT `+userColumns+` FROM users
 		WHERE lower(username) = ? OR lower(email) = ? ORDER BY CASE WHEN lower(username) = ? THEN 0 ELSE 1 END LIMIT 1`,
 		login, login, login))
 	return found(u, err, "User not found.", "UserByLogin")
@@ -122,14 +122,14 @@ func (db *DB) UserByLogin(ctx context.Context, login string) (*hub.User, error) 
 // UserByAzureObjectID finds the user linked to an Azure AD object id;
 // ENotFound when there is none.
 func (db *DB) UserByAzureObjectID(ctx context.Context, oid string) (*hub.User, error) {
-	u, err := scanUser(db.Conn().QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE azure_object_id = ?`, oid))
+	u, err := scanUser(db.Read().QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE azure_object_id = ?`, oid))
 	return found(u, err, "User not found.", "UserByAzureObjectID")
 }
 
 // UsernameTaken reports whether a user name (any case) is in use.
 func (db *DB) UsernameTaken(ctx context.Context, username string) (bool, error) {
 	var n int
-	err := db.Conn().QueryRow(ctx, `SELECT COUNT(*) FROM users WHERE lower(username) = ?`, strings.ToLower(username)).Scan(&n)
+	err := db.Read().QueryRow(ctx, `SELECT COUNT(*) FROM users WHERE lower(username) = ?`, strings.ToLower(username)).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("sqlstore.UsernameTaken: %w", err)
 	}
@@ -139,7 +139,7 @@ func (db *DB) UsernameTaken(ctx context.Context, username string) (bool, error) 
 // EmailTaken reports whether an e-mail address (any case) is in use.
 func (db *DB) EmailTaken(ctx context.Context, email string) (bool, error) {
 	var n int
-	err := db.Conn().QueryRow(ctx, `SELECT COUNT(*) FROM users WHERE lower(email) = ?`, strings.ToLower(email)).Scan(&n)
+	err := db.Read().QueryRow(ctx, `SELECT COUNT(*) FROM users WHERE lower(email) = ?`, strings.ToLower(email)).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("sqlstore.EmailTaken: %w", err)
 	}
@@ -148,7 +148,7 @@ func (db *DB) EmailTaken(ctx context.Context, email string) (bool, error) {
 
 // ListUsers returns users newest first, and how many there are in total.
 func (db *DB) ListUsers(ctx context.Context, page hub.Page) ([]hub.User, int, error) {
-	q := db.Conn()
+	q := db.Read()
 	var total int
 	if err := q.QueryRow(ctx, `SELECT COUNT(*) FROM users`).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("sqlstore.ListUsers: %w", err)
@@ -175,7 +175,7 @@ func (db *DB) ListUsers(ctx context.Context, page hub.Page) ([]hub.User, int, er
 // CountUsers returns the number of users.
 func (db *DB) CountUsers(ctx context.Context) (int, error) {
 	var n int
-	if err := db.Conn().QueryRow(ctx, `SELECT COUNT(*) FROM users`).Scan(&n); err != nil {
+	if err := db.Read().QueryRow(ctx, `SELECT COUNT(*) FROM users`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("sqlstore.CountUsers: %w", err)
 	}
 	return n, nil

@@ -1,0 +1,237 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"automationhub/internal/hub"
+)
+
+// countCap is how far past the requested page a list counts its matching
+// rows when no maintained counter answers the filter: the total is exact
+// below it and a lower bound (ListInfo.Exact false) above.
+const countCap = 1000
+
+// keyset is the cursor part of a list query over (timeCol, idCol) newest
+// first: the condition, its arguments, the scan order, and whether the rows
+// come oldest first (an After cursor) and must be reversed.
+func keyset(p hub.Page, timeCol, idCol string) (cond string, args []any, order string, ascending bool) {
+	switch {
+	case p.Before != nil:
+		return "(" + timeCol + ", " + idCol + ") < (?, ?)", []any{p.Before.At, p.Before.ID},
+			timeCol + " DESC, " + idCol + " DESC", false
+	case p.After != nil:
+		return "(" + timeCol + ", " + idCol + ") > (?, ?)", []any{p.After.At, p.After.ID},
+			timeCol + " ASC, " + idCol + " ASC", true
+	}
+	return "", nil, timeCol + " DESC, " + idCol + " DESC", false
+}
+
+// pageInfo trims the limit+1 rows a list read to one page, puts them newest
+// first, and sets the cursors to the neighbouring pages. cursor gives an
+// item's place in the order.
+func pageInfo[T any](items []T, p hub.Page, ascending bool, cursor func(*T) hub.Cursor) ([]T, hub.ListInfo) {
+	var info hub.ListInfo
+	more := len(items) > p.Limit
+	if more {
+		items = items[:p.Limit]
+	}
+	if ascending {
+		slices.Reverse(items)
+	}
+	if len(items) == 0 {
+		return items, info
+	}
+	first, last := cursor(&items[0]), cursor(&items[len(items)-1])
+	switch {
+	case ascending: // After: older items exist (the cursor's); newer ones if more
+		info.Next = &last
+		if more {
+			info.Prev = &first
+		}
+	default:
+		if more {
+			info.Next = &last
+		}
+		if p.Before != nil || p.Skip > 0 {
+			info.Prev = &first
+		}
+	}
+	return items, info
+}
+
+// cappedCount counts the rows of `FROM … WHERE …` (from) up to skip+limit
+// plus countCap, so the cost does not grow with the table.
+func cappedCount(ctx context.Context, q *Tx, from string, args []any, p hub.Page) (total int, exact bool, err error) {
+	limit := p.Skip + p.Limit + countCap
+	if err := q.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1`+from+` LIMIT ?) c`, append(slices.Clone(args), limit)...).Scan(&total); err != nil {
+		return 0, false, err
+	}
+	return total, total < limit, nil
+}
+
+// ListRuns returns a page of runs newest first (queued_at, then run_id),
+// with their summaries and artifacts in one query, and the page's
+// ListInfo. The total is exact, from the maintained per-robot counters,
+// when the filter is only robot, status and the caller's scope; otherwise
+// it is counted up to a cap.
+func (db *DB) ListRuns(ctx context.Context, f hub.RunFilter) ([]hub.Run, hub.ListInfo, error) {
+	cond, args, ok := scopeCondition(f.Scope, "r.robot_id")
+	if !ok {
+		return []hub.Run{}, hub.ListInfo{Exact: true}, nil
+	}
+	var where []string
+	if cond != "" {
+		where = append(where, cond)
+	}
+	for _, c := range []struct{ col, v string }{{"r.robot_id", f.RobotID}, {"r.service_id", f.ServiceID}, {"r.status", f.Status}, {"r.trigger_type", f.TriggerType}} {
+		if c.v != "" {
+			where = append(where, c.col+" = ?")
+			args = append(args, c.v)
+		}
+	}
+	if f.Since != nil {
+		where, args = append(where, "r.queued_at >= ?"), append(args, *f.Since)
+	}
+	if f.Until != nil {
+		where, args = append(where, "r.queued_at < ?"), append(args, *f.Until)
+	}
+	q := db.Read()
+	var (
+		total int
+		exact bool
+		err   error
+	)
+	if f.ServiceID == "" && f.TriggerType == "" && f.Since == nil && f.Until == nil {
+		total, err = db.countRuns(ctx, q, f)
+		exact = true
+	} else {
+		total, exact, err = cappedCount(ctx, q, ` FROM runs r`+whereClause(where), args, f.Page)
+	}
+	if err != nil {
+		return nil, hub.ListInfo{}, fmt.Errorf("sqlstore.ListRuns: count: %w", err)
+	}
+
+	kcond, kargs, order, ascending := keyset(f.Page, "r.queued_at", "r.run_id")
+	pageWhere, pageArgs := where, args
+	if kcond != "" {
+		pageWhere, pageArgs = append(slices.Clone(where), kcond), append(slices.Clone(args), kargs...)
+	}
+	// The page's ids come from the index alone (skipped rows are never
+	// read from the table); then one join fetches the page's rows.
+	query := `SELECT ` + db.runColumns() + ` FROM (SELECT r.run_id FROM runs r` + whereClause(pageWhere) +
+		` ORDER BY ` + order + ` LIMIT ? OFFSET ?) p JOIN runs r ON r.run_id = p.run_id
+		JOIN robot_versions v ON v.id = r.robot_version_id LEFT JOIN services s ON s.id = r.service_id
+		ORDER BY ` + order
+	rows, err := q.Query(ctx, query, append(pageArgs, f.Limit+1, f.Skip)...)
+	if err != nil {
+		return nil, hub.ListInfo{}, fmt.Errorf("sqlstore.ListRuns: %w", err)
+	}
+	defer rows.Close()
+	out := []hub.Run{}
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, hub.ListInfo{}, fmt.Errorf("sqlstore.ListRuns: %w", err)
+		}
+		out = append(out, *r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, hub.ListInfo{}, fmt.Errorf("sqlstore.ListRuns: %w", err)
+	}
+	out, info := pageInfo(out, f.Page, ascending, func(r *hub.Run) hub.Cursor { return hub.Cursor{At: r.QueuedAt, ID: r.ID} })
+	info.Total, info.Exact = total, exact
+	if !exact && info.Next == nil && f.Before == nil && f.After == nil {
+		// The last page reached by skipping: nothing follows it.
+		info.Total, info.Exact = f.Skip+len(out), true
+	}
+	return out, info, nil
+}
+
+// countRuns sums the maintained per-robot, per-status counters (plus their
+// not yet folded deltas) for a filter of robot, status and scope.
+func (db *DB) countRuns(ctx context.Context, q *Tx, f hub.RunFilter) (int, error) {
+	cond, args, _ := scopeCondition(f.Scope, "c.robot_id")
+	var where []string
+	if cond != "" {
+		where = append(where, cond)
+	}
+	if f.RobotID != "" {
+		where, args = append(where, "c.robot_id = ?"), append(args, f.RobotID)
+	}
+	if f.Status != "" {
+		where, args = append(where, "c.status = ?"), append(args, f.Status)
+	}
+	var n int64
+	err := q.QueryRow(ctx, `SELECT COALESCE(SUM(c.n), 0) FROM (SELECT robot_id, status, n FROM run_counts
+		UNION ALL SELECT robot_id, status, delta FROM run_count_deltas) c`+whereClause(where), args...).Scan(&n)
+	return int(n), err
+}
+
+// RunCountsByStatus returns the number of runs in each status, from the
+// maintained counters.
+func (db *DB) RunCountsByStatus(ctx context.Context) (map[string]int64, error) {
+	return runCountsByStatus(ctx, db.Read())
+}
+
+func runCountsByStatus(ctx context.Context, q *Tx) (map[string]int64, error) {
+	rows, err := q.Query(ctx, `SELECT status, SUM(n) FROM (SELECT status, n FROM run_counts
+		UNION ALL SELECT status, delta FROM run_count_deltas) c GROUP BY status`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore.RunCountsByStatus: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var s string
+		var n int64
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, fmt.Errorf("sqlstore.RunCountsByStatus: %w", err)
+		}
+		if n != 0 {
+			out[s] = n
+		}
+	}
+	return out, rows.Err()
+}
+
+// FoldRunCounts moves the pending counter deltas into run_counts, so that
+// reading a count stays a sum over a few rows. Several processes may fold
+// at once: each delta row is moved by exactly one of them. It returns how
+// many delta rows it moved (always 0 on SQLite, whose triggers update the
+// counters directly).
+func (db *DB) FoldRunCounts(ctx context.Context) (int64, error) {
+	if db.dialect.name() != "postgres" {
+		return 0, nil
+	}
+	var moved int64
+	err := db.InTx(ctx, func(tx *Tx) error {
+		// One folder at a time: a second one would only wait on the first's
+		// row locks.
+		var got bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(?)`, foldLockKey).Scan(&got); err != nil || !got {
+			return err
+		}
+		return tx.QueryRow(ctx, `WITH moved AS (DELETE FROM run_count_deltas RETURNING robot_id, status, delta),
+			summed AS (SELECT robot_id, status, SUM(delta) AS n, COUNT(*) AS k FROM moved GROUP BY robot_id, status),
+			upserted AS (INSERT INTO run_counts (robot_id, status, n) SELECT robot_id, status, n FROM summed ORDER BY robot_id, status
+				ON CONFLICT (robot_id, status) DO UPDATE SET n = run_counts.n + excluded.n)
+			SELECT COALESCE(SUM(k), 0) FROM summed`).Scan(&moved)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore.FoldRunCounts: %w", err)
+	}
+	return moved, nil
+}
+
+// foldLockKey is the PostgreSQL advisory lock of FoldRunCounts.
+const foldLockKey = 0x6875625f636e74 // "hub_cnt"
+
+func whereClause(conds []string) string {
+	if len(conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(conds, " AND ")
+}
