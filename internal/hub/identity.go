@@ -146,7 +146,6 @@ type AuditEvent struct {
 	CreatedAt    time.Time
 }
 
-
 // AuditFilter narrows GET /audit-events. Zero fields do not filter.
 type AuditFilter struct {
 	Action      string
