@@ -47,6 +47,7 @@ var commands = []struct{ name, help string }{
 	{"cleanup", "the retention worker (--once: one pass and exit; --dry-run: only report what would go)"},
 	{"migrate", "apply database migrations and exit"},
 	{"package", "build a robot package from a folder and check it as publish does (hub package DIR [-o FILE])"},
+	{"dev", "development tools: hub dev seed fills the database with demo runs (see hub dev seed --help)"},
 	{"version", "print the version and exit"},
 }
 
@@ -84,6 +85,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return exitOK
 	case "package":
 		return runPackage(args, environ, stdout, stderr)
+	case "dev":
+		return runDev(ctx, args, environ, stdout, stderr)
 	case "all", "serve", "worker", "cleanup", "migrate":
 	default:
 		fmt.Fprintf(stderr, "hub: unknown command %q (see hub --help)\n", cmd)

@@ -27,6 +27,11 @@ import (
 type Store interface {
 	CreateUser(ctx context.Context, u *hub.User, grants []hub.Grant, ev *hub.AuditEvent) error
 	UserByID(ctx context.Context, id string) (*hub.User, error)
+	// UserWithGrants and AzureUserWithGrants read a user and its grants
+	// in one query (ENotFound when absent): authenticating a request costs
+	// one indexed read.
+	UserWithGrants(ctx context.Context, id string) (*hub.User, []hub.Grant, error)
+	AzureUserWithGrants(ctx context.Context, oid string) (*hub.User, []hub.Grant, error)
 	UsersByIDs(ctx context.Context, ids []string) ([]hub.User, error)
 	UserByLogin(ctx context.Context, login string) (*hub.User, error)
 	UserByAzureObjectID(ctx context.Context, oid string) (*hub.User, error)
@@ -203,7 +208,7 @@ func (s *Service) Authenticate(ctx context.Context, raw, clientIP string) (*hub.
 }
 
 func (s *Service) localPrincipal(ctx context.Context, c *localClaims, clientIP string) (*hub.Principal, error) {
-	u, err := s.store.UserByID(ctx, c.Subject)
+	u, grants, err := s.store.UserWithGrants(ctx, c.Subject)
 	if hub.ErrorKind(err) == hub.ENotFound {
 		return nil, hub.Errorf(hub.EUnauthorized, msgInvalidLocalToken)
 	}
@@ -212,10 +217,6 @@ func (s *Service) localPrincipal(ctx context.Context, c *localClaims, clientIP s
 	}
 	if !u.IsActive || u.TokenGeneration != c.Generation {
 		return nil, hub.Errorf(hub.EUnauthorized, msgInvalidLocalToken)
-	}
-	grants, err := s.store.GrantsOfUser(ctx, u.ID)
-	if err != nil {
-		return nil, err
 	}
 	role := u.Role
 	if u.IsSuperuser {
@@ -262,7 +263,7 @@ func (s *Service) azurePrincipal(ctx context.Context, c *AzureClaims, clientIP s
 		s.log.WarnContext(ctx, "Azure AD token has too many groups to list them (groups overage); group roles not applied", "oid", oid)
 	}
 	role := s.azureRole(c)
-	u, err := s.store.UserByAzureObjectID(ctx, oid)
+	u, grants, err := s.store.AzureUserWithGrants(ctx, oid)
 	switch {
 	case hub.ErrorKind(err) == hub.ENotFound && s.cfg.AutoProvision:
 		u, err = s.provisionAzureUser(ctx, c, oid, clientIP)
@@ -279,10 +280,6 @@ func (s *Service) azurePrincipal(ctx context.Context, c *AzureClaims, clientIP s
 	}
 	if u.Role.Rank() > role.Rank() {
 		role = u.Role // an administrator raised this user in the hub
-	}
-	grants, err := s.store.GrantsOfUser(ctx, u.ID)
-	if err != nil {
-		return nil, err
 	}
 	return &hub.Principal{User: u, Subject: oid, Role: role, AuthSource: hub.AuthSourceAzure, Grants: grants, ClientIP: clientIP}, nil
 }

@@ -39,6 +39,7 @@ type DB struct {
 	sql     *sql.DB // writes and transactions
 	read    *sql.DB // single-statement reads
 	path    string  // the SQLite file; empty on PostgreSQL
+	stmts   *stmtCache
 	dialect dialect
 	clock   hub.Clock
 }
@@ -129,7 +130,7 @@ func openSQLite(ctx context.Context, writer *sql.DB, path string, d dialect, opt
 		reader.Close()
 		return nil, fmt.Errorf("sqlstore.Open: connect to sqlite database: %w", err)
 	}
-	return &DB{sql: writer, read: reader, path: path, dialect: d, clock: opts.Clock}, nil
+	return &DB{sql: writer, read: reader, path: path, stmts: newStmtCache(reader), dialect: d, clock: opts.Clock}, nil
 }
 
 // sqliteDSN builds the connection string with the settings every connection
@@ -153,12 +154,16 @@ func sqliteReaderDSN(path string) string {
 	q.Set("_timefmt", sqliteTimeLayout)
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "query_only(1)")
+	// 16 MiB of page cache per reader (SQLite's default is 2 MiB): the
+	// hot index and table pages of the lists stay in memory.
+	q.Add("_pragma", "cache_size(-16384)")
 	return "file:" + filepath.ToSlash(path) + "?" + q.Encode()
 }
 
 // Close closes the connection pools.
 func (db *DB) Close() error {
-	err := db.sql.Close()
+	err := db.stmts.close()
+	err = errors.Join(err, db.sql.Close())
 	if db.read != db.sql {
 		err = errors.Join(err, db.read.Close())
 	}
@@ -191,6 +196,10 @@ type querier interface {
 type Tx struct {
 	q querier
 	d dialect
+	// stmts, on SQLite's reader handle, keeps each query prepared: SQLite
+	// would otherwise parse and plan the text again on every call
+	// (PostgreSQL's driver caches prepared statements itself).
+	stmts *stmtCache
 }
 
 // Exec runs a statement. A full disk is a hub.EUnavailable error.
@@ -202,12 +211,19 @@ func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, e
 // Query runs a query returning rows. A full disk is a hub.EUnavailable
 // error.
 func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := t.stmts.get(ctx, query); st != nil {
+		rows, err := st.QueryContext(ctx, args...)
+		return rows, markDiskFull(err)
+	}
 	rows, err := t.q.QueryContext(ctx, t.d.rebind(query), args...)
 	return rows, markDiskFull(err)
 }
 
 // QueryRow runs a query returning at most one row.
 func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := t.stmts.get(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return t.q.QueryRowContext(ctx, t.d.rebind(query), args...)
 }
 
@@ -217,7 +233,7 @@ func (db *DB) Conn() *Tx { return &Tx{q: db.sql, d: db.dialect} }
 
 // Read returns a Tx-like handle on the reader pool, for single-statement
 // reads. Each statement sees every transaction committed before it began.
-func (db *DB) Read() *Tx { return &Tx{q: db.read, d: db.dialect} }
+func (db *DB) Read() *Tx { return &Tx{q: db.read, d: db.dialect, stmts: db.stmts} }
 
 // InTx runs fn in one transaction: committed when fn returns nil, rolled back
 // otherwise (also on panic). On SQLite the transaction takes the write lock at

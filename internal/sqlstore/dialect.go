@@ -17,7 +17,14 @@ type dialect interface {
 	// artifactsJSON is a scalar subquery giving the artifacts of run r as a
 	// JSON array of hub.Artifact (NULL or [] when it has none).
 	artifactsJSON() string
+	// grantsJSON is a scalar subquery giving the grants of the user row
+	// `users` as a JSON array of hub.Grant (NULL or [] when none).
+	grantsJSON() string
 }
+
+// grantFields are the JSON keys and columns of a grant (hub.Grant's names).
+const grantFields = `'ID', p.id, 'UserID', p.user_id, 'ResourceType', p.resource_type, 'ResourceID', p.resource_id,
+	'ScopeTag', p.scope_tag, 'Action', p.action, 'CreatedAt', p.created_at`
 
 // artifactFields are the JSON keys and columns of an artifact, for the
 // dialects' JSON object builders; keys match hub.Artifact's field names.
@@ -29,6 +36,10 @@ type sqliteDialect struct{}
 func (sqliteDialect) name() string               { return "sqlite" }
 func (sqliteDialect) rebind(query string) string { return query }
 func (sqliteDialect) forUpdate() string          { return "" }
+func (sqliteDialect) grantsJSON() string {
+	return `(SELECT json_group_array(json_object(` + grantFields + `)) FROM
+		(SELECT * FROM permissions WHERE user_id = users.id ORDER BY resource_type, action, id) p)`
+}
 func (sqliteDialect) artifactsJSON() string {
 	return `(SELECT json_group_array(json_object(` + artifactFields + `)) FROM
 		(SELECT * FROM artifacts WHERE run_id = r.run_id ORDER BY artifact_name, id) a)`
@@ -38,6 +49,10 @@ type postgresDialect struct{}
 
 func (postgresDialect) name() string      { return "postgres" }
 func (postgresDialect) forUpdate() string { return " FOR UPDATE" }
+func (postgresDialect) grantsJSON() string {
+	return `(SELECT json_agg(json_build_object(` + grantFields + `) ORDER BY p.resource_type, p.action, p.id)
+		FROM permissions p WHERE p.user_id = users.id)`
+}
 func (postgresDialect) artifactsJSON() string {
 	return `(SELECT json_agg(json_build_object(` + artifactFields + `) ORDER BY a.artifact_name, a.id)
 		FROM artifacts a WHERE a.run_id = r.run_id)`

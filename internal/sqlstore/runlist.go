@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"automationhub/internal/hub"
@@ -78,27 +79,29 @@ func cappedCount(ctx context.Context, q *Tx, from string, args []any, p hub.Page
 // when the filter is only robot, status and the caller's scope; otherwise
 // it is counted up to a cap.
 func (db *DB) ListRuns(ctx context.Context, f hub.RunFilter) ([]hub.Run, hub.ListInfo, error) {
-	cond, args, ok := scopeCondition(f.Scope, "r.robot_id")
+	scope, scopeArgs, where, args, ok := runConditions(f)
 	if !ok {
 		return []hub.Run{}, hub.ListInfo{Exact: true}, nil
 	}
-	var where []string
-	if cond != "" {
-		where = append(where, cond)
-	}
-	for _, c := range []struct{ col, v string }{{"r.robot_id", f.RobotID}, {"r.service_id", f.ServiceID}, {"r.status", f.Status}, {"r.trigger_type", f.TriggerType}} {
-		if c.v != "" {
-			where = append(where, c.col+" = ?")
-			args = append(args, c.v)
+	q := db.Read()
+	// A restricted scope is read robot by robot (one index range each),
+	// unless a robot filter already narrows it to one.
+	var robots []string
+	if f.RobotID == "" && !f.Scope.All {
+		ids, tooMany, err := scopeRobots(ctx, q, f.Scope)
+		switch {
+		case err != nil:
+			return nil, hub.ListInfo{}, fmt.Errorf("sqlstore.ListRuns: scope: %w", err)
+		case len(ids) == 0:
+			return []hub.Run{}, hub.ListInfo{Exact: true}, nil
+		case !tooMany:
+			robots = ids
 		}
 	}
-	if f.Since != nil {
-		where, args = append(where, "r.queued_at >= ?"), append(args, *f.Since)
+	filtered, filteredArgs := where, args
+	if scope != "" {
+		filtered, filteredArgs = append([]string{scope}, where...), append(slices.Clone(scopeArgs), args...)
 	}
-	if f.Until != nil {
-		where, args = append(where, "r.queued_at < ?"), append(args, *f.Until)
-	}
-	q := db.Read()
 	var (
 		total int
 		exact bool
@@ -108,24 +111,20 @@ func (db *DB) ListRuns(ctx context.Context, f hub.RunFilter) ([]hub.Run, hub.Lis
 		total, err = db.countRuns(ctx, q, f)
 		exact = true
 	} else {
-		total, exact, err = cappedCount(ctx, q, ` FROM runs r`+whereClause(where), args, f.Page)
+		total, exact, err = cappedCount(ctx, q, ` FROM runs r`+whereClause(filtered), filteredArgs, f.Page)
 	}
 	if err != nil {
 		return nil, hub.ListInfo{}, fmt.Errorf("sqlstore.ListRuns: count: %w", err)
 	}
-
-	kcond, kargs, order, ascending := keyset(f.Page, "r.queued_at", "r.run_id")
-	pageWhere, pageArgs := where, args
-	if kcond != "" {
-		pageWhere, pageArgs = append(slices.Clone(where), kcond), append(slices.Clone(args), kargs...)
+	var query string
+	var queryArgs []any
+	var ascending bool
+	if robots != nil {
+		query, queryArgs, ascending = db.runPageQuery(robots, where, args, f.Page)
+	} else {
+		query, queryArgs, ascending = db.runPageQuery(nil, filtered, filteredArgs, f.Page)
 	}
-	// The page's ids come from the index alone (skipped rows are never
-	// read from the table); then one join fetches the page's rows.
-	query := `SELECT ` + db.runColumns() + ` FROM (SELECT r.run_id FROM runs r` + whereClause(pageWhere) +
-		` ORDER BY ` + order + ` LIMIT ? OFFSET ?) p JOIN runs r ON r.run_id = p.run_id
-		JOIN robot_versions v ON v.id = r.robot_version_id LEFT JOIN services s ON s.id = r.service_id
-		ORDER BY ` + order
-	rows, err := q.Query(ctx, query, append(pageArgs, f.Limit+1, f.Skip)...)
+	rows, err := q.Query(ctx, query, queryArgs...)
 	if err != nil {
 		return nil, hub.ListInfo{}, fmt.Errorf("sqlstore.ListRuns: %w", err)
 	}
@@ -148,6 +147,93 @@ func (db *DB) ListRuns(ctx context.Context, f hub.RunFilter) ([]hub.Run, hub.Lis
 		info.Total, info.Exact = f.Skip+len(out), true
 	}
 	return out, info, nil
+}
+
+// runConditions turns a run filter into WHERE conditions on runs r: the
+// caller's scope (empty when unrestricted) and the filter's own. ok is
+// false when the scope allows no robot at all.
+func runConditions(f hub.RunFilter) (scope string, scopeArgs []any, where []string, args []any, ok bool) {
+	scope, scopeArgs, ok = scopeCondition(f.Scope, "r.robot_id")
+	if !ok {
+		return "", nil, nil, nil, false
+	}
+	for _, c := range []struct{ col, v string }{{"r.robot_id", f.RobotID}, {"r.service_id", f.ServiceID}, {"r.status", f.Status}, {"r.trigger_type", f.TriggerType}} {
+		if c.v != "" {
+			where = append(where, c.col+" = ?")
+			args = append(args, c.v)
+		}
+	}
+	if f.Since != nil {
+		where, args = append(where, "r.queued_at >= ?"), append(args, *f.Since)
+	}
+	if f.Until != nil {
+		where, args = append(where, "r.queued_at < ?"), append(args, *f.Until)
+	}
+	return scope, scopeArgs, where, args, true
+}
+
+// maxScopeBranches is how many robots a scoped list reads one index range
+// each for; a caller who may read more robots is served from the time
+// index with the scope as a filter.
+const maxScopeBranches = 100
+
+// runPageQuery is the query of one page of runs: the page's cursor
+// condition, order and limit (one row more than asked, to know whether
+// another page follows). ascending says the rows come oldest first.
+//
+// robots, when set, are the robots of a restricted scope: each gets its own
+// branch reading at most skip+limit+1 rows from its (robot_id, queued_at)
+// index, and the branches are merged. Without that, SQLite would read every
+// run of those robots and sort them to find one page.
+func (db *DB) runPageQuery(robots []string, where []string, args []any, p hub.Page) (query string, queryArgs []any, ascending bool) {
+	kcond, kargs, order, ascending := keyset(p, "r.queued_at", "r.run_id")
+	if kcond != "" {
+		where, args = append(slices.Clone(where), kcond), append(slices.Clone(args), kargs...)
+	}
+	if len(robots) > 0 {
+		branchWhere := whereClause(append([]string{"r.robot_id = ?"}, where...))
+		branches := make([]string, len(robots))
+		for i, id := range robots {
+			branches[i] = `SELECT * FROM (SELECT r.run_id FROM runs r` + branchWhere + ` ORDER BY ` + order + ` LIMIT ?) b` + strconv.Itoa(i)
+			queryArgs = append(append(append(queryArgs, id), args...), p.Skip+p.Limit+1)
+		}
+		return `SELECT ` + db.runColumns() + ` FROM (` + strings.Join(branches, " UNION ALL ") + `) p JOIN runs r ON r.run_id = p.run_id
+			JOIN robot_versions v ON v.id = r.robot_version_id LEFT JOIN services s ON s.id = r.service_id
+			ORDER BY ` + order + ` LIMIT ? OFFSET ?`, append(queryArgs, p.Limit+1, p.Skip), ascending
+	}
+	if p.Skip == 0 {
+		return `SELECT ` + db.runColumns() + runFrom + whereClause(where) + ` ORDER BY ` + order + ` LIMIT ?`,
+			append(slices.Clone(args), p.Limit+1), ascending
+	}
+	// The ids of the page come from the index alone (skipped rows are
+	// never read from the table); then one join fetches its rows.
+	return `SELECT ` + db.runColumns() + ` FROM (SELECT r.run_id FROM runs r` + whereClause(where) +
+			` ORDER BY ` + order + ` LIMIT ? OFFSET ?) p JOIN runs r ON r.run_id = p.run_id
+			JOIN robot_versions v ON v.id = r.robot_version_id LEFT JOIN services s ON s.id = r.service_id
+			ORDER BY ` + order,
+		append(slices.Clone(args), p.Limit+1, p.Skip), ascending
+}
+
+// scopeRobots lists the robots a restricted scope allows (nil for an
+// unrestricted one); more than maxScopeBranches is reported as too many.
+func scopeRobots(ctx context.Context, q *Tx, s hub.RobotScope) (ids []string, tooMany bool, err error) {
+	if s.All {
+		return nil, false, nil
+	}
+	cond, args, _ := scopeCondition(s, "robots.id")
+	rows, err := q.Query(ctx, `SELECT id FROM robots WHERE `+cond+` ORDER BY id LIMIT ?`, append(args, maxScopeBranches+1)...)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, false, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, len(ids) > maxScopeBranches, rows.Err()
 }
 
 // countRuns sums the maintained per-robot, per-status counters (plus their

@@ -163,7 +163,7 @@ func (u *UI) runList(q *request) error {
 			Name string `json:"name"`
 		} `json:"items"`
 	}
-	if q.me.Can("robot.read") && q.call(http.MethodGet, "/robots?limit=200", nil, &robots) == nil {
+	if q.me.Can("robot.read") && q.call(http.MethodGet, "/robots?limit=200&include_versions=false", nil, &robots) == nil {
 		for _, r := range robots.Items {
 			v.Robots = append(v.Robots, option{r.ID, r.Name})
 			v.RobotNames[r.ID] = r.Name

@@ -15,6 +15,9 @@ CREATE INDEX ix_runs_status_queued ON runs (status, queued_at, run_id);
 CREATE INDEX ix_runs_trigger_queued ON runs (trigger_type, queued_at, run_id);
 -- Failed runs of the last hour (operations status).
 CREATE INDEX ix_runs_status_finished ON runs (status, finished_at);
+-- A run's artifacts in the order lists show them, without a sort.
+DROP INDEX ix_artifacts_run;
+CREATE INDEX ix_artifacts_run ON artifacts (run_id, artifact_name, id);
 
 DROP INDEX ix_audit_events_created_at;
 DROP INDEX ix_audit_events_action;
@@ -78,6 +81,8 @@ CREATE INDEX ix_audit_events_created_at ON audit_events (created_at);
 CREATE INDEX ix_audit_events_action ON audit_events (action, created_at);
 CREATE INDEX ix_audit_events_actor ON audit_events (actor_user_id, created_at) WHERE actor_user_id IS NOT NULL;
 CREATE INDEX ix_audit_events_target ON audit_events (target_type, target_id);
+DROP INDEX ix_artifacts_run;
+CREATE INDEX ix_artifacts_run ON artifacts (run_id);
 DROP INDEX ix_runs_status_finished;
 DROP INDEX ix_runs_trigger_queued;
 DROP INDEX ix_runs_status_queued;
