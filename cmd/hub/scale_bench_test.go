@@ -234,4 +234,3 @@ func load(b *testing.B, client *http.Client, url, bearer string, clients int, d 
 	pct := func(p float64) time.Duration { return lats[min(len(lats)-1, int(p*float64(len(lats))))] }
 	return loadResult{reqs: len(lats), perSec: float64(len(lats)) / elapsed.Seconds(), p50: pct(0.50), p99: pct(0.99), bytes: size}
 }
-
