@@ -64,7 +64,7 @@ func runDev(ctx context.Context, args, environ []string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "hub: %v\n", err)
 		return exitUsage
 	}
-	if cfg.Environment == "prod" || cfg.Environment == "production" {
+	if cfg.Environment == "prod" {
 		fmt.Fprintln(stderr, "hub dev seed: refused: ENVIRONMENT is prod (demo data does not belong in production)")
 		return exitUsage
 	}

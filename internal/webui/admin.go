@@ -151,6 +151,7 @@ type newUserForm struct{ Username, FullName, Email, Role string }
 type usersView struct {
 	Users              []adminUser
 	Total, Page, Pages int
+	More               bool // Total is a lower bound: more pages follow
 	Query              template.URL
 	Roles              []string
 	Form               newUserForm
@@ -393,6 +394,7 @@ func (u *UI) grantRevoke(q *request) error {
 type auditView struct {
 	Events                              []auditEvent
 	Total, Page, Pages                  int
+	More                                bool // Total is a lower bound: more pages follow
 	Action, Actor, TargetType, From, To string
 	Actors                              []option
 	Names                               names // actors, and users that are targets
@@ -418,13 +420,14 @@ func (u *UI) auditList(q *request) error {
 	}
 	v.Query = lq.links()
 	var page struct {
-		Items []auditEvent `json:"items"`
-		Total int          `json:"total"`
+		Items      []auditEvent `json:"items"`
+		Total      int          `json:"total"`
+		TotalExact bool         `json:"total_exact"`
 	}
 	if err := q.call(http.MethodGet, "/audit-events?"+lq.api.Encode(), nil, &page); err != nil {
 		return err
 	}
-	v.Events, v.Total, v.Pages = page.Items, page.Total, pageCount(page.Total, auditPerPage)
+	v.Events, v.Total, v.Pages, v.More = page.Items, page.Total, pageCount(page.Total, auditPerPage), !page.TotalExact
 	people := make([]*string, 0, 2*len(v.Events))
 	for _, e := range v.Events {
 		people = append(people, e.ActorUserID)

@@ -95,6 +95,7 @@ type newRobotForm struct {
 type robotsView struct {
 	Robots             []registryRobot
 	Total, Page, Pages int
+	More               bool // Total is a lower bound: more pages follow
 	Search, Tag        string
 	// Query is the filters as a query string, for paging links; typed as a
 	// URL so the template keeps its "=" and "&" (it is url.Values.Encode'd).

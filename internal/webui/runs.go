@@ -120,6 +120,7 @@ type option struct{ Value, Label string }
 type runListView struct {
 	Runs                             []run
 	Total, Page, Pages               int
+	More                             bool // Total is a lower bound: more pages follow
 	Robot, Service, Status, From, To string
 	Robots, Services                 []option
 	Statuses                         []string
@@ -143,13 +144,14 @@ func (u *UI) runList(q *request) error {
 	}
 	v.Query = lq.links()
 	var page struct {
-		Items []run `json:"items"`
-		Total int   `json:"total"`
+		Items      []run `json:"items"`
+		Total      int   `json:"total"`
+		TotalExact bool  `json:"total_exact"`
 	}
 	if err := q.call(http.MethodGet, "/runs?"+lq.api.Encode(), nil, &page); err != nil {
 		return err
 	}
-	v.Runs, v.Total = page.Items, page.Total
+	v.Runs, v.Total, v.More = page.Items, page.Total, !page.TotalExact
 	v.Pages = pageCount(v.Total, runsPerPage)
 	starters := make([]*string, len(v.Runs))
 	for i := range v.Runs {
