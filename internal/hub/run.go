@@ -106,6 +106,8 @@ type RunFilter struct {
 	// Since and Until bound queued_at: Since inclusive, Until exclusive.
 	Since, Until *time.Time
 	Scope        RobotScope
+	// NoTotal says the caller does not need ListInfo.Total (it is left 0).
+	NoTotal bool
 	Page
 }
 

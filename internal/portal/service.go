@@ -515,6 +515,6 @@ func (s *Service) Runs(ctx context.Context, p *hub.Principal, id string, limit i
 	if !rbac.Allowed(p, hub.PermRunRead, robot.Ref()) {
 		return nil, hub.Errorf(hub.EForbidden, msgRobotScope)
 	}
-	list, _, err := s.store.ListRuns(ctx, hub.RunFilter{ServiceID: svc.ID, Scope: hub.RobotScope{All: true}, Page: hub.Page{Limit: limit}})
+	list, _, err := s.store.ListRuns(ctx, hub.RunFilter{ServiceID: svc.ID, Scope: hub.RobotScope{All: true}, NoTotal: true, Page: hub.Page{Limit: limit}})
 	return list, err
 }

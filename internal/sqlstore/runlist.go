@@ -107,10 +107,12 @@ func (db *DB) ListRuns(ctx context.Context, f hub.RunFilter) ([]hub.Run, hub.Lis
 		exact bool
 		err   error
 	)
-	if f.ServiceID == "" && f.TriggerType == "" && f.Since == nil && f.Until == nil {
+	switch {
+	case f.NoTotal:
+	case f.ServiceID == "" && f.TriggerType == "" && f.Since == nil && f.Until == nil:
 		total, err = db.countRuns(ctx, q, f)
 		exact = true
-	} else {
+	default:
 		total, exact, err = cappedCount(ctx, q, ` FROM runs r`+whereClause(filtered), filteredArgs, f.Page)
 	}
 	if err != nil {
