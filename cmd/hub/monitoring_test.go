@@ -1,0 +1,314 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"automationhub/internal/config"
+	"automationhub/internal/hubtest"
+)
+
+// fleet is a distributed hub made of real binaries, each in a folder of its
+// own with the default relative ./data: hub serve, hub worker and
+// optionally hub cleanup, sharing a database, Redis and an artifact folder.
+type fleet struct {
+	api, worker, cleanup        *hubProcess
+	workerProbes, cleanupProbes string // http://host:port of HUB_WORKER_ADDR
+	c                           *hubClient
+}
+
+// startFleet starts the fleet on a fresh database of the dialect (SQLite: one
+// file all processes share, as on one host). It skips, or fails in CI, when
+// Redis (or PostgreSQL) is not configured.
+func startFleet(t *testing.T, dialect string, withCleanup bool) *fleet {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("stops the processes with SIGTERM")
+	}
+	db := hubtest.DatabaseConfig(t, dialect)
+	_, prefix := hubtest.Redis(t)
+	dsn := db.DSN
+	if dialect == config.SQLite {
+		dsn = "sqlite:" + db.DSN
+	}
+	shared := []string{"DATABASE_URL=" + dsn, "REDIS_URL=" + os.Getenv(hubtest.EnvRedisURL),
+		"REDIS_QUEUE_NAME=" + prefix + "queue", "REDIS_PUBSUB_PREFIX=" + prefix + "runs",
+		"ARTIFACTS_ROOT=" + filepath.Join(t.TempDir(), "artifacts"), "SECRET_KEY=" + strings.Repeat("k", 40),
+		"DEFAULT_ADMIN_PASSWORD=admin-password-1", "ENVIRONMENT=test", "PASSWORD_HASH_COST=4"}
+	f := &fleet{}
+	f.api = runHubProcess(t, t.TempDir(), []string{"serve"}, append(shared, "HUB_ADDR=127.0.0.1:0")...)
+	f.api.URL = f.api.waitFor(t, "running at ")
+	f.worker = runHubProcess(t, t.TempDir(), []string{"worker"}, append(shared, "HUB_WORKER_ADDR=127.0.0.1:0")...)
+	f.workerProbes = f.worker.waitFor(t, "Health and metrics at ")
+	if withCleanup {
+		f.cleanup = runHubProcess(t, t.TempDir(), []string{"cleanup"}, append(shared, "HUB_WORKER_ADDR=127.0.0.1:0")...)
+		f.cleanupProbes = f.cleanup.waitFor(t, "Health and metrics at ")
+	}
+	f.c = login(t, f.api.URL+"/api/v1", "admin", "admin-password-1")
+	return f
+}
+
+// runRobot runs a shell robot to SUCCESS.
+func (f *fleet) runRobot(t *testing.T, name, script string) {
+	t.Helper()
+	robot := f.c.shellRobot(name, script)
+	var run runView
+	if code := f.c.call("POST", "/runs/"+robot+"/execute", "application/json", strings.NewReader(`{}`), &run); code != 202 {
+		t.Fatalf("execute: got %d, want 202", code)
+	}
+	if run = f.c.waitRun(run.RunID, 60*time.Second); run.Status != "SUCCESS" {
+		t.Fatalf("run: got %s (%v), want SUCCESS; log:\n%s", run.Status, deref(run.ErrorMessage), strings.Join(f.c.logMessages(run.RunID), "\n"))
+	}
+}
+
+// get fetches url and returns the status and body.
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// scrape reads a /metrics page with Prometheus's own text parser.
+func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	code, body := get(t, url)
+	if code != http.StatusOK {
+		t.Fatalf("GET %s: got %d, want 200", url, code)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("GET %s: not the Prometheus text format: %v", url, err)
+	}
+	return families
+}
+
+// seriesNames are the names a query can use for the families: a histogram
+// family X is queried as X_bucket, X_sum and X_count.
+func seriesNames(families map[string]*dto.MetricFamily) map[string]bool {
+	names := map[string]bool{}
+	for name, f := range families {
+		switch f.GetType() {
+		case dto.MetricType_HISTOGRAM:
+			names[name+"_bucket"], names[name+"_sum"], names[name+"_count"] = true, true, true
+		case dto.MetricType_SUMMARY:
+			names[name], names[name+"_sum"], names[name+"_count"] = true, true, true
+		default:
+			names[name] = true
+		}
+	}
+	return names
+}
+
+// labelsOf returns the label sets of a family's series as "k=v,…" strings.
+func labelsOf(f *dto.MetricFamily) []string {
+	var out []string
+	for _, m := range f.GetMetric() {
+		var l []string
+		for _, p := range m.GetLabel() {
+			l = append(l, p.GetName()+"="+p.GetValue())
+		}
+		out = append(out, strings.Join(l, ","))
+	}
+	return out
+}
+
+// value returns the value of the series of f whose labels include every
+// name=value pair given, and whether there is one.
+func value(f *dto.MetricFamily, pairs ...string) (float64, bool) {
+	if f == nil {
+		return 0, false
+	}
+	for _, m := range f.GetMetric() {
+		have := map[string]bool{}
+		for _, p := range m.GetLabel() {
+			have[p.GetName()+"="+p.GetValue()] = true
+		}
+		ok := true
+		for _, p := range pairs {
+			ok = ok && have[p]
+		}
+		if !ok {
+			continue
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount()), true
+		case m.Untyped != nil:
+			return m.Untyped.GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+// TestWorkerHealthAndMetricsEndpoints runs a real `hub worker` with
+// HUB_WORKER_ADDR beside a real `hub serve`, on SQLite (one host) and on
+// PostgreSQL, both with Redis: the worker answers /healthz, /readyz (database
+// and Redis checked) and /metrics (build, Go runtime, its slots, and the runs
+// it finished); while it drains at SIGTERM it says it is not ready but still
+// serves metrics, and it closes the endpoint when it has stopped.
+func TestWorkerHealthAndMetricsEndpoints(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range []string{config.SQLite, config.Postgres} {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			f := startFleet(t, dialect, false)
+			base := f.workerProbes
+
+			if code, body := get(t, base+"/healthz"); code != 200 || !strings.Contains(body, `"status":"ok"`) {
+				t.Errorf("/healthz: got %d %s, want 200 ok", code, body)
+			}
+			code, body := get(t, base+"/readyz")
+			var ready struct {
+				Status string
+				Checks map[string]string
+			}
+			_ = json.Unmarshal([]byte(body), &ready)
+			if code != 200 || ready.Status != "ready" || ready.Checks["database"] != "ok" || ready.Checks["redis"] != "ok" || ready.Checks["worker"] != "ok" {
+				t.Errorf("/readyz: got %d %s, want 200 ready with database, redis and worker ok", code, body)
+			}
+
+			m := scrape(t, base+"/metrics")
+			build := labelsOf(m["hub_build_info"])
+			if len(build) != 1 || !strings.Contains(build[0], "build_date=") || !strings.Contains(build[0], "commit=") ||
+				!strings.Contains(build[0], "goversion="+runtime.Version()) || !strings.Contains(build[0], "version=dev") {
+				t.Errorf("hub_build_info: got %v, want one series with version, commit, build_date and goversion", build)
+			}
+			for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "hub_worker_slots", "hub_worker_busy_slots", "hub_disk_free_bytes"} {
+				if m[name] == nil {
+					t.Errorf("worker /metrics lacks %s", name)
+				}
+			}
+			if v, ok := value(m["hub_disk_size_bytes"], "folder=data"); !ok || v <= 0 {
+				t.Errorf(`hub_disk_size_bytes{folder="data"}: got %v %v, want > 0`, v, ok)
+			}
+			if m["hub_queue_depth"] != nil {
+				t.Error("worker /metrics has hub_queue_depth: the database figures belong to the API's /metrics only")
+			}
+
+			f.runRobot(t, "probe-bot", "#!/bin/sh\necho hello\n")
+			m = scrape(t, base+"/metrics")
+			if v, _ := value(m["hub_runs_finished_total"], "status=SUCCESS"); v != 1 {
+				t.Errorf(`hub_runs_finished_total{status="SUCCESS"}: got %v, want 1`, v)
+			}
+			if v, _ := value(m["hub_run_duration_seconds"]); v != 1 {
+				t.Errorf("hub_run_duration_seconds_count: got %v, want 1", v)
+			}
+
+			// Stop while a robot runs: not ready at once, metrics still served
+			// until the robot has finished and the worker has stopped.
+			robot := f.c.shellRobot("slow-bot", "#!/bin/sh\necho started\nsleep 3\necho done\n")
+			var run runView
+			f.c.call("POST", "/runs/"+robot+"/execute", "application/json", strings.NewReader(`{}`), &run)
+			deadline := time.Now().Add(30 * time.Second)
+			for !containsLine(f.c.logMessages(run.RunID), "started") {
+				if time.Now().After(deadline) {
+					t.Fatal("the slow robot never started")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if v, _ := value(scrape(t, base+"/metrics")["hub_worker_busy_slots"]); v != 1 {
+				t.Errorf("hub_worker_busy_slots while a robot runs: got %v, want 1", v)
+			}
+			if err := f.worker.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			deadline = time.Now().Add(10 * time.Second)
+			for {
+				code, body := get(t, base+"/readyz")
+				if code == http.StatusServiceUnavailable {
+					if !strings.Contains(body, "worker is not ready: shutting down") {
+						t.Errorf("/readyz while stopping: got %s, want it to say the worker is shutting down", body)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("/readyz still %d %s after SIGTERM", code, body)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if code, _ := get(t, base+"/metrics"); code != 200 {
+				t.Errorf("/metrics while stopping: got %d, want 200", code)
+			}
+			select {
+			case err := <-f.worker.done:
+				if err != nil {
+					t.Errorf("worker exit: %v; stderr:\n%s", err, f.worker.stderr.String())
+				}
+			case <-time.After(60 * time.Second):
+				t.Fatal("worker did not stop within 60 s")
+			}
+			if run = f.c.waitRun(run.RunID, 10*time.Second); run.Status != "SUCCESS" {
+				t.Errorf("the robot running at SIGTERM: got %s, want SUCCESS (it had time to finish)", run.Status)
+			}
+			if _, err := http.Get(base + "/healthz"); err == nil {
+				t.Error("the endpoint still answers after the worker stopped")
+			}
+		})
+	}
+}
+
+// TestWorkerReadinessFollowsRedis: a worker whose Redis does not answer is
+// alive but not ready, and says why.
+func TestWorkerReadinessFollowsRedis(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS == "windows" {
+		t.Skip("uses a Unix robot host")
+	}
+	// Nothing listens on port 1.
+	p := runHubProcess(t, t.TempDir(), []string{"worker"}, "REDIS_URL=redis://127.0.0.1:1/0", "HUB_WORKER_ADDR=127.0.0.1:0")
+	base := p.waitFor(t, "Health and metrics at ")
+	if code, _ := get(t, base+"/healthz"); code != 200 {
+		t.Errorf("/healthz with Redis down: got %d, want 200", code)
+	}
+	code, body := get(t, base+"/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "redis is not ready") {
+		t.Errorf("/readyz with Redis down: got %d %s, want 503 naming redis", code, body)
+	}
+	p.stop(t)
+}
+
+// TestWorkerAddrInUse: a worker that cannot bind HUB_WORKER_ADDR does not
+// start, and says which setting is wrong.
+func TestWorkerAddrInUse(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	p := runHubProcess(t, t.TempDir(), []string{"cleanup"}, "HUB_WORKER_ADDR="+ln.Addr().String())
+	select {
+	case err := <-p.done:
+		if err == nil || !strings.Contains(p.stderr.String(), "HUB_WORKER_ADDR") {
+			t.Errorf("cleanup with a busy HUB_WORKER_ADDR: exit %v, stderr:\n%s\nwant a failure naming HUB_WORKER_ADDR", err, p.stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("cleanup kept running with a busy HUB_WORKER_ADDR")
+	}
+}
