@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +17,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/rulefmt"
+	"github.com/prometheus/prometheus/promql/parser"
 
 	"automationhub/internal/config"
 	"automationhub/internal/hubtest"
@@ -311,4 +315,187 @@ func TestWorkerAddrInUse(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("cleanup kept running with a busy HUB_WORKER_ADDR")
 	}
+}
+
+// Prometheus's own packages read the rules and queries below; they are
+// test-only and never linked into the hub.
+
+const (
+	alertsFile    = "../../deploy/prometheus/alerts.yml"
+	dashboardFile = "../../deploy/grafana/automation-hub.json"
+)
+
+// promQL is the PromQL parser the Prometheus server uses.
+var promQL = parser.NewParser(parser.Options{})
+
+// metricNames returns the metric names an expression selects.
+func metricNames(t *testing.T, expr string) []string {
+	t.Helper()
+	e, err := promQL.ParseExpr(expr)
+	if err != nil {
+		t.Errorf("%q is not valid PromQL: %v", expr, err)
+		return nil
+	}
+	var names []string
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		if vs, ok := n.(*parser.VectorSelector); ok {
+			name := vs.Name
+			for _, m := range vs.LabelMatchers {
+				if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+					name = m.Value
+				}
+			}
+			if name == "" {
+				t.Errorf("%q selects series without naming a metric", expr)
+			}
+			names = append(names, name)
+		}
+		return nil
+	})
+	return names
+}
+
+// alertRules parses deploy/prometheus/alerts.yml with Prometheus's rule
+// file parser, which also checks every expression, duration and template.
+func alertRules(t *testing.T) []rulefmt.Rule {
+	t.Helper()
+	groups, errs := rulefmt.ParseFile(alertsFile, false, model.UTF8Validation, promQL, slog.New(slog.DiscardHandler))
+	for _, err := range errs {
+		t.Errorf("alerts.yml: %v", err)
+	}
+	if groups == nil {
+		t.FailNow()
+	}
+	var rules []rulefmt.Rule
+	for _, g := range groups.Groups {
+		rules = append(rules, g.Rules...)
+	}
+	return rules
+}
+
+// dashboardQueries returns the PromQL of every panel of the Grafana
+// dashboard, with Grafana's interval variables replaced by durations.
+func dashboardQueries(t *testing.T) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(dashboardFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type target struct {
+		Expr       string
+		RefID      string `json:"refId"`
+		Datasource struct{ UID string }
+	}
+	type panel struct {
+		ID         int
+		Type       string
+		Title      string
+		Datasource struct{ UID string }
+		Targets    []target
+		Panels     []panel
+	}
+	var dash struct {
+		UID    string
+		Title  string
+		Panels []panel
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatalf("automation-hub.json: %v", err)
+	}
+	if dash.UID == "" || dash.Title == "" {
+		t.Errorf("automation-hub.json: uid %q, title %q; want both", dash.UID, dash.Title)
+	}
+	grafanaVars := strings.NewReplacer("$__rate_interval", "5m", "$__interval", "1m", "$__range", "1h")
+	queries := map[string]string{}
+	ids := map[int]bool{}
+	var walk func([]panel)
+	walk = func(ps []panel) {
+		for _, p := range ps {
+			if ids[p.ID] {
+				t.Errorf("automation-hub.json: panel id %d is used twice", p.ID)
+			}
+			ids[p.ID] = true
+			walk(p.Panels)
+			if p.Type == "row" {
+				continue
+			}
+			if p.Datasource.UID != "${datasource}" || len(p.Targets) == 0 {
+				t.Errorf("panel %q: datasource %q and %d queries; want ${datasource} and at least one", p.Title, p.Datasource.UID, len(p.Targets))
+			}
+			for _, tg := range p.Targets {
+				queries[p.Title+" "+tg.RefID] = grafanaVars.Replace(tg.Expr)
+			}
+		}
+	}
+	walk(dash.Panels)
+	return queries
+}
+
+// TestAlertRulesAndDashboardParse: every alert rule passes Prometheus's rule
+// parser and has what an on-call person needs; every dashboard query parses.
+func TestAlertRulesAndDashboardParse(t *testing.T) {
+	t.Parallel()
+	rules := alertRules(t)
+	if len(rules) < 10 {
+		t.Errorf("alerts.yml has %d rules", len(rules))
+	}
+	for _, r := range rules {
+		if r.Alert == "" {
+			t.Errorf("rule %q is not an alert", r.Expr)
+		}
+		if s := r.Labels["severity"]; s != "critical" && s != "warning" && s != "info" {
+			t.Errorf("%s: severity %q, want critical, warning or info", r.Alert, s)
+		}
+		if r.Annotations["summary"] == "" || r.Annotations["description"] == "" || r.For == 0 {
+			t.Errorf("%s: needs a summary, a description and a for: duration", r.Alert)
+		}
+		metricNames(t, r.Expr)
+	}
+	queries := dashboardQueries(t)
+	if len(queries) < 15 {
+		t.Errorf("the dashboard has %d queries", len(queries))
+	}
+	for _, q := range queries {
+		metricNames(t, q)
+	}
+}
+
+// TestMonitoringMetricsExist runs a fleet as docs/deploy.md sets it up —
+// hub serve, hub worker and hub cleanup, each a real process, on PostgreSQL
+// and Redis — runs a robot, scrapes the three /metrics endpoints as the
+// documented scrape jobs would, and finds there every metric that an alert
+// rule or a dashboard query uses (`up` is Prometheus's own).
+func TestMonitoringMetricsExist(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, config.Postgres, true)
+	f.runRobot(t, "metrics-bot", "#!/bin/sh\necho measured\n")
+	exported := map[string]bool{"up": true}
+	for _, ep := range []struct{ job, url string }{
+		{"automation-hub-api", f.api.URL}, {"automation-hub-worker", f.workerProbes}, {"automation-hub-cleanup", f.cleanupProbes},
+	} {
+		m := scrape(t, ep.url+"/metrics")
+		if len(labelsOf(m["hub_build_info"])) != 1 {
+			t.Errorf("%s: hub_build_info: got %v, want one series", ep.job, labelsOf(m["hub_build_info"]))
+		}
+		for n := range seriesNames(m) {
+			exported[n] = true
+		}
+	}
+	used := map[string][]string{}
+	for _, r := range alertRules(t) {
+		for _, n := range metricNames(t, r.Expr) {
+			used[n] = append(used[n], "alert "+r.Alert)
+		}
+	}
+	for panel, q := range dashboardQueries(t) {
+		for _, n := range metricNames(t, q) {
+			used[n] = append(used[n], "panel "+panel)
+		}
+	}
+	for n, where := range used {
+		if !exported[n] {
+			t.Errorf("%s is used by %v but no hub endpoint exports it", n, where)
+		}
+	}
+	t.Logf("%d metric names used by the alerts and the dashboard; %d exported by the API, worker and cleanup", len(used), len(exported)-1)
 }
