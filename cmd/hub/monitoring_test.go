@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -469,6 +470,17 @@ func TestMonitoringMetricsExist(t *testing.T) {
 	t.Parallel()
 	f := startFleet(t, config.Postgres, true)
 	f.runRobot(t, "metrics-bot", "#!/bin/sh\necho measured\n")
+
+	// The web UI's footer names the build `hub version` reports.
+	out, err := exec.Command(hubBinary(t), "version").Output()
+	version, _, _ := strings.Cut(strings.TrimPrefix(string(out), "hub "), " ")
+	if err != nil || version == "" {
+		t.Fatalf("hub version: %v %q", err, out)
+	}
+	if _, page := get(t, f.api.URL+"/login"); !strings.Contains(page, `<footer class="foot">Automation Hub `+version) {
+		t.Errorf("the login page's footer does not name version %s", version)
+	}
+
 	exported := map[string]bool{"up": true}
 	for _, ep := range []struct{ job, url string }{
 		{"automation-hub-api", f.api.URL}, {"automation-hub-worker", f.workerProbes}, {"automation-hub-cleanup", f.cleanupProbes},
