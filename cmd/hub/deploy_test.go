@@ -170,13 +170,17 @@ func systemdSet(t *testing.T, name string) map[string]bool {
 	return calls
 }
 
-var straceCall = regexp.MustCompile(`^\d+\s+([a-z0-9_]+)\(`)
+var (
+	straceCall   = regexp.MustCompile(`^\d+\s+([a-z0-9_]+)\(`)
+	straceSocket = regexp.MustCompile(`\ssocket\((AF_[A-Z0-9]+)`)
+)
 
 // TestSystemdSyscallFilterAllowsHub runs `hub serve` and `hub cleanup` under
 // strace, serving requests and a retention pass, and checks that every system
 // call they make passes the units' filter (SystemCallFilter=@system-service
-// and ~@privileged): a toolchain or library that starts using another call
-// fails here instead of in production with EPERM.
+// and ~@privileged) and every socket their RestrictAddressFamilies: a
+// toolchain or library that starts using another call fails here instead of
+// in production with EPERM.
 func TestSystemdSyscallFilterAllowsHub(t *testing.T) {
 	t.Parallel()
 	for _, tool := range []string{"strace", "systemd-analyze"} {
@@ -252,6 +256,10 @@ func TestSystemdSyscallFilterAllowsHub(t *testing.T) {
 		for _, line := range strings.Split(string(b), "\n") {
 			if m := straceCall.FindStringSubmatch(line); m != nil && m[1] != "execve" {
 				used[m[1]] = true
+			}
+			// RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+			if m := straceSocket.FindStringSubmatch(line); m != nil && m[1] != "AF_UNIX" && m[1] != "AF_INET" && m[1] != "AF_INET6" {
+				t.Errorf("hub %s opens an %s socket, which the unit's RestrictAddressFamilies refuses", role, m[1])
 			}
 		}
 		if len(used) < 20 {
