@@ -218,8 +218,12 @@ func TestSystemdSyscallFilterAllowsHub(t *testing.T) {
 		_ = serve.Process.Kill()
 		t.Fatalf("find the hub under strace: %q %v", kids, err)
 	}
+	hubProc, err := os.FindProcess(hubPID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
-		_ = syscall.Kill(hubPID, syscall.SIGKILL)
+		_ = hubProc.Kill()
 		_ = serve.Process.Kill()
 	})
 	c := login(t, p.URL+"/api/v1", "admin", "admin-password-1")
@@ -227,7 +231,7 @@ func TestSystemdSyscallFilterAllowsHub(t *testing.T) {
 	for _, path := range []string{"/readyz", "/metrics", "/login", "/api/v1/runs"} {
 		get(t, p.URL+path)
 	}
-	if err := syscall.Kill(hubPID, syscall.SIGTERM); err != nil {
+	if err := hubProc.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
