@@ -67,6 +67,7 @@ type Main struct {
 	// or make it fail).
 	wrapRunState func(executor.RunState) executor.RunState
 
+	build   buildinfo.Info // from Version and the binary's build record
 	db      *sqlstore.DB
 	redis   *redis.Client
 	bus     bus.Bus
@@ -124,8 +125,9 @@ func (m *Main) Run(ctx context.Context, role string) error {
 		m.Ready = make(chan struct{})
 	}
 	log := m.Logger
-	build := buildinfo.Read(m.Version)
-	log.Info("starting", "role", role, "version", m.Version, "commit", build.ShortCommit(), "build_date", build.Date, "database", m.Config.Database().Dialect,
+	m.build = buildinfo.Read(m.Version)
+	build := m.build
+	log.Info("starting", "role", role, "version", build.Version, "commit", build.ShortCommit(), "build_date", build.Date, "database", m.Config.Database().Dialect,
 		"queue", map[bool]string{true: "redis", false: "in-process"}[m.Config.RedisURL != ""])
 	log.Debug("configuration", "settings", m.Config.Redacted())
 
@@ -208,7 +210,7 @@ func (m *Main) Run(ctx context.Context, role string) error {
 			state = m.wrapRunState(state)
 		}
 		w := executor.New(state, m.bus, blobs, executor.Config{
-			ID: workerID(m.Config), Version: m.Version, Concurrency: m.Config.WorkerConcurrency,
+			ID: workerID(m.Config), Version: build.Version, Concurrency: m.Config.WorkerConcurrency,
 			LeaseDuration:    time.Duration(m.Config.WorkerStaleSeconds) * time.Second,
 			PythonExecutable: m.Config.PythonExecutable,
 			WorkDir:          filepath.Join(m.Config.DataDir, "worker"),
@@ -337,7 +339,7 @@ func (m *Main) startServer(ctx context.Context, runSvc *runs.Service) error {
 		Config:   m.Config,
 		Logger:   m.Logger,
 		Metrics:  m.metrics,
-		Version:  m.Version,
+		Version:  m.build.Version,
 		Ready:    checks,
 		Auth:     ids,
 		Accounts: ids,
@@ -351,7 +353,7 @@ func (m *Main) startServer(ctx context.Context, runSvc *runs.Service) error {
 		return err
 	}
 	if m.Config.WebUI {
-		ui, err := webui.New(srv.APIHandler(), web.FS, webUIConfig(m.Config, secret, buildinfo.Read(m.Version).Label(), m.Logger))
+		ui, err := webui.New(srv.APIHandler(), web.FS, webUIConfig(m.Config, secret, m.build.Label(), m.Logger))
 		if err != nil {
 			return err
 		}
