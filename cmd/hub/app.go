@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 
 	"automationhub/internal/archive"
 	"automationhub/internal/blob"
+	"automationhub/internal/buildinfo"
 	"automationhub/internal/bus"
 	"automationhub/internal/bus/membus"
 	"automationhub/internal/bus/redisbus"
@@ -57,11 +59,15 @@ type Main struct {
 	CleanupOnce, DryRun bool
 	// Addr is the bound HTTP address, valid after Ready.
 	Addr net.Addr
+	// ProbeAddr is the bound address of HUB_WORKER_ADDR (hub worker and hub
+	// cleanup), valid after Ready; nil when it is not set.
+	ProbeAddr net.Addr
 
 	// wrapRunState, when set, wraps the worker's store (tests slow it down
 	// or make it fail).
 	wrapRunState func(executor.RunState) executor.RunState
 
+	build   buildinfo.Info // from Version and the binary's build record
 	db      *sqlstore.DB
 	redis   *redis.Client
 	bus     bus.Bus
@@ -119,7 +125,9 @@ func (m *Main) Run(ctx context.Context, role string) error {
 		m.Ready = make(chan struct{})
 	}
 	log := m.Logger
-	log.Info("starting", "role", role, "version", m.Version, "database", m.Config.Database().Dialect,
+	m.build = buildinfo.Read(m.Version)
+	build := m.build
+	log.Info("starting", "role", role, "version", build.Version, "commit", build.ShortCommit(), "build_date", build.Date, "database", m.Config.Database().Dialect,
 		"queue", map[bool]string{true: "redis", false: "in-process"}[m.Config.RedisURL != ""])
 	log.Debug("configuration", "settings", m.Config.Redacted())
 
@@ -151,7 +159,15 @@ func (m *Main) Run(ctx context.Context, role string) error {
 		return fmt.Errorf("artifact store: %w", err)
 	}
 	m.blobs = blobs
-	m.metrics = metrics.New(m.Version)
+	m.metrics = metrics.New(build)
+	m.metrics.RegisterDiskSpace(metrics.Folder{Name: "data", Path: m.Config.DataDir}, metrics.Folder{Name: "artifacts", Path: m.Config.ArtifactsRoot})
+	if m.Config.WorkerAddr != "" && (role == "worker" || role == "cleanup") && !m.CleanupOnce {
+		stopProbes, err := m.startProbes(ctx, role)
+		if err != nil {
+			return err
+		}
+		defer stopProbes()
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	stopTimeout := time.Duration(m.Config.ShutdownTimeoutSeconds) * time.Second
@@ -194,7 +210,7 @@ func (m *Main) Run(ctx context.Context, role string) error {
 			state = m.wrapRunState(state)
 		}
 		w := executor.New(state, m.bus, blobs, executor.Config{
-			ID: workerID(m.Config), Version: m.Version, Concurrency: m.Config.WorkerConcurrency,
+			ID: workerID(m.Config), Version: build.Version, Concurrency: m.Config.WorkerConcurrency,
 			LeaseDuration:    time.Duration(m.Config.WorkerStaleSeconds) * time.Second,
 			PythonExecutable: m.Config.PythonExecutable,
 			WorkDir:          filepath.Join(m.Config.DataDir, "worker"),
@@ -206,6 +222,7 @@ func (m *Main) Run(ctx context.Context, role string) error {
 			Observer:         m.metrics.RunObserver(),
 			Logger:           log,
 		})
+		m.metrics.RegisterWorker(m.Config.WorkerConcurrency, w.Busy)
 		if err := w.Start(gctx); err != nil {
 			return err
 		}
@@ -250,6 +267,47 @@ func (m *Main) Run(ctx context.Context, role string) error {
 	return err
 }
 
+// startProbes serves /healthz, /readyz and /metrics on HUB_WORKER_ADDR for
+// a worker or cleanup process: readiness checks the database, Redis for a
+// worker (its queue), and turns 503 as soon as the process starts shutting
+// down. The listener is bound before it returns (a busy port stops the
+// start); the returned function closes it, after the role has stopped.
+func (m *Main) startProbes(ctx context.Context, role string) (stop func(), err error) {
+	checks := []httpapi.Check{{Name: "database", Func: m.db.Ping}}
+	if role == "worker" && m.redis != nil {
+		checks = append(checks, httpapi.Check{Name: "redis", Func: func(ctx context.Context) error {
+			return m.redis.Ping(ctx).Err()
+		}})
+	}
+	checks = append(checks, httpapi.Check{Name: role, Func: func(context.Context) error {
+		if ctx.Err() != nil {
+			return errors.New("shutting down")
+		}
+		return nil
+	}})
+	ln, err := net.Listen("tcp", m.Config.WorkerAddr)
+	if err != nil {
+		return nil, fmt.Errorf("HUB_WORKER_ADDR: %w", err)
+	}
+	srv := &http.Server{Handler: httpapi.ProbeHandler(checks, m.metrics), ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Logger.Error("health and metrics endpoint stopped", "addr", ln.Addr().String(), "error", err.Error())
+		}
+	}()
+	m.ProbeAddr = ln.Addr()
+	m.Logger.Info("health and metrics endpoint listening", "addr", ln.Addr().String())
+	fmt.Fprintf(m.Stdout, "Health and metrics at http://%s (/healthz, /readyz, /metrics)\n", ln.Addr())
+	return func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(stopCtx)
+		<-done
+	}, nil
+}
+
 func (m *Main) startServer(ctx context.Context, runSvc *runs.Service) error {
 	checks := []httpapi.Check{{Name: "database", Func: m.db.Ping}}
 	if m.redis != nil {
@@ -281,7 +339,7 @@ func (m *Main) startServer(ctx context.Context, runSvc *runs.Service) error {
 		Config:   m.Config,
 		Logger:   m.Logger,
 		Metrics:  m.metrics,
-		Version:  m.Version,
+		Version:  m.build.Version,
 		Ready:    checks,
 		Auth:     ids,
 		Accounts: ids,
@@ -295,7 +353,7 @@ func (m *Main) startServer(ctx context.Context, runSvc *runs.Service) error {
 		return err
 	}
 	if m.Config.WebUI {
-		ui, err := webui.New(srv.APIHandler(), web.FS, webUIConfig(m.Config, secret, m.Version, m.Logger))
+		ui, err := webui.New(srv.APIHandler(), web.FS, webUIConfig(m.Config, secret, m.build.Label(), m.Logger))
 		if err != nil {
 			return err
 		}

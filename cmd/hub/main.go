@@ -5,6 +5,7 @@
 package main
 
 import (
+	"automationhub/internal/buildinfo"
 	"automationhub/internal/sandbox"
 	"context"
 	"errors"
@@ -81,7 +82,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		usage(stdout)
 		return exitOK
 	case "version", "--version":
-		fmt.Fprintf(stdout, "hub %s\n", version)
+		fmt.Fprintf(stdout, "hub %s\n", buildinfo.Read(version))
 		return exitOK
 	case "package":
 		return runPackage(args, environ, stdout, stderr)

@@ -82,6 +82,7 @@ type Config struct {
 	// Execution
 	PythonExecutable         string `env:"PYTHON_EXECUTABLE" group:"Execution" help:"Interpreter for PYTHON robots (default python3; python on Windows)."`
 	WorkerID                 string `env:"HUB_WORKER_ID" group:"Execution" help:"Stable id of this worker (default: derived from the host name and data folder)."`
+	WorkerAddr               string `env:"HUB_WORKER_ADDR" group:"Execution" help:"Listen address of /healthz, /readyz and /metrics for hub worker and hub cleanup (e.g. 127.0.0.1:9101); empty: none. hub serve and hub all answer them on HUB_ADDR."`
 	WorkerConcurrency        int    `env:"WORKER_CONCURRENCY" group:"Execution" help:"Runs one worker executes at once (default: number of CPUs)."`
 	WorkerStaleSeconds       int    `env:"WORKER_STALE_SECONDS" envDefault:"60" group:"Execution" help:"A running run whose worker has not renewed its lease for this long is failed as 'worker lost'."`
 	RobotSandbox             string `env:"ROBOT_SANDBOX" envDefault:"auto" group:"Execution" help:"Confine robots (Linux Landlock): auto (when the kernel can, else warn), required (refuse to run robots unconfined) or off."`
@@ -285,6 +286,11 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return bad("HUB_ADDR", "%q is not host:port", c.Addr)
+	}
+	if c.WorkerAddr != "" {
+		if _, _, err := net.SplitHostPort(c.WorkerAddr); err != nil {
+			return bad("HUB_WORKER_ADDR", "%q is not host:port", c.WorkerAddr)
+		}
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		return bad("HUB_DATA_DIR", "must not be empty")

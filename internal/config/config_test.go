@@ -208,6 +208,7 @@ func TestLoadInvalid(t *testing.T) {
 		wantName string
 	}{
 		{"HUB_ADDR nonsense", map[string]string{"HUB_ADDR": "nonsense"}, "HUB_ADDR"},
+		{"HUB_WORKER_ADDR without a port", map[string]string{"HUB_WORKER_ADDR": "127.0.0.1"}, "HUB_WORKER_ADDR"},
 		{"LOG_LEVEL LOUD", map[string]string{"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"},
 		{"LOG_FORMAT xml", map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
 		{"AUTH_MODE magic", map[string]string{"AUTH_MODE": "magic"}, "AUTH_MODE"},

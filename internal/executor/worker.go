@@ -266,6 +266,13 @@ func (w *Worker) Stop(ctx context.Context) error {
 	return stopErr
 }
 
+// Busy returns how many runs the worker is executing now.
+func (w *Worker) Busy() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.held)
+}
+
 // slot takes one ready signal at a time and runs it.
 func (w *Worker) slot(takeCtx, bgCtx context.Context) {
 	for {

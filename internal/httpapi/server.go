@@ -21,6 +21,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
+	"automationhub/internal/buildinfo"
 	"automationhub/internal/config"
 	"automationhub/internal/metrics"
 )
@@ -104,7 +105,7 @@ func New(d Deps) (*Server, error) {
 		d.Logger = slog.Default()
 	}
 	if d.Metrics == nil {
-		d.Metrics = metrics.New(d.Version)
+		d.Metrics = metrics.New(buildinfo.Read(d.Version))
 	}
 	if d.LogRecheck <= 0 {
 		d.LogRecheck = 10 * time.Second

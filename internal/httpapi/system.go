@@ -2,11 +2,14 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+
+	"automationhub/internal/metrics"
 )
 
 // HealthOutput is the body of GET /api/v1/health.
@@ -89,16 +92,28 @@ func (s *Server) registerSystemRoutes() {
 
 // readiness probes every dependency in parallel with a short timeout.
 func (s *Server) readiness(ctx context.Context, _ *struct{}) (*ReadyOutput, error) {
+	checks, failed := probe(ctx, s.ready)
+	if failed != "" {
+		return nil, &ErrorBody{status: http.StatusServiceUnavailable, Detail: failed + " is not reachable: " + checks[failed]}
+	}
+	out := &ReadyOutput{}
+	out.Body.Status = "ready"
+	out.Body.Checks = checks
+	return out, nil
+}
+
+// probe runs every check in parallel, each within 2 seconds, and returns
+// each check's "ok" or error text, and the first failed check by name ("" when
+// all passed).
+func probe(ctx context.Context, ready []Check) (checks map[string]string, failed string) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	out := &ReadyOutput{}
-	out.Body.Checks = make(map[string]string, len(s.ready))
+	checks = make(map[string]string, len(ready))
 	var (
-		mu     sync.Mutex
-		wg     sync.WaitGroup
-		failed string
+		mu sync.Mutex
+		wg sync.WaitGroup
 	)
-	for _, c := range s.ready {
+	for _, c := range ready {
 		wg.Go(func() {
 			res := "ok"
 			if err := c.Func(ctx); err != nil {
@@ -106,16 +121,47 @@ func (s *Server) readiness(ctx context.Context, _ *struct{}) (*ReadyOutput, erro
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			out.Body.Checks[c.Name] = res
+			checks[c.Name] = res
 			if res != "ok" && (failed == "" || c.Name < failed) {
 				failed = c.Name
 			}
 		})
 	}
 	wg.Wait()
-	if failed != "" {
-		return nil, &ErrorBody{status: http.StatusServiceUnavailable, Detail: failed + " is not reachable: " + out.Body.Checks[failed]}
-	}
-	out.Body.Status = "ready"
-	return out, nil
+	return checks, failed
+}
+
+// ProbeHandler serves GET /healthz, /readyz and /metrics for a process
+// without the API (hub worker, hub cleanup), answering as the API does:
+// /healthz is always ok, /readyz runs ready (200 {"status":"ready","checks":…},
+// or 503 {"detail": …} naming the first failed check), /metrics serves m.
+func ProbeHandler(ready []Check, m *metrics.Metrics) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		var out LiveOutput
+		out.Body.Status = "ok"
+		writeProbe(w, http.StatusOK, out.Body)
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		checks, failed := probe(r.Context(), ready)
+		if failed != "" {
+			writeProbe(w, http.StatusServiceUnavailable, map[string]string{"detail": failed + " is not ready: " + checks[failed]})
+			return
+		}
+		var out ReadyOutput
+		out.Body.Status, out.Body.Checks = "ready", checks
+		writeProbe(w, http.StatusOK, out.Body)
+	})
+	mux.Handle("GET /metrics", m.Handler())
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		writeProbe(w, http.StatusNotFound, map[string]string{"detail": "Not Found"})
+	})
+	return mux
+}
+
+func writeProbe(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
 }

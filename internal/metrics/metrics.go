@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"automationhub/internal/buildinfo"
+	"automationhub/internal/diskspace"
 	"automationhub/internal/hub"
 )
 
@@ -32,8 +34,8 @@ type Metrics struct {
 }
 
 // New creates a registry with the Go runtime and process collectors and the
-// hub's own collectors.
-func New(version string) *Metrics {
+// hub's own collectors; build labels hub_build_info.
+func New(build buildinfo.Info) *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{
 		Registry: reg,
@@ -48,15 +50,19 @@ func New(version string) *Metrics {
 		}, []string{"method", "route"}),
 		buildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hub_build_info",
-			Help: "Always 1; the version label tells which hub build is running.",
-		}, []string{"version"}),
+			Help: "Always 1; the labels tell which hub build is running (commit and build_date are \"unknown\" when the binary was built without version control information).",
+		}, []string{"version", "commit", "build_date", "goversion"}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.httpRequests, m.httpDuration, m.buildInfo,
 	)
-	m.buildInfo.WithLabelValues(version).Set(1)
+	commit := build.Commit
+	if build.Modified && commit != buildinfo.Unknown {
+		commit += "-dirty"
+	}
+	m.buildInfo.WithLabelValues(build.Version, commit, build.Date, build.GoVersion).Set(1)
 	return m
 }
 
@@ -178,5 +184,55 @@ func (o *CleanupObserver) PassDone(d time.Duration, ok bool) {
 	o.duration.Set(d.Seconds())
 	if ok {
 		o.lastOK.SetToCurrentTime()
+	}
+}
+
+// RegisterWorker adds the gauges of a worker in this process: its slots
+// (WORKER_CONCURRENCY) and how many of them run a robot now (busy is called
+// on every scrape).
+func (m *Metrics) RegisterWorker(slots int, busy func() int) {
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hub_worker_slots", Help: "Runs this worker may execute at once (WORKER_CONCURRENCY)."},
+			func() float64 { return float64(slots) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hub_worker_busy_slots", Help: "Runs this worker is executing now."},
+			func() float64 { return float64(busy()) }),
+	)
+}
+
+// Folder is a folder whose file system's space is exported.
+type Folder struct {
+	// Name is the folder label: "data" or "artifacts".
+	Name string
+	Path string
+}
+
+// RegisterDiskSpace exports the free and total bytes of the file systems
+// that hold folders, measured on every scrape (a folder that cannot be
+// measured is left out of that scrape).
+func (m *Metrics) RegisterDiskSpace(folders ...Folder) {
+	m.Registry.MustRegister(&diskCollector{
+		folders: folders,
+		free:    prometheus.NewDesc("hub_disk_free_bytes", "Bytes the hub may still write on the file system of a folder.", []string{"folder"}, nil),
+		size:    prometheus.NewDesc("hub_disk_size_bytes", "Size of the file system of a folder, in bytes.", []string{"folder"}, nil),
+	})
+}
+
+type diskCollector struct {
+	folders    []Folder
+	free, size *prometheus.Desc
+}
+
+// Describe implements prometheus.Collector.
+func (c *diskCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.free; ch <- c.size }
+
+// Collect implements prometheus.Collector.
+func (c *diskCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, f := range c.folders {
+		u, err := diskspace.Of(f.Path)
+		if err != nil {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(c.free, prometheus.GaugeValue, float64(u.Free), f.Name)
+		ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(u.Total), f.Name)
 	}
 }
