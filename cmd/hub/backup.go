@@ -209,7 +209,11 @@ func writeBackup(ctx context.Context, db *sqlstore.DB, cfg config.Config, outPat
 	if err := tmp.Chmod(0o600); err != nil {
 		return nil, 0, fmt.Errorf("create the archive: %w", err)
 	}
-	gz := gzip.NewWriter(tmp)
+	// Fast compression: packages and many outputs are compressed already.
+	gz, err := gzip.NewWriterLevel(tmp, gzip.BestSpeed)
+	if err != nil {
+		return nil, 0, fmt.Errorf("create the archive: %w", err)
+	}
 	tw := tar.NewWriter(gz)
 	if m.DatabaseIncluded {
 		f, err := addFile(tw, backupDatabaseName, snapPath)
