@@ -50,4 +50,3 @@ func runHubCommandAs(t *testing.T, dir string, uid uint32, args []string, env ..
 	}
 	return res
 }
-
