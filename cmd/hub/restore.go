@@ -312,12 +312,16 @@ func unpackBackup(ctx context.Context, r io.Reader, stage, dbStage string) (*bac
 		if err != nil {
 			return nil, nil, fmt.Errorf("damaged archive: %w", err)
 		}
-		name, err := archive.CleanRelPath(hdr.Name)
-		if err != nil || name != hdr.Name {
+		raw := hdr.Name
+		if hdr.Typeflag == tar.TypeDir {
+			raw = strings.TrimSuffix(raw, "/")
+		}
+		name, err := archive.CleanRelPath(raw)
+		if err != nil || name != raw {
 			return nil, nil, fmt.Errorf("refusing entry %q: not a clean relative path", hdr.Name)
 		}
 		if hdr.Typeflag == tar.TypeDir {
-			continue
+			continue // folders are made for the files in them
 		}
 		if hdr.Typeflag != tar.TypeReg {
 			return nil, nil, fmt.Errorf("refusing entry %q: only regular files belong in a backup (links, devices are refused)", hdr.Name)
