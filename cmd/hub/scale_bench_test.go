@@ -88,11 +88,6 @@ func benchReads(b *testing.B, dialect string, runs int, per time.Duration) {
 	}
 	b.Logf("%s: seeded %d runs, %d log lines, %d artifacts, %d audit events in %s (%.0f runs/s)", dialect, res.Runs, res.LogLines,
 		res.Artifacts, res.AuditEvents, res.Elapsed.Round(time.Millisecond), float64(res.Runs)/res.Elapsed.Seconds())
-	if dialect == "postgres" {
-		if _, err := db.SQL().ExecContext(ctx, "ANALYZE"); err != nil {
-			b.Fatal(err)
-		}
-	}
 
 	c := login(b, base+"/api/v1", "admin", "admin-password-1")
 	var page struct {

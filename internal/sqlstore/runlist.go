@@ -311,7 +311,29 @@ func (db *DB) FoldRunCounts(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore.FoldRunCounts: %w", err)
 	}
+	if moved > 0 {
+		// The moved rows are dead tuples that every count would otherwise
+		// read past until autovacuum comes by: vacuum both small tables now
+		// (skipped when another process is already at it).
+		if _, err := db.sql.ExecContext(ctx, `VACUUM (SKIP_LOCKED) run_count_deltas, run_counts`); err != nil {
+			return moved, fmt.Errorf("sqlstore.FoldRunCounts: vacuum: %w", err)
+		}
+	}
 	return moved, nil
+}
+
+// Optimize refreshes the planner's statistics and, on PostgreSQL, the
+// visibility map after a bulk load (VACUUM ANALYZE; ANALYZE on SQLite), as
+// the databases' own background work would in time.
+func (db *DB) Optimize(ctx context.Context) error {
+	query := `ANALYZE`
+	if db.dialect.name() == "postgres" {
+		query = `VACUUM ANALYZE runs, run_logs, artifacts, audit_events, run_counts, run_count_deltas`
+	}
+	if _, err := db.sql.ExecContext(ctx, query); err != nil {
+		return fmt.Errorf("sqlstore.Optimize: %w", err)
+	}
+	return nil
 }
 
 // foldLockKey is the PostgreSQL advisory lock of FoldRunCounts.
