@@ -164,7 +164,7 @@ func sqliteReaderDSN(path string) string {
 func (db *DB) Close() error {
 	err := db.stmts.close()
 	err = errors.Join(err, db.sql.Close())
-	if db.read != db.sql {
+	if db.read != nil && db.read != db.sql {
 		err = errors.Join(err, db.read.Close())
 	}
 	return err
