@@ -130,7 +130,7 @@ func openSQLite(ctx context.Context, writer *sql.DB, path string, d dialect, opt
 		reader.Close()
 		return nil, fmt.Errorf("sqlstore.Open: connect to sqlite database: %w", err)
 	}
-	return &DB{sql: writer, read: reader, path: path, stmts: newStmtCache(reader), dialect: d, clock: opts.Clock}, nil
+	return &DB{sql: writer, read: reader, path: path, stmts: newStmtCache(reader, d), dialect: d, clock: opts.Clock}, nil
 }
 
 // sqliteDSN builds the connection string with the settings every connection

@@ -33,8 +33,16 @@ const artifactFields = `'ID', a.id, 'RunID', a.run_id, 'Name', a.artifact_name, 
 
 type sqliteDialect struct{}
 
-func (sqliteDialect) name() string               { return "sqlite" }
-func (sqliteDialect) rebind(query string) string { return query }
+func (sqliteDialect) name() string { return "sqlite" }
+
+// rebind makes every `LIMIT ?` an expression: SQLite plans a bare bound
+// LIMIT with its value, and a statement planned with a bound value is
+// prepared again whenever its bindings are cleared — which the driver does
+// after every use, so a cached statement would be parsed and planned anew
+// on each call.
+func (sqliteDialect) rebind(query string) string {
+	return strings.ReplaceAll(query, "LIMIT ?", "LIMIT CAST(? AS INTEGER)")
+}
 func (sqliteDialect) forUpdate() string          { return "" }
 func (sqliteDialect) grantsJSON() string {
 	return `(SELECT json_group_array(json_object(` + grantFields + `)) FROM

@@ -1,6 +1,14 @@
 package sqlstore
 
-import "testing"
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/ncruces/go-sqlite3"
+
+	"automationhub/internal/config"
+)
 
 func TestPostgresRebind(t *testing.T) {
 	tests := []struct{ in, want string }{
@@ -15,8 +23,68 @@ func TestPostgresRebind(t *testing.T) {
 		if got := (postgresDialect{}).rebind(tt.in); got != tt.want {
 			t.Errorf("rebind(%q) = %q, want %q", tt.in, got, tt.want)
 		}
-		if got := (sqliteDialect{}).rebind(tt.in); got != tt.in {
+		if got := (sqliteDialect{}).rebind(tt.in); got != tt.in && !strings.Contains(tt.in, "LIMIT") {
 			t.Errorf("sqlite rebind changed %q to %q", tt.in, got)
 		}
+	}
+}
+
+// TestSQLiteLimitDoesNotReprepare checks why the SQLite dialect rewrites
+// `LIMIT ?`: a statement whose plan used a bound LIMIT is prepared again
+// each time the driver clears its bindings (after every use), so cached
+// statements would gain nothing; the rewritten one is prepared once.
+func TestSQLiteLimitDoesNotReprepare(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, config.Database{Dialect: config.SQLite, DSN: t.TempDir() + "/hub.db"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.read.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const query = `SELECT run_id FROM runs ORDER BY queued_at DESC, run_id DESC LIMIT ?`
+	reprepares := func(text string) (n int) {
+		err := conn.Raw(func(dc any) error {
+			c := dc.(interface{ Raw() *sqlite3.Conn }).Raw()
+			st, _, err := c.Prepare(text)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			for range 5 {
+				if err := st.BindInt(1, 50); err != nil {
+					return err
+				}
+				for st.Step() {
+				}
+				if err := st.Err(); err != nil {
+					return err
+				}
+				if err := st.Reset(); err != nil {
+					return err
+				}
+				if err := st.ClearBindings(); err != nil {
+					return err
+				}
+			}
+			n = st.Status(sqlite3.STMTSTATUS_REPREPARE, false)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := reprepares(query); n < 4 {
+		t.Logf("a bare bound LIMIT was prepared again %d times in 5 uses (SQLite no longer plans with it?)", n)
+	}
+	if n := reprepares((sqliteDialect{}).rebind(query)); n != 0 {
+		t.Errorf("the rewritten LIMIT was prepared again %d times in 5 uses, want 0", n)
 	}
 }
