@@ -43,7 +43,7 @@ func (sqliteDialect) name() string { return "sqlite" }
 func (sqliteDialect) rebind(query string) string {
 	return strings.ReplaceAll(query, "LIMIT ?", "LIMIT CAST(? AS INTEGER)")
 }
-func (sqliteDialect) forUpdate() string          { return "" }
+func (sqliteDialect) forUpdate() string { return "" }
 func (sqliteDialect) grantsJSON() string {
 	return `(SELECT json_group_array(json_object(` + grantFields + `)) FROM
 		(SELECT * FROM permissions WHERE user_id = users.id ORDER BY resource_type, action, id) p)`
