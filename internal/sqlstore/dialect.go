@@ -35,15 +35,8 @@ type sqliteDialect struct{}
 
 func (sqliteDialect) name() string { return "sqlite" }
 
-// rebind makes every `LIMIT ?` an expression: SQLite plans a bare bound
-// LIMIT with its value, and a statement planned with a bound value is
-// prepared again whenever its bindings are cleared — which the driver does
-// after every use, so a cached statement would be parsed and planned anew
-// on each call.
-func (sqliteDialect) rebind(query string) string {
-	return strings.ReplaceAll(query, "LIMIT ?", "LIMIT CAST(? AS INTEGER)")
-}
-func (sqliteDialect) forUpdate() string { return "" }
+func (sqliteDialect) rebind(query string) string { return query }
+func (sqliteDialect) forUpdate() string          { return "" }
 func (sqliteDialect) grantsJSON() string {
 	return `(SELECT json_group_array(json_object(` + grantFields + `)) FROM
 		(SELECT * FROM permissions WHERE user_id = users.id ORDER BY resource_type, action, id) p)`

@@ -67,7 +67,7 @@ func pageInfo[T any](items []T, p hub.Page, ascending bool, cursor func(*T) hub.
 // plus countCap, so the cost does not grow with the table.
 func cappedCount(ctx context.Context, q *Tx, from string, args []any, p hub.Page) (total int, exact bool, err error) {
 	limit := p.Skip + p.Limit + countCap
-	if err := q.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1`+from+` LIMIT ?) c`, append(slices.Clone(args), limit)...).Scan(&total); err != nil {
+	if err := q.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1`+from+limitSQL(limit)+`) c`, args...).Scan(&total); err != nil {
 		return 0, false, err
 	}
 	return total, total < limit, nil
@@ -196,24 +196,24 @@ func (db *DB) runPageQuery(robots []string, where []string, args []any, p hub.Pa
 		branchWhere := whereClause(append([]string{"r.robot_id = ?"}, where...))
 		branches := make([]string, len(robots))
 		for i, id := range robots {
-			branches[i] = `SELECT * FROM (SELECT r.run_id FROM runs r` + branchWhere + ` ORDER BY ` + order + ` LIMIT ?) b` + strconv.Itoa(i)
-			queryArgs = append(append(append(queryArgs, id), args...), p.Skip+p.Limit+1)
+			branches[i] = `SELECT * FROM (SELECT r.run_id FROM runs r` + branchWhere + ` ORDER BY ` + order + limitSQL(p.Skip+p.Limit+1) + `) b` + strconv.Itoa(i)
+			queryArgs = append(append(queryArgs, id), args...)
 		}
 		return `SELECT ` + db.runColumns() + ` FROM (` + strings.Join(branches, " UNION ALL ") + `) p JOIN runs r ON r.run_id = p.run_id
 			JOIN robot_versions v ON v.id = r.robot_version_id LEFT JOIN services s ON s.id = r.service_id
-			ORDER BY ` + order + ` LIMIT ? OFFSET ?`, append(queryArgs, p.Limit+1, p.Skip), ascending
+			ORDER BY ` + order + limitSQL(p.Limit+1) + ` OFFSET ?`, append(queryArgs, p.Skip), ascending
 	}
 	if p.Skip == 0 {
-		return `SELECT ` + db.runColumns() + runFrom + whereClause(where) + ` ORDER BY ` + order + ` LIMIT ?`,
-			append(slices.Clone(args), p.Limit+1), ascending
+		return `SELECT ` + db.runColumns() + runFrom + whereClause(where) + ` ORDER BY ` + order + limitSQL(p.Limit+1),
+			slices.Clone(args), ascending
 	}
 	// The ids of the page come from the index alone (skipped rows are
 	// never read from the table); then one join fetches its rows.
 	return `SELECT ` + db.runColumns() + ` FROM (SELECT r.run_id FROM runs r` + whereClause(where) +
-			` ORDER BY ` + order + ` LIMIT ? OFFSET ?) p JOIN runs r ON r.run_id = p.run_id
+			` ORDER BY ` + order + limitSQL(p.Limit+1) + ` OFFSET ?) p JOIN runs r ON r.run_id = p.run_id
 			JOIN robot_versions v ON v.id = r.robot_version_id LEFT JOIN services s ON s.id = r.service_id
 			ORDER BY ` + order,
-		append(slices.Clone(args), p.Limit+1, p.Skip), ascending
+		append(slices.Clone(args), p.Skip), ascending
 }
 
 // scopeRobots lists the robots a restricted scope allows (nil for an
@@ -223,7 +223,7 @@ func scopeRobots(ctx context.Context, q *Tx, s hub.RobotScope) (ids []string, to
 		return nil, false, nil
 	}
 	cond, args, _ := scopeCondition(s, "robots.id")
-	rows, err := q.Query(ctx, `SELECT id FROM robots WHERE `+cond+` ORDER BY id LIMIT ?`, append(args, maxScopeBranches+1)...)
+	rows, err := q.Query(ctx, `SELECT id FROM robots WHERE `+cond+` ORDER BY id`+limitSQL(maxScopeBranches+1), args...)
 	if err != nil {
 		return nil, false, err
 	}
@@ -338,6 +338,16 @@ func (db *DB) Optimize(ctx context.Context) error {
 
 // foldLockKey is the PostgreSQL advisory lock of FoldRunCounts.
 const foldLockKey = 0x6875625f636e74 // "hub_cnt"
+
+// limitSQL is a LIMIT clause with its number written into the query, not
+// bound. SQLite plans a bound LIMIT with its value (a page of 51 rows is
+// joined row by row, an unknown count by scanning the whole table), and a
+// statement planned with a bound value is prepared again each time its
+// bindings are cleared — which the driver does after every use. A number
+// in the text gives the good plan once: the list queries of the reader
+// pool stay prepared. n is always computed by the store, never client
+// text.
+func limitSQL(n int) string { return " LIMIT " + strconv.Itoa(n) }
 
 func whereClause(conds []string) string {
 	if len(conds) == 0 {
