@@ -194,7 +194,7 @@ func artifactsOf(ctx context.Context, q *Tx, runIDs []string) (map[string][]hub.
 // RunLogs returns up to limit log lines of a run with seq > afterSeq, in order.
 func (db *DB) RunLogs(ctx context.Context, runID string, afterSeq int64, limit int) ([]hub.LogLine, error) {
 	rows, err := db.Read().Query(ctx, `SELECT seq, "timestamp", level, message FROM run_logs
-		WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`, runID, afterSeq, limit)
+		WHERE run_id = ? AND seq > ? ORDER BY seq`+limitSQL(limit), runID, afterSeq)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore.RunLogs: %w", err)
 	}
