@@ -37,4 +37,6 @@ type APIToken struct {
 }
 
 // Expired reports whether the token has expired at now.
-func (t *APIToken) Expired(now time.Time) bool { return t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) }
+func (t *APIToken) Expired(now time.Time) bool {
+	return t.ExpiresAt != nil && !now.Before(*t.ExpiresAt)
+}
