@@ -114,7 +114,7 @@ type Service struct {
 	ipLimit, userLimit *failureLimiter
 	failedLogins       *auditBudget
 	hashSlots          *semaphore.Weighted
-	hashHook           func() // called in a hashing slot (tests)
+	hashHook           func()   // called in a hashing slot (tests)
 	tokenUses          sync.Map // API token id → when this process last recorded its use
 
 	dummyOnce sync.Once

@@ -228,10 +228,10 @@ func scopeWords(robot *hub.RobotRef, tag string) string {
 }
 
 // Tokens lists API tokens newest first: the caller's own; an administrator
-// may ask for a user's (userID) or everyone's (all).
+// may ask for a user's (userID) or everyone's (all). Not with an API token.
 func (s *Service) Tokens(ctx context.Context, p *hub.Principal, userID string, all bool) ([]hub.APIToken, error) {
-	if p == nil || p.User == nil {
-		return nil, hub.Errorf(hub.EForbidden, "Only hub users have API tokens.")
+	if err := tokenManager(p); err != nil {
+		return nil, err
 	}
 	if userID == "" && !all {
 		userID = p.User.ID
