@@ -303,7 +303,7 @@ func (d *doctor) checkFolder(name, dir string, data bool) {
 			open = append(open, fmt.Sprintf("%s (%s)", dir, fi.Mode().Perm()))
 		}
 		if data && fi.Mode().Perm()&0o001 != 0 {
-			for _, f := range []string{"hub.db", "secret_key"} {
+			for _, f := range []string{"hub.db", "secret_key", encryptionKeyFile} {
 				if fi, err := os.Stat(filepath.Join(dir, f)); err == nil && fi.Mode().Perm()&0o004 != 0 {
 					open = append(open, fmt.Sprintf("%s (%s)", filepath.Join(dir, f), fi.Mode().Perm()))
 				}

@@ -316,7 +316,7 @@ func TestTokenScopesOnRealRobots(t *testing.T) {
 				rec := b.call(t, name, http.MethodGet, "/api/v1/robots", "", "")
 				var page struct {
 					Items []struct{ ID string } `json:"items"`
-					Total int                  `json:"total"`
+					Total int                   `json:"total"`
 				}
 				jsonBody(t, rec.Body.Bytes(), &page)
 				if page.Total != 1 || len(page.Items) != 1 || page.Items[0].ID != a {
