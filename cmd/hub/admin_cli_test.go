@@ -93,7 +93,7 @@ func startAdminHub(t *testing.T, dialect string) *adminHub {
 	var args []string
 	if dialect == config.Postgres {
 		db := hubtest.DatabaseConfig(t, config.Postgres)
-		h.env = append(h.env, "DATABASE_URL="+db.DSN, "SECRET_KEY="+strings.Repeat("s", 40),
+		h.env = append(h.env, "DATABASE_URL="+db.DSN, "SECRET_KEY="+strings.Repeat("s", 40), "ENCRYPTION_KEY="+testEncryptionKey,
 			"ARTIFACTS_ROOT="+filepath.Join(t.TempDir(), "artifacts"), "DEFAULT_ADMIN_PASSWORD=first-admin-password")
 		args = []string{"serve"}
 	}

@@ -36,6 +36,7 @@ import (
 	"automationhub/internal/metrics"
 	"automationhub/internal/portal"
 	"automationhub/internal/registry"
+	"automationhub/internal/robotenv"
 	"automationhub/internal/runs"
 	"automationhub/internal/sandbox"
 	"automationhub/internal/sqlstore"
@@ -171,6 +172,13 @@ func (m *Main) Run(ctx context.Context, role string) error {
 		defer stopProbes()
 	}
 
+	var config *robotenv.Service
+	if role == "all" || role == "serve" || role == "worker" {
+		if config, err = m.robotConfig(ctx); err != nil {
+			return err
+		}
+	}
+
 	g, gctx := errgroup.WithContext(ctx)
 	stopTimeout := time.Duration(m.Config.ShutdownTimeoutSeconds) * time.Second
 	if role == "all" || role == "serve" {
@@ -179,7 +187,7 @@ func (m *Main) Run(ctx context.Context, role string) error {
 			StaleAfter:     time.Duration(m.Config.WorkerStaleSeconds) * time.Second,
 			Logger:         log,
 		})
-		if err := m.startServer(gctx, runSvc); err != nil {
+		if err := m.startServer(gctx, runSvc, config); err != nil {
 			return err
 		}
 		rec := runs.NewReconciler(runSvc)
@@ -222,6 +230,7 @@ func (m *Main) Run(ctx context.Context, role string) error {
 			BaseEnv:          os.Environ(),
 			Sandbox:          robots,
 			Observer:         m.metrics.RunObserver(),
+			Env:              config,
 			Logger:           log,
 		})
 		m.metrics.RegisterWorker(m.Config.WorkerConcurrency, w.Busy)
@@ -310,7 +319,7 @@ func (m *Main) startProbes(ctx context.Context, role string) (stop func(), err e
 	}, nil
 }
 
-func (m *Main) startServer(ctx context.Context, runSvc *runs.Service) error {
+func (m *Main) startServer(ctx context.Context, runSvc *runs.Service, config *robotenv.Service) error {
 	checks := []httpapi.Check{{Name: "database", Func: m.db.Ping}}
 	if m.redis != nil {
 		checks = append(checks, httpapi.Check{Name: "redis", Func: func(ctx context.Context) error {
@@ -350,6 +359,8 @@ func (m *Main) startServer(ctx context.Context, runSvc *runs.Service) error {
 		LiveLogs: m.bus,
 		Ops:      runs.NewOps(m.db, stale, nil),
 		Portal:   portal.New(m.db, runSvc, nil),
+		RobotEnv: config,
+		Tokens:   ids,
 	})
 	if err != nil {
 		return err

@@ -254,7 +254,7 @@ func TestBackupOnPostgresArchivesTheArtifactFolder(t *testing.T) {
 	t.Parallel()
 	db := hubtest.DatabaseConfig(t, config.Postgres)
 	artifacts := filepath.Join(t.TempDir(), "artifacts")
-	env := []string{"ENVIRONMENT=test", "PASSWORD_HASH_COST=4", "DATABASE_URL=" + db.DSN, "ARTIFACTS_ROOT=" + artifacts,
+	env := []string{"ENVIRONMENT=test", "PASSWORD_HASH_COST=4", "DATABASE_URL=" + db.DSN, "ARTIFACTS_ROOT=" + artifacts, "ENCRYPTION_KEY=" + testEncryptionKey,
 		"DEFAULT_ADMIN_PASSWORD=first-admin-password"}
 	dir := t.TempDir()
 	src := runHubProcess(t, dir, nil, append(env, "HUB_ADDR=127.0.0.1:0")...)

@@ -9,12 +9,15 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/joho/godotenv"
 
 	"automationhub/internal/config"
+	"automationhub/internal/keyring"
 )
 
 // legacyKeys are settings of the previous backend that the hub does not need;
@@ -93,24 +96,78 @@ func ensureSecretKey(cfg config.Config) (key string, generated bool, err error) 
 	if cfg.SecretKey != "" {
 		return cfg.SecretKey, false, nil
 	}
-	path := cfg.DataDir + string(os.PathSeparator) + "secret_key"
-	if b, err := os.ReadFile(path); err == nil {
-		if k := strings.TrimSpace(string(b)); len(k) >= 32 {
-			return k, false, nil
+	return ensureKeyFile(cfg.DataDir, "secret_key", func() string { return randomToken(48) }, func(k string) error {
+		if len(k) < 32 {
+			return errors.New("holds fewer than 32 characters; delete it or set SECRET_KEY")
 		}
-		return "", false, fmt.Errorf("%s holds fewer than 32 characters; delete it or set SECRET_KEY", path)
+		return nil
+	})
+}
+
+// encryptionKeyFile is the generated ENCRYPTION_KEY of a single-node hub.
+const encryptionKeyFile = "encryption_key"
+
+// errNoEncryptionKey stops the roles that need ENCRYPTION_KEY on PostgreSQL.
+var errNoEncryptionKey = errors.New("ENCRYPTION_KEY is not set: on PostgreSQL every API server and worker must share one key " +
+	"(a key generated per host would not read what another wrote). Set ENCRYPTION_KEY or ENCRYPTION_KEY_FILE " +
+	"(`hub secrets keygen` prints a new key; an existing .env with the previous backend's Fernet key keeps working)")
+
+// ensureEncryptionKey returns the keyring of robot configuration: ENCRYPTION_KEY
+// with ENCRYPTION_KEYS_OLD (and a key generated earlier in the data folder,
+// which stays readable). Without ENCRYPTION_KEY, a single-node hub (SQLite)
+// uses a random key kept in dataDir/encryption_key (mode 0600, created on
+// first use: generated tells); on PostgreSQL it is errNoEncryptionKey.
+func ensureEncryptionKey(cfg config.Config) (ring *keyring.Ring, generated bool, err error) {
+	path := filepath.Join(cfg.DataDir, encryptionKeyFile)
+	if cfg.EncryptionKey != "" {
+		old := slices.Clone(cfg.EncryptionKeysOld)
+		if b, err := os.ReadFile(path); err == nil {
+			old = append(old, strings.TrimSpace(string(b)))
+		}
+		ring, err := keyring.New(cfg.EncryptionKey, old...)
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: %w", path, err)
+		}
+		return ring, false, nil
+	}
+	if cfg.Database().Dialect == config.Postgres {
+		return nil, false, errNoEncryptionKey
+	}
+	key, generated, err := ensureKeyFile(cfg.DataDir, encryptionKeyFile, keyring.GenerateKey, func(k string) error {
+		if _, err := keyring.ParseKey(k); err != nil {
+			return fmt.Errorf("is not a valid key (%v); restore it, or set ENCRYPTION_KEY", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	ring, err = keyring.New(key)
+	return ring, generated, err
+}
+
+// ensureKeyFile returns the key kept in dir/name, or creates the file
+// (mode 0600) with a new key from generate; valid checks a key read back.
+func ensureKeyFile(dir, name string, generate func() string, valid func(string) error) (key string, generated bool, err error) {
+	path := dir + string(os.PathSeparator) + name
+	if b, err := os.ReadFile(path); err == nil {
+		k := strings.TrimSpace(string(b))
+		if err := valid(k); err != nil {
+			return "", false, fmt.Errorf("%s %w", path, err)
+		}
+		return k, false, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", false, fmt.Errorf("read %s: %w", path, err)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return "", false, fmt.Errorf("create %s: %w", cfg.DataDir, err)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", false, fmt.Errorf("create %s: %w", dir, err)
 	}
 	// Write a temporary file, then hard-link it into place: the link fails if
 	// another process got there first, and nobody ever sees a partial key.
-	k := randomToken(48)
-	tmp, err := os.CreateTemp(cfg.DataDir, ".secret_key-*")
+	k := generate()
+	tmp, err := os.CreateTemp(dir, "."+name+"-*")
 	if err != nil {
-		return "", false, fmt.Errorf("create key file in %s: %w", cfg.DataDir, err)
+		return "", false, fmt.Errorf("create key file in %s: %w", dir, err)
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.WriteString(k + "\n"); err != nil {
@@ -121,7 +178,7 @@ func ensureSecretKey(cfg config.Config) (key string, generated bool, err error) 
 		return "", false, fmt.Errorf("write %s: %w", tmp.Name(), err)
 	}
 	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
-		return ensureSecretKey(cfg)
+		return ensureKeyFile(dir, name, generate, valid)
 	} else if err != nil {
 		return "", false, fmt.Errorf("create %s: %w", path, err)
 	}

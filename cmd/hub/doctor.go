@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"automationhub/internal/config"
+	"automationhub/internal/robotenv"
 	"automationhub/internal/sandbox"
 	"automationhub/internal/sqlstore"
 )
@@ -151,6 +152,7 @@ func (d *doctor) run(environ []string) {
 	}
 	if d.needs("serve", "worker") {
 		d.checkRedis(cfg)
+		d.checkEncryptionKey(cfg, db)
 	}
 	d.checkFolder("data folder", cfg.DataDir, true)
 	d.checkFolder("artifact folder", cfg.ArtifactsRoot, false)
@@ -206,6 +208,38 @@ func (d *doctor) checkMigrations(db *sqlstore.DB) {
 	default:
 		d.add(checkOK, "migrations", fmt.Sprintf("schema version %d, the latest this binary knows", st.Current), "")
 	}
+}
+
+// checkEncryptionKey checks the key of robot configuration: set (on
+// PostgreSQL), well-formed, and opening every stored value. It creates no
+// key file: the embedded default generates one at its first start.
+func (d *doctor) checkEncryptionKey(cfg config.Config, db *sqlstore.DB) {
+	const name = "encryption key"
+	if cfg.EncryptionKey == "" {
+		if cfg.Database().Dialect == config.Postgres {
+			d.add(checkFail, name, "ENCRYPTION_KEY is not set: hub serve and hub worker refuse to start on PostgreSQL without it",
+				"set the same ENCRYPTION_KEY on every API server and worker (hub secrets keygen prints one)")
+			return
+		}
+		if _, err := os.Stat(filepath.Join(cfg.DataDir, encryptionKeyFile)); err != nil {
+			d.add(checkOK, name, "none yet: the hub generates one in the data folder at its first start", "")
+			return
+		}
+	}
+	ring, _, err := ensureEncryptionKey(cfg)
+	if err != nil {
+		d.add(checkFail, name, err.Error(), "restore the key file, or set ENCRYPTION_KEY")
+		return
+	}
+	if db != nil {
+		if st, err := db.MigrationStatus(d.ctx); err == nil && len(st.Pending) == 0 && !st.TooNew() {
+			if err := robotenv.New(db, ring, nil).CheckKeys(d.ctx); err != nil {
+				d.add(checkFail, name, err.Error(), "see hub secrets status")
+				return
+			}
+		}
+	}
+	d.add(checkOK, name, fmt.Sprintf("key %s opens the stored robot configuration", ring.CurrentID()), "")
 }
 
 // checkClock compares the database server's clock with this host's: hosts
@@ -303,7 +337,7 @@ func (d *doctor) checkFolder(name, dir string, data bool) {
 			open = append(open, fmt.Sprintf("%s (%s)", dir, fi.Mode().Perm()))
 		}
 		if data && fi.Mode().Perm()&0o001 != 0 {
-			for _, f := range []string{"hub.db", "secret_key"} {
+			for _, f := range []string{"hub.db", "secret_key", encryptionKeyFile} {
 				if fi, err := os.Stat(filepath.Join(dir, f)); err == nil && fi.Mode().Perm()&0o004 != 0 {
 					open = append(open, fmt.Sprintf("%s (%s)", filepath.Join(dir, f), fi.Mode().Perm()))
 				}

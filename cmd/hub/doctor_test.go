@@ -185,7 +185,7 @@ func TestDoctorOnPostgresAndRedis(t *testing.T) {
 	t.Parallel()
 	db := hubtest.DatabaseConfig(t, config.Postgres)
 	client, _ := hubtest.Redis(t)
-	env := []string{"ENVIRONMENT=test", "DATABASE_URL=" + db.DSN, "REDIS_URL=redis://" + client.Options().Addr + "/0",
+	env := []string{"ENVIRONMENT=test", "DATABASE_URL=" + db.DSN, "ENCRYPTION_KEY=" + testEncryptionKey, "REDIS_URL=redis://" + client.Options().Addr + "/0",
 		"SECRET_KEY=" + strings.Repeat("k", 40), "ARTIFACTS_ROOT=" + t.TempDir()}
 	dir := t.TempDir()
 	r := runHubCommand(t, dir, "", []string{"doctor", "--role", "serve"}, env...)

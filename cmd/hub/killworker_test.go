@@ -30,7 +30,8 @@ func TestWorkerKilledMidRun(t *testing.T) {
 	redisURL := "redis://" + client.Options().Addr + "/0"
 	artifacts := filepath.Join(t.TempDir(), "artifacts")
 	vars := map[string]string{"DATABASE_URL": db.DSN, "REDIS_URL": redisURL, "REDIS_QUEUE_NAME": prefix + "q", "REDIS_PUBSUB_PREFIX": prefix + "c",
-		"ARTIFACTS_ROOT": artifacts, "WORKER_STALE_SECONDS": "10", "DEFAULT_ADMIN_PASSWORD": "admin-password-1", "SECRET_KEY": strings.Repeat("s", 40)}
+		"ARTIFACTS_ROOT": artifacts, "WORKER_STALE_SECONDS": "10", "DEFAULT_ADMIN_PASSWORD": "admin-password-1", "SECRET_KEY": strings.Repeat("s", 40),
+		"ENCRYPTION_KEY": testEncryptionKey}
 	m, stop := startMain(t, "serve", vars)
 	defer stop()
 

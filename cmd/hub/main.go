@@ -50,6 +50,9 @@ var commands = []struct{ name, help string }{
 	{"user", "manage users on the database directly: create, list, set-password, set-role, activate, deactivate"},
 	{"backup", "copy the database (SQLite) and the artifact folder into one archive while the hub runs (--out FILE)"},
 	{"restore", "restore a backup archive into an empty data folder (hub restore FILE [--force])"},
+	{"secrets", "robot configuration keys: keygen (a new ENCRYPTION_KEY), status, rotate (re-encrypt under ENCRYPTION_KEY)"},
+	{"publish", "publish a robot package to a hub from CI or a terminal (hub publish --robot NAME --version V robot.zip)"},
+	{"run", "run a robot on a hub and follow its log to its exit code (hub run ROBOT [--follow])"},
 	{"doctor", "check settings, database, Redis, data folder, Python, disk, clock and sandbox; print fixes"},
 	{"package", "build a robot package from a folder and check it as publish does (hub package DIR [-o FILE])"},
 	{"dev", "development tools: hub dev seed fills the database with demo runs (see hub dev seed --help)"},
@@ -100,6 +103,12 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return runRestore(ctx, args, environ, stdout, stderr)
 	case "doctor":
 		return runDoctor(ctx, args, environ, stdout, stderr)
+	case "secrets":
+		return runSecrets(ctx, args, environ, stdout, stderr)
+	case "publish":
+		return runPublish(ctx, args, environ, stdout, stderr)
+	case "run":
+		return runRun(ctx, args, environ, stdout, stderr)
 	case "all", "serve", "worker", "cleanup", "migrate":
 	default:
 		fmt.Fprintf(stderr, "hub: unknown command %q (see hub --help)\n", cmd)

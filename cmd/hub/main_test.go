@@ -33,6 +33,10 @@ func startMainWith(t testing.TB, role string, vars map[string]string, adjust fun
 	for k, v := range vars {
 		base[k] = v
 	}
+	// Roles on PostgreSQL need the shared key of robot configuration.
+	if strings.HasPrefix(base["DATABASE_URL"], "postgres") && base["ENCRYPTION_KEY"] == "" {
+		base["ENCRYPTION_KEY"] = testEncryptionKey
+	}
 	cfg, err := config.Load(base)
 	if err != nil {
 		t.Fatal(err)
@@ -75,6 +79,9 @@ func startMainWith(t testing.TB, role string, vars map[string]string, adjust fun
 	t.Cleanup(func() { _ = stop() })
 	return m, stop
 }
+
+// testEncryptionKey is the ENCRYPTION_KEY of test hubs on PostgreSQL.
+const testEncryptionKey = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4="
 
 // readyDeadline fires shortly before the test binary's own deadline: a slow
 // machine makes start-up slow, never a failure, while a hub that truly hangs

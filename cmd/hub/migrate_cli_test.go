@@ -57,7 +57,7 @@ func TestRolesRefuseADatabaseFromANewerHub(t *testing.T) {
 			db := config.Database{Dialect: config.SQLite, DSN: dir + "/data/hub.db"}
 			if dialect == config.Postgres {
 				db = hubtest.DatabaseConfig(t, config.Postgres)
-				env = append(env, "DATABASE_URL="+db.DSN)
+				env = append(env, "DATABASE_URL="+db.DSN, "ENCRYPTION_KEY="+testEncryptionKey)
 			}
 			runHubCommand(t, dir, "", []string{"migrate"}, env...).want(t, "migrate", 0)
 			editSchemaVersions(t, db, fakeNewerVersion)

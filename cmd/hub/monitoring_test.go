@@ -49,7 +49,7 @@ func startFleet(t *testing.T, dialect string, withCleanup bool) *fleet {
 	if dialect == config.SQLite {
 		dsn = "sqlite:" + db.DSN
 	}
-	shared := []string{"DATABASE_URL=" + dsn, "REDIS_URL=" + os.Getenv(hubtest.EnvRedisURL),
+	shared := []string{"DATABASE_URL=" + dsn, "ENCRYPTION_KEY=" + testEncryptionKey, "REDIS_URL=" + os.Getenv(hubtest.EnvRedisURL),
 		"REDIS_QUEUE_NAME=" + prefix + "queue", "REDIS_PUBSUB_PREFIX=" + prefix + "runs",
 		"ARTIFACTS_ROOT=" + filepath.Join(t.TempDir(), "artifacts"), "SECRET_KEY=" + strings.Repeat("k", 40),
 		"DEFAULT_ADMIN_PASSWORD=admin-password-1", "ENVIRONMENT=test", "PASSWORD_HASH_COST=4"}

@@ -264,7 +264,7 @@ func TestDistributedSetupAsDocumented(t *testing.T) {
 	db := hubtest.DatabaseConfig(t, config.Postgres)
 	client, prefix := hubtest.Redis(t)
 	env := []string{
-		"DATABASE_URL=" + db.DSN,
+		"DATABASE_URL=" + db.DSN, "ENCRYPTION_KEY=" + testEncryptionKey,
 		"REDIS_URL=redis://" + client.Options().Addr + "/0",
 		"REDIS_QUEUE_NAME=" + prefix + "queue", "REDIS_PUBSUB_PREFIX=" + prefix + "runs",
 		"ARTIFACTS_ROOT=" + filepath.Join(t.TempDir(), "hub-artifacts"),

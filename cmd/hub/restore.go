@@ -86,6 +86,10 @@ func runRestore(ctx context.Context, args, environ []string, stdout, stderr io.W
 	if env.cfg.SecretKey == "" {
 		fmt.Fprintln(stdout, "The archive holds no SECRET_KEY: the restored hub signs everyone out once (a new key is generated), unless you set the old one.")
 	}
+	if env.cfg.EncryptionKey == "" {
+		fmt.Fprintln(stdout, "The archive holds no ENCRYPTION_KEY: set the backed-up hub's key (ENCRYPTION_KEY, or copy its HUB_DATA_DIR/encryption_key) "+
+			"before starting, or a hub with robot configuration will not start (hub secrets status tells).")
+	}
 	fmt.Fprintf(stdout, "done in %s\n", time.Since(start).Round(time.Millisecond))
 	return exitOK
 }

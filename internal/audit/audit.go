@@ -38,6 +38,10 @@ func Event(p *hub.Principal, action, targetType, targetID string, meta map[strin
 			ip := p.ClientIP
 			ev.IP = &ip
 		}
+		if p.Token != nil {
+			// What was done with an API token names it (its id, not its value).
+			ev.Metadata["authenticated_with"] = "api_token " + p.Token.ID
+		}
 	}
 	return ev
 }

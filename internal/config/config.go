@@ -20,6 +20,8 @@ import (
 	"strings"
 
 	"github.com/caarlos0/env/v11"
+
+	"automationhub/internal/keyring"
 )
 
 // Config holds every setting. Field tags: `env` is the variable name,
@@ -60,6 +62,11 @@ type Config struct {
 	DefaultAdminPassword     string `env:"DEFAULT_ADMIN_PASSWORD" file:"true" group:"Authentication" secret:"true" help:"Its password; empty generates a strong one and prints it once."`
 	DefaultAdminEmail        string `env:"DEFAULT_ADMIN_EMAIL" group:"Authentication" help:"Its e-mail address (optional)."`
 	PasswordHashCost         int    `env:"PASSWORD_HASH_COST" envDefault:"12" group:"Authentication" help:"bcrypt work factor of new password hashes, 10 to 16 (4 is accepted only when ENVIRONMENT=test)."`
+
+	// Secrets
+	EncryptionKey     string   `env:"ENCRYPTION_KEY" file:"true" group:"Secrets" secret:"true" help:"Key that encrypts robot configuration and secrets at rest (AES-256-GCM): 32 bytes in URL-safe base64, the previous backend's Fernet key format (hub secrets keygen prints one). Empty: on SQLite a key is generated and kept in HUB_DATA_DIR; on PostgreSQL the hub refuses to start."`
+	EncryptionKeysOld []string `env:"ENCRYPTION_KEYS_OLD" envSeparator:"," file:"true" group:"Secrets" secret:"true" help:"Comma-separated earlier keys: values they encrypted stay readable until hub secrets rotate re-encrypts them under ENCRYPTION_KEY."`
+	DeployToken       string   `env:"DEPLOY_TOKEN" file:"true" group:"Secrets" secret:"true" help:"Shared token of POST /api/v1/deploy/robots/{id}/versions/publish (x-deploy-token header), valid for every robot; empty disables it (503). Prefer API tokens with robot.publish on one robot."`
 
 	// Azure AD
 	AzureTenantID           string   `env:"AZURE_AD_TENANT_ID" group:"Azure AD" help:"Tenant id; Azure AD is enabled when tenant, client id and audience are all set."`
@@ -207,11 +214,13 @@ func (c *Config) clearExplicitlyEmptyLists(vars map[string]string) {
 }
 
 func (c *Config) normalise() {
-	for _, p := range []*[]string{&c.CORSOrigins, &c.AllowedHosts, &c.TrustedProxies,
+	for _, p := range []*[]string{&c.CORSOrigins, &c.AllowedHosts, &c.TrustedProxies, &c.EncryptionKeysOld,
 		&c.AzureGroupAdminIDs, &c.AzureGroupMaintainerIDs, &c.AzureGroupOperatorIDs, &c.AzureGroupViewerIDs} {
 		*p = cleanList(*p)
 	}
 	c.Environment = strings.ToLower(strings.TrimSpace(c.Environment))
+	c.EncryptionKey = strings.TrimSpace(c.EncryptionKey)
+	c.DeployToken = strings.TrimSpace(c.DeployToken)
 	c.LogLevel = strings.ToUpper(strings.TrimSpace(c.LogLevel))
 	if c.LogLevel == "WARNING" {
 		c.LogLevel = "WARN"
@@ -329,6 +338,18 @@ func (c Config) Validate() error {
 	}
 	if c.Environment == "prod" && (c.SecretKey == "" || slices.Contains(weakSecrets, strings.ToLower(c.SecretKey))) {
 		return bad("SECRET_KEY", "must be set to a strong random value when ENVIRONMENT=prod")
+	}
+	if c.EncryptionKey == "" && len(c.EncryptionKeysOld) > 0 {
+		return bad("ENCRYPTION_KEYS_OLD", "needs ENCRYPTION_KEY: the current key, which seals new values and re-encrypts old ones")
+	}
+	if c.EncryptionKey != "" {
+		if _, err := keyring.New(c.EncryptionKey, c.EncryptionKeysOld...); err != nil {
+			name, msg, _ := strings.Cut(err.Error(), " ")
+			return bad(name, "%s", msg)
+		}
+	}
+	if c.DeployToken != "" && len(c.DeployToken) < 16 {
+		return bad("DEPLOY_TOKEN", "must be at least 16 characters (or empty to disable the deploy endpoint)")
 	}
 	if c.DefaultAdminPassword != "" && (len(c.DefaultAdminPassword) < 8 || len(c.DefaultAdminPassword) > 128) {
 		return bad("DEFAULT_ADMIN_PASSWORD", "must be 8 to 128 characters")

@@ -24,7 +24,9 @@ import (
 	"automationhub/internal/hub"
 	"automationhub/internal/hubtest"
 	"automationhub/internal/identity"
+	"automationhub/internal/keyring"
 	"automationhub/internal/registry"
+	"automationhub/internal/robotenv"
 	"automationhub/internal/runs"
 	"automationhub/internal/sandbox"
 	"automationhub/internal/sqlstore"
@@ -47,6 +49,8 @@ type env struct {
 	worker *executor.Worker
 	admin  *hub.Principal
 	work   string
+	// config is the robot configuration service the workers use.
+	config *robotenv.Service
 }
 
 type busKind string
@@ -107,6 +111,15 @@ type opts struct {
 	state func(executor.RunState) executor.RunState
 	// sandbox confines the worker's robots; the zero value does not.
 	sandbox executor.Sandbox
+	// log receives the worker's own log; nil: discarded.
+	log *slog.Logger
+}
+
+func (o opts) logger() *slog.Logger {
+	if o.log != nil {
+		return o.log
+	}
+	return slog.New(slog.DiscardHandler)
 }
 
 func setup(t testing.TB, dialect string, kind busKind, o opts) *env {
@@ -130,7 +143,11 @@ func setupWithBus(t testing.TB, dialect string, b bus.Bus, o opts) *env {
 	}
 	log := slog.New(slog.DiscardHandler)
 	limits := archive.Limits{MaxFiles: 100, MaxUnpackedBytes: 64 << 20}
-	e := &env{db: db, bus: b, blobs: blobs, work: t.TempDir()}
+	ring, err := keyring.New(keyring.GenerateKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{db: db, bus: b, blobs: blobs, work: t.TempDir(), config: robotenv.New(db, ring, nil)}
 	e.reg = registry.New(db, blobs, registry.Config{MaxArtifactBytes: 64 << 20, Limits: limits, Logger: log})
 	e.runs = runs.New(db, b, blobs, runs.Config{DefaultTimeout: time.Minute, StaleAfter: o.lease, Logger: log})
 	e.rec = runs.NewReconciler(e.runs)
@@ -174,7 +191,8 @@ func (e *env) startWorker(t testing.TB, id string, o opts) *executor.Worker {
 	w := executor.New(state, e.bus, e.blobs, executor.Config{
 		ID: id, Version: "test", Concurrency: 2, LeaseDuration: o.lease, PythonExecutable: python,
 		WorkDir: filepath.Join(e.work, id), Limits: archive.Limits{MaxFiles: 100, MaxUnpackedBytes: 64 << 20},
-		GracePeriod: 500 * time.Millisecond, MaxArtifactBytes: o.maxArtifact, MaxRunDiskBytes: o.maxDisk, BaseEnv: base, Logger: slog.New(slog.DiscardHandler),
+		GracePeriod: 500 * time.Millisecond, MaxArtifactBytes: o.maxArtifact, MaxRunDiskBytes: o.maxDisk, BaseEnv: base, Logger: o.logger(),
+		Env: e.config,
 	})
 	if err := w.Start(context.Background()); err != nil {
 		t.Fatal(err)

@@ -44,12 +44,15 @@ type pump struct {
 	// unreachable (the lease: after that the run is no longer this worker's).
 	retryFor time.Duration
 	stop     func(cause error)
-	seq      int64 // last assigned seq; owned by the goroutine until done
-	stored   int64 // last seq known stored; owned by the goroutine until done
-	failed   bool  // owned by the goroutine: storing gave up
-	mu       sync.Mutex
-	closed   bool
-	lines    int64
+	// mask hides the run's secrets in every line; set before the robot
+	// starts writing, never changed after.
+	mask   *Masker
+	seq    int64 // last assigned seq; owned by the goroutine until done
+	stored int64 // last seq known stored; owned by the goroutine until done
+	failed bool  // owned by the goroutine: storing gave up
+	mu     sync.Mutex
+	closed bool
+	lines  int64
 }
 
 // pumpOptions are the pump's collaborators beyond the store and bus.
@@ -84,7 +87,7 @@ func newPump(ctx context.Context, state RunState, b Bus, o pumpOptions) (*pump, 
 
 // add queues one line; it blocks only while the buffer is full.
 func (p *pump) add(level, msg string) {
-	p.in <- hub.LogLine{RunID: p.runID, Timestamp: p.clock.Now(), Level: level, Message: msg}
+	p.in <- hub.LogLine{RunID: p.runID, Timestamp: p.clock.Now(), Level: level, Message: p.mask.Mask(msg)}
 }
 
 func (p *pump) loop() {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"mime"
 	"net/http"
 	"os"
@@ -32,7 +33,11 @@ func (w *Worker) execute(ctx context.Context, stop context.CancelCauseFunc, r *h
 	bg := w.hard // store calls outlive the robot, but not a Stop that gave up
 	runDir := filepath.Join(w.cfg.WorkDir, "runs", r.ID)
 	defer os.RemoveAll(runDir)
+	// masker hides the run's secrets in everything written about it; it
+	// is set once the robot's configuration is read.
+	var masker *Masker
 	fail := func(msg string) {
+		msg = masker.Mask(msg)
 		if err := w.state.FailRun(bg, r.ID, msg, "Unexpected failure: "+msg, w.clock.Now()); err != nil {
 			log.Error("recording a failed run failed", "error", err.Error())
 		}
@@ -74,6 +79,29 @@ func (w *Worker) execute(ctx context.Context, stop context.CancelCauseFunc, r *h
 	}
 	p.add(hub.LevelInfo, fmt.Sprintf("Using robot version %s (%s)", v.Version, v.ID))
 	p.add(hub.LevelInfo, "Runtime environment: "+r.EnvName)
+	config := &hub.RunConfig{}
+	if w.cfg.Env != nil {
+		if config, err = w.cfg.Env.RunConfig(bg, r.ID, w.cfg.ID); err != nil {
+			msg := "the robot's configuration could not be read: " + err.Error()
+			if hub.ErrorKind(err) != hub.EInternal {
+				msg = "the robot's configuration could not be read: " + hub.ErrorMessage(err)
+			}
+			p.add(hub.LevelError, "Unexpected failure: "+msg)
+			closePump()
+			fail(msg)
+			return
+		}
+	}
+	masker = NewMasker(config.SecretValues())
+	p.mask = masker
+	log = maskLogger(log, masker)
+	cfgEnv, cfgDropped := configRunEnv(config)
+	if len(config.Env) > 0 {
+		p.add(hub.LevelInfo, "Robot configuration ("+r.EnvName+"): "+describeConfig(config))
+	}
+	if len(cfgDropped) > 0 {
+		p.add(hub.LevelWarn, "Robot configuration not applied (reserved or invalid names): "+strings.Join(cfgDropped, ", "))
+	}
 
 	cmd, workspace, copied, err := w.prepare(r, v, runDir)
 	if err != nil {
@@ -84,6 +112,13 @@ func (w *Worker) execute(ctx context.Context, stop context.CancelCauseFunc, r *h
 	}
 	outputs := filepath.Join(runDir, "outputs")
 	runEnv, dropped := declaredRunEnv(r.RuntimeEnv, v)
+	for k := range runEnv {
+		if config.Secrets[k] { // a run never overrides a secret (execute refuses it)
+			delete(runEnv, k)
+			dropped = append(dropped, k)
+		}
+	}
+	slices.Sort(dropped)
 	if len(dropped) > 0 {
 		p.add(hub.LevelWarn, "Runtime environment not applied (reserved or not declared by the robot): "+strings.Join(dropped, ", "))
 	}
@@ -94,7 +129,7 @@ func (w *Worker) execute(ctx context.Context, stop context.CancelCauseFunc, r *h
 		fail("cannot create the run's temp folder: " + err.Error())
 		return
 	}
-	env := withTemp(BuildEnv(w.cfg.BaseEnv, r.ID, outputs, v.EnvVars, runEnv), tmp)
+	env := withTemp(BuildEnv(w.cfg.BaseEnv, r.ID, outputs, v.EnvVars, cfgEnv, runEnv), tmp)
 	p.add(hub.LevelInfo, "Command: "+redact(commandLine(cmd.Path, cmd.Args), v.EnvVars, runEnv))
 	p.add(hub.LevelInfo, "Working directory: "+cmd.Dir)
 	p.add(hub.LevelInfo, "Timeout seconds: "+strconv.Itoa(r.TimeoutSeconds))
@@ -118,7 +153,11 @@ func (w *Worker) execute(ctx context.Context, stop context.CancelCauseFunc, r *h
 
 	stdout := NewLineWriter(false, func(l Line) { p.add(hub.LevelInfo, l.Text) })
 	stderr := NewLineWriter(true, func(l Line) { p.add(hub.LevelError, l.Text) })
-	cmd.Stdout, cmd.Stderr, cmd.GracePeriod = stdout, stderr, w.cfg.GracePeriod
+	// Secrets are masked in the byte stream, before it is cut into lines:
+	// one split across two reads, or across the pieces of a long line, is
+	// still found.
+	maskedOut, maskedErr := NewMaskWriter(masker, stdout), NewMaskWriter(masker, stderr)
+	cmd.Stdout, cmd.Stderr, cmd.GracePeriod = maskedOut, maskedErr, w.cfg.GracePeriod
 	proc, err := startRetrying(cmd)
 	if err != nil {
 		p.add(hub.LevelError, "Unexpected failure: cannot start the robot: "+err.Error())
@@ -135,6 +174,8 @@ func (w *Worker) execute(ctx context.Context, stop context.CancelCauseFunc, r *h
 	var waitErr error
 	go func() {
 		exitCode, waitErr = proc.Wait()
+		_ = maskedOut.Flush()
+		_ = maskedErr.Flush()
 		stdout.Flush()
 		stderr.Flush()
 		close(exited)
@@ -225,6 +266,10 @@ wait:
 		code := exitCode
 		res.ExitCode = &code
 	}
+	if res.ErrorMessage != nil {
+		msg := masker.Mask(*res.ErrorMessage)
+		res.ErrorMessage = &msg
+	}
 	seq := closePump()
 
 	// Output files first, so that what could not be kept is in the log and
@@ -236,7 +281,7 @@ wait:
 	} else {
 		var missed []notStored
 		var nMissed int
-		arts, missed, nMissed = w.collect(r.ID, runDir, workspace, copied)
+		arts, missed, nMissed = w.collect(r.ID, runDir, workspace, copied, masker)
 		notes = missedLines(missed, nMissed)
 		if nMissed > 0 && res.Status == hub.RunSuccess {
 			noun := "files"
@@ -244,11 +289,13 @@ wait:
 				noun = "file"
 			}
 			failed(fmt.Sprintf("the robot succeeded but %d output %s could not be stored", nMissed, noun))
+			msg := masker.Mask(*res.ErrorMessage)
+			res.ErrorMessage = &msg
 		}
 	}
 	entries := slices.Concat(notes, final)
 	if f, err := os.OpenFile(runLog, os.O_WRONLY|os.O_APPEND, 0); err == nil {
-		writeRunLog(f, logLines(r.ID, res.FinishedAt, 0, entries))
+		writeRunLog(f, logLines(masker, r.ID, res.FinishedAt, 0, entries))
 		f.Close()
 	}
 	if a, err := w.store(runLog, path.Join("runs", r.ID, "run.log"), "run.log", r.ID); err != nil {
@@ -257,7 +304,7 @@ wait:
 	} else {
 		arts = append([]hub.Artifact{*a}, arts...)
 	}
-	lines := logLines(r.ID, res.FinishedAt, seq, entries)
+	lines := logLines(masker, r.ID, res.FinishedAt, seq, entries)
 	ok, err := w.state.FinishRun(bg, r.ID, w.cfg.ID, res, lines, arts)
 	if hub.ErrorKind(err) == hub.EUnavailable {
 		// A full disk: free what the run holds, then record at least how it
@@ -410,11 +457,12 @@ func redact(s string, layers ...map[string]string) string {
 // logEntry is a line the worker itself writes to a run's log.
 type logEntry struct{ level, msg string }
 
-// logLines numbers entries after seq as log lines of run runID at time at.
-func logLines(runID string, at time.Time, seq int64, entries []logEntry) []hub.LogLine {
+// logLines numbers entries after seq as log lines of run runID at time at,
+// masked by m.
+func logLines(m *Masker, runID string, at time.Time, seq int64, entries []logEntry) []hub.LogLine {
 	lines := make([]hub.LogLine, len(entries))
 	for i, e := range entries {
-		lines[i] = hub.LogLine{RunID: runID, Seq: seq + int64(i) + 1, Timestamp: at, Level: e.level, Message: e.msg}
+		lines[i] = hub.LogLine{RunID: runID, Seq: seq + int64(i) + 1, Timestamp: at, Level: e.level, Message: m.Mask(e.msg)}
 	}
 	return lines
 }
@@ -430,7 +478,11 @@ const maxMissedLines = 20
 // created or changed as run artifacts. It goes on past a file it cannot
 // store (over MAX_ARTIFACT_BYTES, past maxArtifacts, a full disk, …) and
 // returns how many there were, naming the first maxMissedLines.
-func (w *Worker) collect(runID, runDir, workspace string, copied map[string]fileState) (arts []hub.Artifact, missed []notStored, nMissed int) {
+//
+// File names are masked by m: a secret in a name is not stored either
+// (two names that mask to one are told apart by a number).
+func (w *Worker) collect(runID, runDir, workspace string, copied map[string]fileState, m *Masker) (arts []hub.Artifact, missed []notStored, nMissed int) {
+	used := map[string]bool{}
 	miss := func(name, reason string) {
 		if nMissed++; len(missed) < maxMissedLines {
 			missed = append(missed, notStored{name, reason})
@@ -451,6 +503,7 @@ func (w *Worker) collect(runID, runDir, workspace string, copied map[string]file
 			if err != nil || !keep(rel, info) {
 				return nil
 			}
+			rel = uniqueName(used, prefix, m.Mask(rel))
 			name := path.Join(prefix, rel)
 			if len(arts) >= maxArtifacts-1 { // one is run.log
 				miss(name, fmt.Sprintf("a run keeps at most %d files", maxArtifacts))
@@ -473,6 +526,46 @@ func (w *Worker) collect(runID, runDir, workspace string, copied map[string]file
 		})
 	}
 	return arts, missed, nMissed
+}
+
+// uniqueName returns rel, or rel with a number before its extension when
+// prefix/rel is taken already; it records the name it returns.
+func uniqueName(used map[string]bool, prefix, rel string) string {
+	out := rel
+	for n := 2; used[path.Join(prefix, out)]; n++ {
+		ext := path.Ext(rel)
+		out = fmt.Sprintf("%s-%d%s", strings.TrimSuffix(rel, ext), n, ext)
+	}
+	used[path.Join(prefix, out)] = true
+	return out
+}
+
+// configRunEnv returns the variables of a run's configuration that may be
+// set (valid names, not reserved: hub.ReservedEnvKey), and names the others
+// (stored before a rule, or by other means).
+func configRunEnv(c *hub.RunConfig) (map[string]string, []string) {
+	out := make(map[string]string, len(c.Env))
+	var dropped []string
+	for k, v := range c.Env {
+		if !hub.ValidEnvName(k) || hub.ReservedEnvKey(k) || strings.ContainsRune(v, 0) {
+			dropped = append(dropped, k)
+			continue
+		}
+		out[k] = v
+	}
+	slices.Sort(dropped)
+	return out, dropped
+}
+
+// describeConfig lists a configuration's keys, secrets marked.
+func describeConfig(c *hub.RunConfig) string {
+	keys := slices.Sorted(maps.Keys(c.Env))
+	for i, k := range keys {
+		if c.Secrets[k] {
+			keys[i] = k + " (secret)"
+		}
+	}
+	return strings.Join(keys, ", ")
 }
 
 // missedLines reports the output files collect could not store.

@@ -85,6 +85,12 @@ type Config struct {
 	BaseEnv []string
 	// Sandbox confines robots; the zero value runs them unconfined.
 	Sandbox Sandbox
+	// Env hands the worker the robot configuration of a run it holds,
+	// decrypted (robotenv.Service); nil: runs get none. Its secret values
+	// are masked in everything the worker writes about the run.
+	Env interface {
+		RunConfig(ctx context.Context, runID, workerID string) (*hub.RunConfig, error)
+	}
 	// Observer records finished runs (metrics); may be nil.
 	Observer interface {
 		Finished(status string, d time.Duration)

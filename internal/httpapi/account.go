@@ -27,7 +27,7 @@ func (s *Server) registerAccountRoutes() {
 		CacheControl string `header:"Cache-Control"`
 		Body         TokenBody
 	}
-	register(s, protect(huma.Operation{
+	register(s, sessionOnly(protect(huma.Operation{
 		OperationID: "change-own-password", Method: http.MethodPost, Path: APIPrefix + "/auth/password", Tags: []string{tagAuth},
 		Summary: "Change your own password (local accounts)",
 		Description: "Checks `current_password`, sets `new_password` and revokes every token issued before — other sessions " +
@@ -35,7 +35,7 @@ func (s *Server) registerAccountRoutes() {
 			"A wrong current password is 400 and counts as a failed login (429 after too many); accounts that sign in " +
 			"with Microsoft (Azure AD) have no password here (409).",
 		Errors: []int{http.StatusBadRequest, http.StatusConflict, http.StatusTooManyRequests},
-	}, authAny), false, func(ctx context.Context, in *passwordInput) (*passwordOutput, error) {
+	}, authAny)), false, func(ctx context.Context, in *passwordInput) (*passwordOutput, error) {
 		tok, err := s.accounts.ChangePassword(ctx, principalFrom(ctx), in.Body.CurrentPassword, in.Body.NewPassword)
 		if err != nil {
 			return nil, err

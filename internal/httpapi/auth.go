@@ -21,7 +21,13 @@ type Authenticator interface {
 const (
 	metaAuth = "hub.auth" // "any" (any authenticated caller) or a hub.Permission
 	authAny  = "any"
+	// metaSession marks operations a request made with an API token may not
+	// call (managing tokens, passwords): a leaked token must not mint others.
+	metaSession = "hub.session"
 )
+
+// msgSessionOnly answers an API token on a session-only operation.
+const msgSessionOnly = "API tokens cannot do this: sign in as the user."
 
 const bearerScheme = "bearer"
 
@@ -67,6 +73,9 @@ func (s *Server) authMiddleware(ctx huma.Context, next func(huma.Context)) {
 	p, err := s.authenticate(ctx.Context(), ctx.Header("Authorization"))
 	if err == nil && !holds(p, need) {
 		err = hub.Errorf(hub.EForbidden, identity.MsgForbidden)
+	}
+	if session, _ := ctx.Operation().Metadata[metaSession].(bool); err == nil && session && p.Token != nil {
+		err = hub.Errorf(hub.EForbidden, msgSessionOnly)
 	}
 	if err != nil {
 		body := errorBodyFor(ctx.Context(), err)
@@ -130,5 +139,12 @@ func protect(op huma.Operation, need string) huma.Operation {
 		}
 		op.Description += "Requires permission `" + strings.ReplaceAll(need, "|", "` or `") + "`."
 	}
+	return op
+}
+
+// sessionOnly marks a protected operation as refused to API tokens.
+func sessionOnly(op huma.Operation) huma.Operation {
+	op.Metadata[metaSession] = true
+	op.Description += "\n\nNot with an API token: sign in as the user."
 	return op
 }

@@ -21,8 +21,10 @@ import (
 	"automationhub/internal/hub"
 	"automationhub/internal/hubtest"
 	"automationhub/internal/identity"
+	"automationhub/internal/keyring"
 	"automationhub/internal/portal"
 	"automationhub/internal/registry"
+	"automationhub/internal/robotenv"
 	"automationhub/internal/runs"
 	"automationhub/internal/sqlstore"
 )
@@ -35,6 +37,12 @@ const (
 	// wsRoute is the WebSocket: it authenticates after the upgrade (close
 	// codes), covered by TestLogStream instead of status codes.
 	wsRoute = "websocket"
+	// deployRoute authenticates CI (DEPLOY_TOKEN or an API token), covered
+	// by TestDeployPublish.
+	deployRoute = "deploy"
+	// sessionOnly after a requirement: callers signed in as a user only,
+	// never with an API token (token management, passwords).
+	sessionOnly = " session"
 )
 
 var routeAccess = map[string]string{
@@ -47,7 +55,7 @@ var routeAccess = map[string]string{
 	"GET /docs/{asset}":                        public,
 	"POST /api/v1/auth/token":                  public,
 	"GET /api/v1/auth/me":                      anyAuth,
-	"POST /api/v1/auth/password":               anyAuth,
+	"POST /api/v1/auth/password":               anyAuth + sessionOnly,
 	"GET /api/v1/users/directory":              anyAuth,
 	"POST /api/v1/users":                       "admin.manage",
 	"GET /api/v1/users":                        "admin.manage",
@@ -88,6 +96,16 @@ var routeAccess = map[string]string{
 	"DELETE /api/v1/services/{service_id}":                          "service.manage",
 	"POST /api/v1/services/{service_id}/run":                        "service.run",
 	"GET /api/v1/services/{service_id}/runs":                        "run.read",
+	"GET /api/v1/robots/{robot_id}/env":                             "robot.read",
+	"PUT /api/v1/robots/{robot_id}/env":                             "robot.publish",
+	"DELETE /api/v1/robots/{robot_id}/env/{key}":                    "robot.publish",
+	"POST /api/v1/deploy/robots/{robot_id}/versions/publish":        deployRoute,
+	"POST /api/v1/tokens":                                           anyAuth + sessionOnly,
+	"GET /api/v1/tokens":                                            anyAuth + sessionOnly,
+	"DELETE /api/v1/tokens/{token_id}":                              anyAuth + sessionOnly,
+	"POST /api/v1/service-accounts":                                 "admin.manage",
+	"GET /api/v1/service-accounts":                                  "admin.manage",
+	"POST /api/v1/service-accounts/{user_id}/tokens":                "admin.manage" + sessionOnly,
 }
 
 // holds lists what each test principal holds, written out independently of
@@ -99,6 +117,31 @@ var holds = map[string][]string{
 	"maintainer": {"robot.read", "run.read", "artifact.download", "service.read", "robot.run", "service.run", "run.cancel", "robot.publish"},
 	"admin":      {"*"},
 	"tagscoped":  {"robot.run", "run.read"},
+	// API tokens: what each may use, whatever its user holds beyond.
+	"maintainer-publish-token": {"robot.publish", "robot.read"},
+	"viewer-read-token":        {"robot.read", "run.read"},
+	"operator-token":           {"robot.read", "robot.run", "run.read", "run.cancel", "service.read", "service.run"},
+	"admin-token":              {"*"},
+	"admin-ops-token":          {"worker.manage", "service.manage", "service.read"},
+	"tagscoped-token":          {"robot.run"},
+	"service-account-token":    {"robot.run", "run.read"},
+}
+
+// tokenPrincipals are the API tokens setupAPI makes: the user, the
+// permissions and the tag scope of each.
+var tokenPrincipals = map[string]struct {
+	user  string
+	perms []hub.Permission
+	tag   string
+}{
+	"maintainer-publish-token": {"maintainer", []hub.Permission{hub.PermRobotPublish, hub.PermRobotRead}, ""},
+	"viewer-read-token":        {"viewer", []hub.Permission{hub.PermRobotRead, hub.PermRunRead}, ""},
+	// An operator's token asking for everything an operator has.
+	"operator-token":        {"operator", []hub.Permission{hub.PermRobotRead, hub.PermRobotRun, hub.PermRunRead, hub.PermRunCancel, hub.PermServiceRead, hub.PermServiceRun}, ""},
+	"admin-token":           {"admin", []hub.Permission{hub.PermAdminManage}, ""},
+	"admin-ops-token":       {"admin", []hub.Permission{hub.PermWorkerManage, hub.PermServiceManage, hub.PermServiceRead}, ""},
+	"tagscoped-token":       {"tagscoped", []hub.Permission{hub.PermRobotRun}, "finance"},
+	"service-account-token": {"ci-bot", []hub.Permission{hub.PermRobotRun, hub.PermRunRead}, ""},
 }
 
 type apiBundle struct {
@@ -147,8 +190,13 @@ func setupAPIWith(t testing.TB, dialect string, maxArtifact int64, adjust func(*
 	t.Cleanup(func() { mb.Close() })
 	runSvc := runs.New(db, mb, blobs, runs.Config{Logger: slog.New(slog.DiscardHandler)})
 	ops := runs.NewOps(db, time.Minute, nil)
+	ring, err := keyring.New(keyring.GenerateKey())
+	if err != nil {
+		t.Fatal(err)
+	}
 	deps := httpapi.Deps{Config: cfg, Version: "test", Logger: slog.New(slog.DiscardHandler), Auth: ids, Accounts: ids,
-		Registry: reg, Runs: runSvc, LiveLogs: mb, Ops: ops, Portal: portal.New(db, runSvc, nil)}
+		Registry: reg, Runs: runSvc, LiveLogs: mb, Ops: ops, Portal: portal.New(db, runSvc, nil),
+		RobotEnv: robotenv.New(db, ring, nil), Tokens: ids}
 	if adjust != nil {
 		adjust(&deps)
 	}
@@ -190,6 +238,31 @@ func setupAPIWith(t testing.TB, dialect string, maxArtifact int64, adjust func(*
 		tok, err := ids.Login(ctx, name, "password-"+name, "")
 		if err != nil {
 			t.Fatal(err)
+		}
+		b.tokens[name] = tok
+	}
+	sa, err := ids.CreateServiceAccount(ctx, admin, identity.NewServiceAccount{Username: "ci-bot", Role: hub.RoleOperator})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.users["ci-bot"] = sa
+	for name, tp := range tokenPrincipals {
+		in := identity.NewToken{Name: name, Permissions: tp.perms}
+		if tp.tag != "" {
+			in.ScopeTag = &tp.tag
+		}
+		var tok string
+		if tp.user == "ci-bot" {
+			_, tok, err = ids.CreateServiceAccountToken(ctx, admin, sa.ID, in)
+		} else {
+			var owner *hub.Principal
+			if owner, err = ids.Authenticate(ctx, b.tokens[tp.user], ""); err != nil {
+				t.Fatal(err)
+			}
+			_, tok, err = ids.CreateToken(ctx, owner, in)
+		}
+		if err != nil {
+			t.Fatalf("token %s: %v", name, err)
 		}
 		b.tokens[name] = tok
 	}
@@ -238,9 +311,10 @@ func TestRBACMatrix(t *testing.T) {
 				if (need == public) != rt.Public {
 					t.Errorf("route %s: router says public=%v, matrix says %q", key, rt.Public, need)
 				}
-				if need == wsRoute {
+				if need == wsRoute || need == deployRoute {
 					continue
 				}
+				need, session := strings.CutSuffix(need, sessionOnly)
 				for who, perms := range holds {
 					t.Run(strings.ReplaceAll(key, "/", "_")+"/"+who, func(t *testing.T) {
 						ct, body := "", ""
@@ -255,12 +329,16 @@ func TestRBACMatrix(t *testing.T) {
 							t.Fatalf("status %d (%s)", rec.Code, rec.Body)
 						}
 						allowed := need == public || (need == anyAuth && who != "anonymous")
+						isToken := strings.HasSuffix(who, "-token")
 						for _, p := range perms {
 							for _, n := range strings.Split(need, "|") {
 								if p == "*" || p == n {
 									allowed = true
 								}
 							}
+						}
+						if session && isToken {
+							allowed = false
 						}
 						switch {
 						case need == public:

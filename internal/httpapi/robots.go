@@ -322,6 +322,12 @@ func (s *Server) registerPublish() {
 }
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request, p *hub.Principal) {
+	s.publishForm(w, r, p, hub.SourceUser)
+}
+
+// publishForm reads a publish form (streaming its artifact into the store)
+// and publishes the version for p with the given source.
+func (s *Server) publishForm(w http.ResponseWriter, r *http.Request, p *hub.Principal, source string) {
 	ctx := r.Context()
 	robotID := r.PathValue("robot_id")
 	if err := s.registry.AuthorizePublish(ctx, p, robotID); err != nil {
@@ -412,7 +418,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, p *hub.Principa
 		EntrypointPath: fields.Get("entrypoint_path"), EntrypointType: fields.Get("entrypoint_type"),
 		ArgumentsJSON: fields.Get("arguments_json"), EnvVarsJSON: fields.Get("env_vars_json"),
 		WorkingDirectory: fields.Get("working_directory"), CommitSHA: fields.Get("commit_sha"),
-		Branch: fields.Get("branch"), BuildURL: fields.Get("build_url"), FileName: fileName, Source: hub.SourceUser,
+		Branch: fields.Get("branch"), BuildURL: fields.Get("build_url"), FileName: fileName, Source: source,
 	}
 	if a := strings.TrimSpace(fields.Get("activate")); a != "" {
 		b, err := registry.ParseBool("activate", a)

@@ -58,6 +58,10 @@ type Deps struct {
 	Ops OpsViews
 	// Portal serves domains and services.
 	Portal Portal
+	// RobotEnv serves robot configuration; Tokens API tokens and service
+	// accounts.
+	RobotEnv RobotEnv
+	Tokens   Tokens
 }
 
 // Route is one registered method and path pattern.
@@ -84,6 +88,8 @@ type Server struct {
 	logRecheck     time.Duration
 	ops            OpsViews
 	portal         Portal
+	robotEnv       RobotEnv
+	tokens         Tokens
 
 	mux     *http.ServeMux
 	api     huma.API
@@ -125,6 +131,8 @@ func New(d Deps) (*Server, error) {
 		logRecheck: d.LogRecheck,
 		ops:        d.Ops,
 		portal:     d.Portal,
+		robotEnv:   d.RobotEnv,
+		tokens:     d.Tokens,
 	}
 	for _, p := range d.Config.TrustedProxies {
 		n, err := config.ParseIPOrCIDR(p)
@@ -145,7 +153,7 @@ func New(d Deps) (*Server, error) {
 	hc.AllowAdditionalPropertiesByDefault = true
 	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		bearerScheme: {Type: "http", Scheme: "bearer", BearerFormat: "JWT",
-			Description: "A token from POST /api/v1/auth/token, or an Azure AD access token for this API."},
+			Description: "A token from POST /api/v1/auth/token, an API token (hub_…, POST /api/v1/tokens), or an Azure AD access token for this API."},
 	}
 	s.api = humago.New(s.mux, hc)
 	s.api.UseMiddleware(s.authMiddleware)
@@ -157,6 +165,9 @@ func New(d Deps) (*Server, error) {
 	s.registerLogStream()
 	s.registerOpsRoutes()
 	s.registerPortalRoutes()
+	s.registerRobotEnvRoutes()
+	s.registerDeployRoutes()
+	s.registerTokenRoutes()
 	s.inner = jsonFallbacks(s.mux)
 	s.handler = s.observe(s.guard(http.HandlerFunc(s.route)))
 	return s, nil

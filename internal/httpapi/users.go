@@ -31,21 +31,23 @@ type Accounts interface {
 
 // UserRead is a user as the API shows it (never the password hash).
 type UserRead struct {
-	ID          string    `json:"id" format:"uuid"`
-	Username    string    `json:"username"`
-	FullName    *string   `json:"full_name"`
-	Email       *string   `json:"email"`
-	IsActive    bool      `json:"is_active"`
-	IsSuperuser bool      `json:"is_superuser"`
-	Role        string    `json:"role" enum:"None,Viewer,Operator,Maintainer,Admin" doc:"Role stored for the user (superusers act as Admin)."`
-	AuthSource  string    `json:"auth_source" enum:"local,azure_ad"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	ID          string  `json:"id" format:"uuid"`
+	Username    string  `json:"username"`
+	FullName    *string `json:"full_name"`
+	Email       *string `json:"email"`
+	IsActive    bool    `json:"is_active"`
+	IsSuperuser bool    `json:"is_superuser"`
+	Role        string  `json:"role" enum:"None,Viewer,Operator,Maintainer,Admin" doc:"Role stored for the user (superusers act as Admin)."`
+	AuthSource  string  `json:"auth_source" enum:"local,azure_ad"`
+	// ServiceAccount marks an account for programs (API tokens only).
+	ServiceAccount bool      `json:"service_account"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
 }
 
 func userRead(u *hub.User) UserRead {
 	return UserRead{ID: u.ID, Username: u.Username, FullName: u.FullName, Email: u.Email, IsActive: u.IsActive,
-		IsSuperuser: u.IsSuperuser, Role: string(u.Role), AuthSource: u.AuthSource, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+		IsSuperuser: u.IsSuperuser, Role: string(u.Role), AuthSource: u.AuthSource, ServiceAccount: u.ServiceAccount, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 }
 
 // PermissionRead is one grant.

@@ -70,6 +70,9 @@ type User struct {
 	Role           Role
 	AuthSource     string
 	AzureObjectID  *string
+	// ServiceAccount marks an account for programs: it has no password and
+	// authenticates only with API tokens an administrator made for it.
+	ServiceAccount bool
 	// TokenGeneration is carried by the user's local tokens; raising it
 	// (password change, deactivation) revokes every token issued before.
 	TokenGeneration int
@@ -105,6 +108,9 @@ type Principal struct {
 	Grants     []Grant
 	// ClientIP is the caller's address as the HTTP layer determined it.
 	ClientIP string
+	// Token is the API token the caller authenticated with (nil for a
+	// sign-in token); Grants then already hold only what it may use.
+	Token *APIToken
 }
 
 // UserID returns the principal's user id, or nil.

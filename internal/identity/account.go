@@ -33,7 +33,10 @@ const (
 // an account without a local password (Azure AD) is EConflict, as is a
 // concurrent change of the same password. Nothing changes on any error.
 func (s *Service) ChangePassword(ctx context.Context, p *hub.Principal, current, next string) (string, error) {
-	if p == nil || p.User == nil || p.AuthSource != hub.AuthSourceLocal || p.User.AuthSource != hub.AuthSourceLocal {
+	if p != nil && p.Token != nil {
+		return "", hub.Errorf(hub.EForbidden, "API tokens cannot change passwords: sign in as the user.")
+	}
+	if p == nil || p.User == nil || p.AuthSource != hub.AuthSourceLocal || p.User.AuthSource != hub.AuthSourceLocal || p.User.ServiceAccount {
 		return "", hub.Errorf(hub.EConflict, msgNotLocal)
 	}
 	u, now := p.User, s.clock.Now()

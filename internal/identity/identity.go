@@ -45,6 +45,16 @@ type Store interface {
 	DeleteGrant(ctx context.Context, userID string, grantID int64, ev *hub.AuditEvent) (*hub.Grant, error)
 	RobotExists(ctx context.Context, id string) (bool, error)
 	RecordAudit(ctx context.Context, ev *hub.AuditEvent) error
+	RobotByID(ctx context.Context, id string) (*hub.Robot, error)
+	// TokenWithUser reads an API token by hash with its user, the user's
+	// grants and its robot's tags in one query (ENotFound when absent).
+	TokenWithUser(ctx context.Context, hash string) (*hub.APIToken, *hub.User, []hub.Grant, error)
+	TouchToken(ctx context.Context, id string, now, since time.Time) error
+	CreateToken(ctx context.Context, t *hub.APIToken, ev *hub.AuditEvent) error
+	Tokens(ctx context.Context, userID string, limit int) ([]hub.APIToken, error)
+	TokenByID(ctx context.Context, id string) (*hub.APIToken, error)
+	DeleteToken(ctx context.Context, id string, ev *hub.AuditEvent) error
+	ServiceAccounts(ctx context.Context) ([]hub.User, error)
 	ListAudit(ctx context.Context, f hub.AuditFilter) ([]hub.AuditEvent, hub.ListInfo, error)
 }
 
@@ -104,7 +114,8 @@ type Service struct {
 	ipLimit, userLimit *failureLimiter
 	failedLogins       *auditBudget
 	hashSlots          *semaphore.Weighted
-	hashHook           func() // called in a hashing slot (tests)
+	hashHook           func()   // called in a hashing slot (tests)
+	tokenUses          sync.Map // API token id → when this process last recorded its use
 
 	dummyOnce sync.Once
 	dummyHash string
@@ -179,6 +190,9 @@ func (s *Service) Authenticate(ctx context.Context, raw, clientIP string) (*hub.
 	raw = strings.TrimSpace(raw)
 	if raw == "" {
 		return nil, hub.Errorf(hub.EUnauthorized, msgNotAuthenticated)
+	}
+	if hub.IsAPIToken(raw) {
+		return s.tokenPrincipal(ctx, raw, clientIP)
 	}
 	switch tokenAlg(raw) {
 	case "HS256":
@@ -373,6 +387,9 @@ func (s *Service) Login(ctx context.Context, login, password, clientIP string) (
 	})
 	if err != nil {
 		return "", err
+	}
+	if match && u.ServiceAccount {
+		match = false // service accounts authenticate with API tokens only
 	}
 	if !match {
 		att.failed()

@@ -8,6 +8,7 @@ package portal
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"regexp"
 
 	"github.com/google/uuid"
@@ -486,7 +487,12 @@ func (s *Service) Run(ctx context.Context, p *hub.Principal, id string, params m
 	})
 	switch hub.ErrorKind(err) {
 	case "":
-	case hub.ENotFound, hub.EConflict, hub.EUnprocessable:
+	case hub.EConflict:
+		if errors.Is(err, hub.ErrMissingRunEnv) {
+			return nil, err // 409 naming the keys, as execute answers
+		}
+		return nil, hub.Errorf(hub.EInvalid, "%s", hub.ErrorMessage(err))
+	case hub.ENotFound, hub.EUnprocessable:
 		return nil, hub.Errorf(hub.EInvalid, "%s", hub.ErrorMessage(err))
 	default:
 		return nil, err

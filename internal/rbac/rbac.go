@@ -179,3 +179,70 @@ func Effective(p *hub.Principal) []hub.Permission {
 	}
 	return out
 }
+
+// ForToken returns the principal of a request made with an API token of
+// p's user: p's own rights (as its user holds them now) narrowed to the
+// token's permissions and robot or tag scope. The result has role None and
+// only grants, so Allowed, Has and Scope apply the narrowing everywhere
+// without knowing about tokens. A token never gives more than its user has:
+//
+//   - without a scope, each permission of the token carries what the user
+//     holds of it (global, or the same robot and tag grants);
+//   - scoped to a robot, each robot permission is granted on that robot if
+//     the user may use it there (t.RobotTags are that robot's tags);
+//   - scoped to a tag, each robot permission is granted on the tag if the
+//     user holds it everywhere or through a grant of that tag;
+//   - admin.manage bypasses every check, so it is dropped from a scoped token.
+func ForToken(p *hub.Principal, t *hub.APIToken) *hub.Principal {
+	out := *p
+	out.Role, out.Grants, out.Token = hub.RoleNone, nil, t
+	grant := func(perm hub.Permission, robotID, tag *string) {
+		out.Grants = append(out.Grants, hub.Grant{UserID: p.Subject, ResourceType: ResourceType(perm), ResourceID: robotID, ScopeTag: tag, Action: perm})
+	}
+	scoped := t.RobotID != nil || t.ScopeTag != nil
+	for _, perm := range t.Permissions {
+		if !Known(perm) || slices.ContainsFunc(out.Grants, func(g hub.Grant) bool { return g.Action == perm }) {
+			continue
+		}
+		switch {
+		case perm == hub.PermAdminManage && scoped:
+		case t.RobotID != nil && RobotScoped(perm):
+			if Allowed(p, perm, &hub.RobotRef{ID: *t.RobotID, Tags: t.RobotTags}) {
+				grant(perm, t.RobotID, nil)
+			}
+		case t.ScopeTag != nil && RobotScoped(perm):
+			if s := Scope(p, perm); s.All || slices.Contains(s.Tags, *t.ScopeTag) {
+				grant(perm, nil, t.ScopeTag)
+			}
+		case IsAdmin(p) || len(grantsFor(p, perm)) == 0:
+			if slices.Contains(RolePermissions(p.Role), perm) || IsAdmin(p) {
+				grant(perm, nil, nil)
+			}
+		default:
+			for _, g := range grantsFor(p, perm) {
+				grant(perm, g.ResourceID, g.ScopeTag)
+			}
+		}
+	}
+	return &out
+}
+
+// Delegable reports whether p may put perm in an API token narrowed to robot
+// (when not nil) or to the robots with tag (when not empty): the token must
+// not give more than p holds. admin.manage cannot be narrowed.
+func Delegable(p *hub.Principal, perm hub.Permission, robot *hub.RobotRef, tag string) bool {
+	if !Known(perm) {
+		return false
+	}
+	scoped := robot != nil || tag != ""
+	switch {
+	case perm == hub.PermAdminManage && scoped:
+		return false
+	case robot != nil && RobotScoped(perm):
+		return Allowed(p, perm, robot)
+	case tag != "" && RobotScoped(perm):
+		s := Scope(p, perm)
+		return s.All || slices.Contains(s.Tags, tag)
+	}
+	return Has(p, perm)
+}

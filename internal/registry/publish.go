@@ -74,9 +74,9 @@ func (s *Service) Publish(ctx context.Context, p *hub.Principal, robotID string,
 	if err != nil {
 		return nil, err
 	}
-	if v.CreatedSource == hub.SourceUser {
-		v.CreatedBy = p.UserID()
-	}
+	// The publisher's user, also for CI: a service account's token names
+	// its account; the shared deploy token names none.
+	v.CreatedBy = p.UserID()
 	if exists, err := s.store.VersionExists(ctx, r.ID, v.Version); err != nil {
 		return nil, err
 	} else if exists {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -30,6 +31,9 @@ type Store interface {
 	RobotByID(ctx context.Context, id string) (*hub.Robot, error)
 	VersionByID(ctx context.Context, robotID, versionID string) (*hub.Version, error)
 	ActiveVersion(ctx context.Context, robotID string) (*hub.Version, error)
+	// EnvKeys returns the keys of a robot's configuration for an
+	// environment, each with whether it is a secret.
+	EnvKeys(ctx context.Context, robotID, envName string) (map[string]bool, error)
 	CreateRun(ctx context.Context, r *hub.Run, ev *hub.AuditEvent) error
 	RunByID(ctx context.Context, id string) (*hub.Run, error)
 	ListRuns(ctx context.Context, f hub.RunFilter) ([]hub.Run, hub.ListInfo, error)
@@ -186,6 +190,9 @@ func (s *Service) Execute(ctx context.Context, p *hub.Principal, robotID string,
 	if err := hub.CheckRunEnv(renv, v.DeclaredEnvKeys()); err != nil {
 		return nil, err
 	}
+	if err := s.CheckRunConfig(ctx, robot.ID, v, env, renv); err != nil {
+		return nil, err
+	}
 	trigger := in.TriggerType
 	if trigger == "" {
 		trigger = hub.TriggerManual
@@ -211,6 +218,41 @@ func (s *Service) Execute(ctx context.Context, p *hub.Principal, robotID string,
 		s.log.WarnContext(ctx, "run queued but its ready signal failed; the reconciler will resend it", "run_id", r.ID, "error", err.Error())
 	}
 	return shown(r), nil
+}
+
+// CheckRunConfig checks a run about to be created against its robot's
+// configuration for the run's environment: every key the version requires
+// (robot.yaml's required_env) must be configured there (EConflict naming the
+// missing keys, wrapping hub.ErrMissingRunEnv), and the runtime environment
+// may not override a secret of it (EInvalid). Every path that creates a run
+// calls it before the run is written: execute, portal service runs (through
+// Execute) and schedules.
+func (s *Service) CheckRunConfig(ctx context.Context, robotID string, v *hub.Version, envName string, runtimeEnv map[string]string) error {
+	if len(v.RequiredEnvKeys) == 0 && len(runtimeEnv) == 0 {
+		return nil
+	}
+	keys, err := s.store.EnvKeys(ctx, robotID, envName)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, k := range v.RequiredEnvKeys {
+		if _, ok := keys[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return fmt.Errorf("%w: %w", hub.Errorf(hub.EConflict, "Missing required env vars for %s: %s. Configure keys in Robot > Config/Secrets before executing.",
+			envName, strings.Join(slices.Compact(missing), ", ")), hub.ErrMissingRunEnv)
+	}
+	names := slices.Sorted(maps.Keys(runtimeEnv))
+	for _, k := range names {
+		if keys[k] {
+			return hub.Errorf(hub.EInvalid, "runtime_env key %s is a secret of the robot's %s configuration and cannot be overridden.", k, envName)
+		}
+	}
+	return nil
 }
 
 // shown is a run as callers see it: the values of secret-looking runtime_env

@@ -2,6 +2,7 @@ package runs_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -182,3 +183,58 @@ func TestReconciler(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// TestRequiredConfigAndSecrets: a version's required keys must be in its
+// robot's configuration for the run's environment (409 naming them, in
+// order), and a run may not override a secret of it (400).
+func TestRequiredConfigAndSecrets(t *testing.T) {
+	for _, dialect := range hubtest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			f := setup(t, dialect)
+			ctx := context.Background()
+			key := "robots/r/2.0.0/artifact.zip"
+			v := &hub.Version{ID: uuid.NewString(), RobotID: f.robot, Version: "2.0.0", Channel: "stable", EntrypointType: "PYTHON", EntrypointPath: "main.py",
+				Arguments: []string{}, EnvVars: map[string]string{}, ArtifactType: "ZIP", ArtifactPath: &key, CreatedSource: "user",
+				RequiredEnvKeys: []string{"SAP_USER", "API_TOKEN"}, RuntimeEnvKeys: []string{"REGION"}, CreatedAt: f.clock.now}
+			if err := f.db.PublishVersion(ctx, v, nil, func() error { return nil }, func() {}); err != nil {
+				t.Fatal(err)
+			}
+			exec := func(env string, renv map[string]string) error {
+				_, err := f.svc.Execute(ctx, f.admin, f.robot, runs.ExecuteInput{VersionID: &v.ID, EnvName: env, RuntimeEnv: renv})
+				return err
+			}
+			err := exec("", nil)
+			if hub.ErrorKind(err) != hub.EConflict || !errors.Is(err, hub.ErrMissingRunEnv) ||
+				hub.ErrorMessage(err) != "Missing required env vars for PROD: API_TOKEN, SAP_USER. Configure keys in Robot > Config/Secrets before executing." {
+				t.Fatalf("nothing configured: %v", err)
+			}
+			put := func(env, key string, secret bool) {
+				t.Helper()
+				err := f.db.PutEnvVars(ctx, []hub.EnvVar{{RobotID: f.robot, EnvName: env, Key: key, IsSecret: secret, KeyID: "k", Ciphertext: "c",
+					CreatedAt: f.clock.now, UpdatedAt: f.clock.now}}, func(hub.EnvVar, bool) *hub.AuditEvent { return nil })
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			put("PROD", "API_TOKEN", true)
+			put("HML", "SAP_USER", false)
+			if err := exec("PROD", nil); hub.ErrorMessage(err) != "Missing required env vars for PROD: SAP_USER. Configure keys in Robot > Config/Secrets before executing." {
+				t.Errorf("one configured in PROD: %v", err)
+			}
+			if err := exec("HML", nil); hub.ErrorMessage(err) != "Missing required env vars for HML: API_TOKEN. Configure keys in Robot > Config/Secrets before executing." {
+				t.Errorf("HML: %v", err)
+			}
+			put("PROD", "SAP_USER", false)
+			put("PROD", "REGION", true)
+			if err := exec("PROD", nil); err != nil {
+				t.Errorf("all configured: %v", err)
+			}
+			if err := exec("PROD", map[string]string{"REGION": "eu"}); hub.ErrorKind(err) != hub.EInvalid || !strings.Contains(hub.ErrorMessage(err), "REGION is a secret") {
+				t.Errorf("overriding a secret: %v, want 400", err)
+			}
+			if err := exec("PROD", map[string]string{"SAP_USER": "other"}); err != nil {
+				t.Errorf("overriding a plain value: %v", err)
+			}
+		})
+	}
+}

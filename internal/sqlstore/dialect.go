@@ -20,6 +20,9 @@ type dialect interface {
 	// grantsJSON is a scalar subquery giving the grants of the user row
 	// `users` as a JSON array of hub.Grant (NULL or [] when none).
 	grantsJSON() string
+	// robotTagsJSON is a scalar subquery giving the tags of the robot whose
+	// id is the column col as a JSON array of strings (NULL or [] when none).
+	robotTagsJSON(col string) string
 }
 
 // grantFields are the JSON keys and columns of a grant (hub.Grant's names).
@@ -41,6 +44,9 @@ func (sqliteDialect) grantsJSON() string {
 	return `(SELECT json_group_array(json_object(` + grantFields + `)) FROM
 		(SELECT * FROM permissions WHERE user_id = users.id ORDER BY resource_type, action, id) p)`
 }
+func (sqliteDialect) robotTagsJSON(col string) string {
+	return `(SELECT json_group_array(tag) FROM (SELECT tag FROM robot_tags WHERE robot_id = ` + col + ` ORDER BY tag))`
+}
 func (sqliteDialect) artifactsJSON() string {
 	return `(SELECT json_group_array(json_object(` + artifactFields + `)) FROM
 		(SELECT * FROM artifacts WHERE run_id = r.run_id ORDER BY artifact_name, id) a)`
@@ -53,6 +59,9 @@ func (postgresDialect) forUpdate() string { return " FOR UPDATE" }
 func (postgresDialect) grantsJSON() string {
 	return `(SELECT json_agg(json_build_object(` + grantFields + `) ORDER BY p.resource_type, p.action, p.id)
 		FROM permissions p WHERE p.user_id = users.id)`
+}
+func (postgresDialect) robotTagsJSON(col string) string {
+	return `(SELECT json_agg(tag ORDER BY tag) FROM robot_tags WHERE robot_id = ` + col + `)`
 }
 func (postgresDialect) artifactsJSON() string {
 	return `(SELECT json_agg(json_build_object(` + artifactFields + `) ORDER BY a.artifact_name, a.id)

@@ -160,6 +160,11 @@ func TestRoundTripEveryTable(t *testing.T) {
 				{"artifacts", `INSERT INTO artifacts (id, run_id, artifact_name, file_path, file_size_bytes, content_type, sha256, created_at)
 					VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, []any{ids["artifact"], ids["run"], "out.csv", "runs/x/outputs/out.csv", int64(3_000_000_000), "text/csv", "ff", now}},
 				{"file_deletions", `INSERT INTO file_deletions (path, queued_at) VALUES (?, ?)`, []any{"runs/x/outputs/out.csv", now}},
+				{"robot_env_vars", `INSERT INTO robot_env_vars (robot_id, env_name, env_key, value_encrypted, key_id, is_secret, created_at, created_by, updated_at, updated_by)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, []any{ids["robot"], "HML", "API_TOKEN", "c2VhbGVk", "0123456789abcdef", true, now, ids["user"], now, nil}},
+				{"api_tokens", `INSERT INTO api_tokens (id, user_id, name, token_hash, hint, permissions_json, robot_id, scope_tag, expires_at, created_at, created_by, last_used_at)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, []any{uuid.NewString(), ids["user"], "ci", strings.Repeat("a", 64), "hub_abcd", `["robot.publish"]`,
+					ids["robot"], nil, now.Add(time.Hour), now, ids["user"], nil}},
 				{"audit_events", `INSERT INTO audit_events (actor_user_id, actor_subject, action, target_type, target_id, metadata_json, ip, created_at)
 					VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, []any{ids["user"], nil, "robot.created", "robot", ids["robot"], `{"name":"invoice-bot"}`, "10.0.0.1", now}},
 			}
@@ -251,6 +256,19 @@ func TestRoundTripEveryTable(t *testing.T) {
 			var auditAction, meta, ip string
 			mustScan(t, "audit_events", q.QueryRow(ctx, `SELECT action, metadata_json, ip FROM audit_events WHERE target_id = ?`, ids["robot"]), &auditAction, &meta, &ip)
 			check(t, "audit_events", []any{auditAction, meta, ip}, []any{"robot.created", `{"name":"invoice-bot"}`, "10.0.0.1"})
+
+			var envKey, sealed, keyID string
+			var isSecret bool
+			mustScan(t, "robot_env_vars", q.QueryRow(ctx, `SELECT env_key, value_encrypted, key_id, is_secret FROM robot_env_vars WHERE robot_id = ? AND env_name = ?`, ids["robot"], "HML"),
+				&envKey, &sealed, &keyID, &isSecret)
+			check(t, "robot_env_vars", []any{envKey, sealed, keyID, isSecret}, []any{"API_TOKEN", "c2VhbGVk", "0123456789abcdef", true})
+
+			var tokName, tokPerms string
+			var tokExpires time.Time
+			var tokUsed sql.NullTime
+			mustScan(t, "api_tokens", q.QueryRow(ctx, `SELECT name, permissions_json, expires_at, last_used_at FROM api_tokens WHERE token_hash = ?`, strings.Repeat("a", 64)),
+				&tokName, &tokPerms, &tokExpires, &tokUsed)
+			check(t, "api_tokens", []any{tokName, tokPerms, tokExpires, tokUsed.Valid}, []any{"ci", `["robot.publish"]`, now.Add(time.Hour), false})
 
 			var fpath string
 			var fqueued time.Time

@@ -68,6 +68,26 @@ var upgradeFixtures = map[int64]*upgradeFixture{
 		},
 		check: checkRunCounters,
 	},
+	6: {
+		// Robot configuration and API tokens; users from before are people.
+		insert: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			mustExec(t, ctx, db, `INSERT INTO robot_env_vars (robot_id, env_name, env_key, value_encrypted, is_secret, created_at, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`, ids["robot"], "PROD", "API_KEY", "gAAAAA-legacy", true, fixtureTime, fixtureTime)
+			ids["token6"] = uuid.NewString()
+			mustExec(t, ctx, db, `INSERT INTO api_tokens (id, user_id, name, token_hash, hint, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+				ids["token6"], ids["user"], "ci", "hash6", "hub_x", fixtureTime)
+		},
+		check: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			vars, err := db.EnvVars(ctx, ids["robot"], "PROD")
+			if err != nil || len(vars) != 1 || vars[0].KeyID != "" || !vars[0].IsSecret {
+				t.Errorf("robot configuration after the upgrade = %+v, %v", vars, err)
+			}
+			tok, u, _, err := db.TokenWithUser(ctx, "hash6")
+			if err != nil || tok.ID != ids["token6"] || len(tok.Permissions) != 0 || u.ServiceAccount {
+				t.Errorf("token after the upgrade = %+v (user %+v), %v", tok, u, err)
+			}
+		},
+	},
 }
 
 // checkRunCounters compares the maintained run counters with the table.

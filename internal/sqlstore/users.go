@@ -12,7 +12,7 @@ import (
 )
 
 const userColumns = `id, username, full_name, email, hashed_password, is_active, is_superuser, role, auth_source,
-	azure_object_id, token_generation, created_at, updated_at`
+	azure_object_id, token_generation, created_at, updated_at, service_account`
 
 // scanUser reads userColumns, then any extra columns into extra.
 func scanUser(row interface{ Scan(...any) error }, extra ...any) (*hub.User, error) {
@@ -23,7 +23,7 @@ func scanUser(row interface{ Scan(...any) error }, extra ...any) (*hub.User, err
 		role            string
 	)
 	err := row.Scan(append([]any{&u.ID, &u.Username, &fullName, &email, &u.HashedPassword, &u.IsActive, &u.IsSuperuser, &role,
-		&u.AuthSource, &azure, &u.TokenGeneration, &u.CreatedAt, &u.UpdatedAt}, extra...)...)
+		&u.AuthSource, &azure, &u.TokenGeneration, &u.CreatedAt, &u.UpdatedAt, &u.ServiceAccount}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -59,9 +59,9 @@ func userConflict(err error) error {
 // transaction. A duplicate username, e-mail or Azure object id is EConflict.
 func (db *DB) CreateUser(ctx context.Context, u *hub.User, grants []hub.Grant, ev *hub.AuditEvent) error {
 	err := db.InTx(ctx, func(tx *Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			u.ID, u.Username, u.FullName, u.Email, u.HashedPassword, u.IsActive, u.IsSuperuser, string(u.Role),
-			u.AuthSource, u.AzureObjectID, u.TokenGeneration, u.CreatedAt, u.UpdatedAt)
+			u.AuthSource, u.AzureObjectID, u.TokenGeneration, u.CreatedAt, u.UpdatedAt, u.ServiceAccount)
 		if err != nil {
 			return userConflict(err)
 		}
@@ -286,9 +286,10 @@ func (db *DB) UpdateUser(ctx context.Context, id string, ch hub.UserUpdate, ev *
 }
 
 // activeLocalAdmin selects the active local administrators (with adminArgs).
-const activeLocalAdmin = `is_active = ? AND auth_source = ? AND (is_superuser = ? OR role = ?)`
+// Service accounts do not count: nobody can sign in as one.
+const activeLocalAdmin = `is_active = ? AND auth_source = ? AND service_account = ? AND (is_superuser = ? OR role = ?)`
 
-var adminArgs = []any{true, hub.AuthSourceLocal, true, string(hub.RoleAdmin)}
+var adminArgs = []any{true, hub.AuthSourceLocal, false, true, string(hub.RoleAdmin)}
 
 // lockAdmins locks the rows of the active local administrators, in id
 // order, for the rest of tx. Two concurrent changes that could each remove

@@ -34,6 +34,7 @@ func (u *UI) routes() {
 	u.adminRoutes()
 	u.manageRoutes()
 	u.accountRoutes()
+	u.secretsRoutes()
 
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		u.plainError(w, r, http.StatusNotFound, "error.not_found")

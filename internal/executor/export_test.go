@@ -1,0 +1,4 @@
+package executor
+
+// MaskLoggerForTest exposes maskLogger to the external tests.
+var MaskLoggerForTest = maskLogger
