@@ -31,7 +31,10 @@ func NewRunGroups() (*RunGroups, error) {
 	}
 	parent := filepath.Join(mount, own)
 	sweepEmptyGroups(parent)
-	root, err := os.MkdirTemp(parent, "hub-runs-")
+	// The name carries this process's id: other workers in the same group
+	// leave a live worker's run groups alone (a run's group is empty for a
+	// moment between Create and the launcher joining it).
+	root, err := os.MkdirTemp(parent, "hub-runs-"+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		return nil, fmt.Errorf("create the runs' cgroup: %w", err)
 	}
@@ -39,10 +42,14 @@ func NewRunGroups() (*RunGroups, error) {
 }
 
 // sweepEmptyGroups removes run groups that hold no process, left by workers
-// that ended before their runs did; groups with processes stay.
+// that ended before their runs did; groups with processes stay, and so do
+// all the groups of a worker that is still running.
 func sweepEmptyGroups(parent string) {
 	roots, _ := filepath.Glob(filepath.Join(parent, "hub-runs-*"))
 	for _, root := range roots {
+		if ownerAlive(filepath.Base(root)) {
+			continue
+		}
 		runs, _ := os.ReadDir(root)
 		for _, r := range runs {
 			if dir := filepath.Join(root, r.Name()); r.IsDir() && len(groupPIDs(dir)) == 0 {
@@ -51,6 +58,18 @@ func sweepEmptyGroups(parent string) {
 		}
 		_ = os.Remove(root) // fails while it still has groups
 	}
+}
+
+// ownerAlive reports whether the worker that made a runs' group (named
+// hub-runs-<pid>-<random>) still runs. A reused pid only delays the sweep.
+func ownerAlive(name string) bool {
+	pid, _, ok := strings.Cut(strings.TrimPrefix(name, "hub-runs-"), "-")
+	n, err := strconv.Atoi(pid)
+	if !ok || err != nil || n <= 0 {
+		return false
+	}
+	err = syscall.Kill(n, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // Create makes the group of one run and returns its folder, which the

@@ -115,6 +115,41 @@ func TestRunGroupEndsDetachedProcesses(t *testing.T) {
 	}
 }
 
+// TestStartingWorkerLeavesLiveGroupsAlone starts a second set of run groups
+// (another worker starting in the same cgroup) while the first has a run
+// group that no process has joined yet: the sweep must not remove it, or
+// that run fails to start. A dead worker's empty groups do go.
+func TestStartingWorkerLeavesLiveGroupsAlone(t *testing.T) {
+	first, err := sandbox.NewRunGroups()
+	if err != nil {
+		t.Skip("no writable cgroup v2 here: " + err.Error())
+	}
+	defer first.Close()
+	dir, err := first.Create("run-about-to-start")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(dir)
+	// Groups left by a worker that no longer runs (an impossible pid).
+	dead := filepath.Join(filepath.Dir(filepath.Dir(dir)), "hub-runs-2147483646-left")
+	if err := os.MkdirAll(filepath.Join(dead, "old-run"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	second, err := sandbox.NewRunGroups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if _, err := os.Stat(dir); err != nil {
+		t.Errorf("a starting worker removed a live worker's run group: %v", err)
+	}
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		os.Remove(filepath.Join(dead, "old-run"))
+		os.Remove(dead)
+		t.Errorf("a dead worker's empty groups were left: %v", err)
+	}
+}
+
 func TestMain(m *testing.M) {
 	sandbox.RunIfLauncher() // the tests start robots through this binary
 	os.Exit(m.Run())
