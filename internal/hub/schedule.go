@@ -50,37 +50,34 @@ type Schedule struct {
 	RobotName string
 }
 
-// Fire is one run a scheduler decided to start for a schedule's fire time.
-type Fire struct {
-	ScheduleID string
-	At         time.Time // the fire time the run is for
+// ScheduleLoad is how many of a schedule's runs are active when a fire
+// comes: waiting (PENDING) and running.
+type ScheduleLoad struct {
+	Pending, Running int
 }
 
-// ScheduleClaim is what a scheduler pass writes for one schedule in the
-// transaction that claims its due fire: the fire time it read (the
-// condition of the update), the schedule's next fire time and last fired
-// time, and the fire times to start runs for (none when the fire is
-// skipped).
-type ScheduleClaim struct {
-	ScheduleID string
-	// Due is the next_fire_at the scheduler read; the claim succeeds only
-	// if it is still the stored value.
-	Due      time.Time
-	Next     *time.Time
-	LastFire *time.Time
-	Fires    []time.Time
+// FireDecision is what a scheduler does with one due schedule: the next
+// fire time to store (nil: never again), the fire time to record as the
+// last one, the fire times to start runs for (oldest first), whether to
+// cancel the schedule's active runs first (cancel_previous), and — when
+// no run starts — why ("missed", "overlap", "queue_full").
+type FireDecision struct {
+	Next, LastFire *time.Time
+	Fires          []time.Time
+	CancelActive   bool
+	Skipped        string
 }
 
-// FireOutcome says what became of one claimed schedule: the runs created
-// (ids, in fire order), and, when runs were not created, why.
+// FireOutcome says what became of one due schedule a scheduler claimed:
+// the runs created (in fire order) with their fire times, and, when none
+// was, why ("missed", "overlap", "queue_full", "no_version").
 type FireOutcome struct {
 	ScheduleID string
 	RobotID    string
 	Due        time.Time
 	RunIDs     []string
-	// Skipped is "" when runs were created, else a short reason:
-	// "overlap", "no_version", "queue_full".
-	Skipped string
+	FireTimes  []time.Time
+	Skipped    string
 	// Canceled lists RUNNING runs asked to stop (cancel_previous).
 	Canceled []string
 }

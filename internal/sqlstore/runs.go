@@ -20,6 +20,7 @@ const runBaseColumns = `r.run_id, r.robot_id, r.robot_version_id, r.service_id, 
 	r.parameters_json, r.runtime_arguments, r.runtime_env, r.timeout_seconds, r.queued_at, r.started_at, r.finished_at,
 	r.duration_seconds, r.triggered_by, r.error_message, r.exit_code, r.host_name, r.process_id, r.worker_id,
 	r.lease_until, r.cancel_requested, r.canceled_at, r.canceled_by,
+	r.schedule_id, r.scheduled_for, r.retry_of, r.not_before, r.priority, r.waiting_reason, r.retry_count, r.retry_backoff_seconds,
 	v.version, v.channel, v.artifact_type, v.artifact_sha256, s.title`
 
 const runFrom = ` FROM runs r JOIN robot_versions v ON v.id = r.robot_version_id LEFT JOIN services s ON s.id = r.service_id`
@@ -37,6 +38,8 @@ func scanRun(row interface{ Scan(...any) error }) (*hub.Run, error) {
 		r                                                  hub.Run
 		service, params, triggeredBy, errMsg, host, worker sql.NullString
 		canceledBy, sha, title, arts                       sql.NullString
+		schedule, retryOf, waiting                         sql.NullString
+		scheduledFor, notBefore                            sql.NullTime
 		args, env                                          string
 		started, finished, lease, canceledAt               sql.NullTime
 		duration                                           sql.NullFloat64
@@ -47,12 +50,15 @@ func scanRun(row interface{ Scan(...any) error }) (*hub.Run, error) {
 		&params, &args, &env, &r.TimeoutSeconds, &r.QueuedAt, &started, &finished,
 		&duration, &triggeredBy, &errMsg, &exitCode, &host, &pid, &worker,
 		&lease, &r.CancelRequested, &canceledAt, &canceledBy,
+		&schedule, &scheduledFor, &retryOf, &notBefore, &r.Priority, &waiting, &r.RetryCount, &r.RetryBackoffSeconds,
 		&vs.Version, &vs.Channel, &vs.ArtifactType, &sha, &title, &arts)
 	if err != nil {
 		return nil, err
 	}
 	r.ServiceID, r.TriggeredBy, r.ErrorMessage, r.HostName, r.WorkerID, r.CanceledBy =
 		nullStr(service), nullStr(triggeredBy), nullStr(errMsg), nullStr(host), nullStr(worker), nullStr(canceledBy)
+	r.ScheduleID, r.RetryOf, r.WaitingReason = nullStr(schedule), nullStr(retryOf), nullStr(waiting)
+	r.ScheduledFor, r.NotBefore = nullTime(scheduledFor), nullTime(notBefore)
 	r.QueuedAt = r.QueuedAt.UTC()
 	r.StartedAt, r.FinishedAt, r.LeaseUntil, r.CanceledAt = nullTime(started), nullTime(finished), nullTime(lease), nullTime(canceledAt)
 	if duration.Valid {
@@ -97,18 +103,8 @@ func scanRun(row interface{ Scan(...any) error }) (*hub.Run, error) {
 
 // CreateRun inserts a PENDING run with its audit event in one transaction.
 func (db *DB) CreateRun(ctx context.Context, r *hub.Run, ev *hub.AuditEvent) error {
-	var params *string
-	if r.Parameters != nil {
-		s := mustJSON(r.Parameters)
-		params = &s
-	}
 	err := db.InTx(ctx, func(tx *Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO runs (run_id, robot_id, robot_version_id, service_id, status, trigger_type, attempt, env_name,
-			parameters_json, runtime_arguments, runtime_env, timeout_seconds, queued_at, triggered_by, cancel_requested)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.ID, r.RobotID, r.VersionID, r.ServiceID, r.Status, r.TriggerType, r.Attempt, r.EnvName, params,
-			mustJSON(r.RuntimeArguments), mustJSON(r.RuntimeEnv), r.TimeoutSeconds, r.QueuedAt, r.TriggeredBy, false)
-		if err != nil {
+		if err := insertRuns(ctx, tx, []*hub.Run{r}); err != nil {
 			return err
 		}
 		return insertAudit(ctx, tx, ev)
@@ -282,8 +278,8 @@ func (db *DB) RequestCancel(ctx context.Context, runID string, by *string, now t
 		case status == hub.RunCanceled, status == hub.RunRunning && requested:
 			return nil
 		case status == hub.RunPending:
-			_, err = tx.Exec(ctx, `UPDATE runs SET status = ?, cancel_requested = ?, canceled_by = ?, canceled_at = ?, finished_at = ?
-				WHERE run_id = ? AND status = ?`, hub.RunCanceled, true, by, now, now, runID, hub.RunPending)
+			_, err = tx.Exec(ctx, `UPDATE runs SET status = ?, cancel_requested = ?, canceled_by = ?, canceled_at = ?, finished_at = ?,
+				waiting_reason = NULL WHERE run_id = ? AND status = ?`, hub.RunCanceled, true, by, now, now, runID, hub.RunPending)
 		case status == hub.RunRunning:
 			_, err = tx.Exec(ctx, `UPDATE runs SET cancel_requested = ?, canceled_by = ? WHERE run_id = ?`, true, by, runID)
 		default:
@@ -302,25 +298,6 @@ func (db *DB) RequestCancel(ctx context.Context, runID string, by *string, now t
 		return false, fmt.Errorf("sqlstore.RequestCancel(%q): %w", runID, err)
 	}
 	return changed, nil
-}
-
-// ClaimRun moves a PENDING run to RUNNING for one worker. ok is false when
-// the run is not PENDING any more (another worker has it, or it was
-// cancelled): the caller drops the signal.
-func (db *DB) ClaimRun(ctx context.Context, runID, workerID, host string, now, leaseUntil time.Time) (*hub.Run, bool, error) {
-	res, err := db.Conn().Exec(ctx, `UPDATE runs SET status = ?, worker_id = ?, host_name = ?, started_at = ?, lease_until = ?
-		WHERE run_id = ? AND status = ?`, hub.RunRunning, workerID, host, now, leaseUntil, runID, hub.RunPending)
-	if err != nil {
-		return nil, false, fmt.Errorf("sqlstore.ClaimRun(%q): %w", runID, err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return nil, false, err
-	}
-	r, err := db.RunByID(ctx, runID)
-	if err != nil {
-		return nil, false, err
-	}
-	return r, true, nil
 }
 
 // RenewLeases extends the leases of a worker's running runs and returns the
@@ -359,7 +336,10 @@ func (db *DB) CancelRequested(ctx context.Context, runID string) (bool, error) {
 
 // FinishRun records how a run ended, with its final log lines and its
 // artifacts, in one transaction — only if this worker still holds the run
-// (a run the reconciler already failed is left alone; ok is false).
+// (a run the reconciler already failed is left alone; ok is false). A
+// FAILED run whose retry policy allows another attempt gets its retry in
+// the same transaction: a new PENDING run (RETRY, attempt+1) held back by
+// its backoff, and a "Retry scheduled: …" line in the failed run's log.
 func (db *DB) FinishRun(ctx context.Context, runID, workerID string, res hub.RunResult, lines []hub.LogLine, arts []hub.Artifact) (ok bool, err error) {
 	err = db.InTx(ctx, func(tx *Tx) error {
 		var started sql.NullTime
@@ -388,6 +368,11 @@ func (db *DB) FinishRun(ctx context.Context, runID, workerID string, res hub.Run
 		if err := appendLogs(ctx, tx, lines); err != nil {
 			return err
 		}
+		if res.Status == hub.RunFailed {
+			if err := scheduleRetry(ctx, tx, runID, res.FinishedAt); err != nil {
+				return err
+			}
+		}
 		for _, a := range arts {
 			if _, err := tx.Exec(ctx, `INSERT INTO artifacts (id, run_id, artifact_name, file_path, file_size_bytes, content_type, sha256, created_at)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.RunID, a.Name, a.Path, a.Size, a.ContentType, a.SHA256, a.CreatedAt); err != nil {
@@ -404,7 +389,9 @@ func (db *DB) FinishRun(ctx context.Context, runID, workerID string, res hub.Run
 }
 
 // FailRun ends a PENDING or RUNNING run as FAILED with errMsg, and appends
-// logMsg as an ERROR line. Nothing happens to a run that already finished.
+// logMsg as an ERROR line; when the run's retry policy allows, its retry is
+// queued in the same transaction (see FinishRun). Nothing happens to a run
+// that already finished.
 func (db *DB) FailRun(ctx context.Context, runID, errMsg, logMsg string, now time.Time) error {
 	err := db.InTx(ctx, func(tx *Tx) error {
 		res, err := tx.Exec(ctx, `UPDATE runs SET status = ?, finished_at = ?, error_message = ?, process_id = NULL, lease_until = NULL
@@ -419,7 +406,10 @@ func (db *DB) FailRun(ctx context.Context, runID, errMsg, logMsg string, now tim
 		if err != nil {
 			return err
 		}
-		return appendLogs(ctx, tx, []hub.LogLine{{RunID: runID, Seq: seq + 1, Timestamp: now, Level: hub.LevelError, Message: logMsg}})
+		if err := appendLogs(ctx, tx, []hub.LogLine{{RunID: runID, Seq: seq + 1, Timestamp: now, Level: hub.LevelError, Message: logMsg}}); err != nil {
+			return err
+		}
+		return scheduleRetry(ctx, tx, runID, now)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlstore.FailRun(%q): %w", runID, err)
@@ -432,14 +422,13 @@ func (db *DB) ExpiredRuns(ctx context.Context, now time.Time, limit int) ([]stri
 	return db.runIDs(ctx, `SELECT run_id FROM runs WHERE status = ? AND lease_until < ? ORDER BY lease_until LIMIT ?`, hub.RunRunning, now, limit)
 }
 
-// StalePendingRuns lists PENDING runs queued before cutoff (their ready
-// signal may have been lost), oldest first.
-func (db *DB) StalePendingRuns(ctx context.Context, cutoff time.Time, limit int) ([]string, error) {
-	return db.runIDs(ctx, `SELECT run_id FROM runs WHERE status = ? AND queued_at < ? ORDER BY queued_at LIMIT ?`, hub.RunPending, cutoff, limit)
+func (db *DB) runIDs(ctx context.Context, query string, args ...any) ([]string, error) {
+	return queryIDs(ctx, db.Conn(), query, args...)
 }
 
-func (db *DB) runIDs(ctx context.Context, query string, args ...any) ([]string, error) {
-	rows, err := db.Conn().Query(ctx, query, args...)
+// queryIDs runs a query whose rows are one string each.
+func queryIDs(ctx context.Context, q *Tx, query string, args ...any) ([]string, error) {
+	rows, err := q.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: %w", err)
 	}
@@ -528,6 +517,12 @@ func (db *DB) RunStats(ctx context.Context, now time.Time, staleAfter time.Durat
 		return st, fmt.Errorf("sqlstore.RunStats: %w", err)
 	}
 	st.LogLines = lines.Int64
+	if st.Waiting, err = waitingStats(ctx, q, now); err != nil {
+		return st, fmt.Errorf("sqlstore.RunStats: %w", err)
+	}
+	if st.Pools, err = poolUsage(ctx, q); err != nil {
+		return st, fmt.Errorf("sqlstore.RunStats: %w", err)
+	}
 	cutoff := now.Add(-staleAfter)
 	if err := q.QueryRow(ctx, `SELECT
 		COALESCE(SUM(CASE WHEN last_heartbeat >= ? THEN 1 ELSE 0 END), 0),
