@@ -11,9 +11,9 @@ import (
 // words are the phrases of a description in one language.
 type words struct {
 	everyMinute, everyNMinutes, atMinuteOfHour, atTimes, atMinutesPast string
-	everyHour, hours, everyNHours                                    string
-	everyDay, onDays, onDOM, inMonths, and, or, sep                  string
-	weekdays, months                                                 []string
+	everyHour, hours, everyNHours                                      string
+	everyDay, onDays, onDOM, inMonths, and, or, sep                    string
+	weekdays, months                                                   []string
 }
 
 var languages = map[string]words{
