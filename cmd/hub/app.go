@@ -34,10 +34,12 @@ import (
 	"automationhub/internal/hub"
 	"automationhub/internal/identity"
 	"automationhub/internal/metrics"
+	"automationhub/internal/pools"
 	"automationhub/internal/portal"
 	"automationhub/internal/registry"
 	"automationhub/internal/runs"
 	"automationhub/internal/sandbox"
+	"automationhub/internal/schedule"
 	"automationhub/internal/sqlstore"
 	"automationhub/internal/webui"
 	"automationhub/web"
@@ -67,13 +69,14 @@ type Main struct {
 	// or make it fail).
 	wrapRunState func(executor.RunState) executor.RunState
 
-	build   buildinfo.Info // from Version and the binary's build record
-	db      *sqlstore.DB
-	redis   *redis.Client
-	bus     bus.Bus
-	blobs   *blob.Local
-	metrics *metrics.Metrics
-	server  *httpapi.Server
+	build     buildinfo.Info // from Version and the binary's build record
+	db        *sqlstore.DB
+	redis     *redis.Client
+	bus       bus.Bus
+	blobs     *blob.Local
+	metrics   *metrics.Metrics
+	server    *httpapi.Server
+	scheduler *schedule.Scheduler
 }
 
 // openBus connects the queue and live-log transport: Redis when REDIS_URL is
@@ -184,6 +187,9 @@ func (m *Main) Run(ctx context.Context, role string) error {
 		if err := rec.Start(gctx); err != nil {
 			return err
 		}
+		if err := m.scheduler.Start(gctx); err != nil {
+			return err
+		}
 		g.Go(func() error {
 			select {
 			case <-gctx.Done():
@@ -196,6 +202,7 @@ func (m *Main) Run(ctx context.Context, role string) error {
 			defer cancel()
 			log.Info("stopping HTTP server", "drain_timeout_seconds", m.Config.ShutdownTimeoutSeconds)
 			err := m.server.Stop(stopCtx)
+			_ = m.scheduler.Stop(stopCtx)
 			_ = rec.Stop(stopCtx)
 			return err
 		})
@@ -331,23 +338,28 @@ func (m *Main) startServer(ctx context.Context, runSvc *runs.Service) error {
 		Limits:           archive.Limits{MaxFiles: m.Config.MaxArtifactFiles, MaxUnpackedBytes: m.Config.MaxArtifactUnpackedBytes},
 		Logger:           m.Logger,
 	})
+	m.scheduler = schedule.NewScheduler(m.db, m.bus, schedule.SchedulerConfig{
+		CancelTopic: bus.CancelTopic, Logger: m.Logger, Observer: m.metrics.ScheduleObserver(),
+	})
 	stale := time.Duration(m.Config.WorkerStaleSeconds) * time.Second
 	m.metrics.RegisterRunStats(func(ctx context.Context) (hub.RunStats, error) {
 		return m.db.RunStats(ctx, time.Now().UTC(), stale)
 	})
 	srv, err := httpapi.New(httpapi.Deps{
-		Config:   m.Config,
-		Logger:   m.Logger,
-		Metrics:  m.metrics,
-		Version:  m.build.Version,
-		Ready:    checks,
-		Auth:     ids,
-		Accounts: ids,
-		Registry: reg,
-		Runs:     runSvc,
-		LiveLogs: m.bus,
-		Ops:      runs.NewOps(m.db, stale, nil),
-		Portal:   portal.New(m.db, runSvc, nil),
+		Config:    m.Config,
+		Logger:    m.Logger,
+		Metrics:   m.metrics,
+		Version:   m.build.Version,
+		Ready:     checks,
+		Auth:      ids,
+		Accounts:  ids,
+		Registry:  reg,
+		Runs:      runSvc,
+		LiveLogs:  m.bus,
+		Ops:       runs.NewOps(m.db, stale, nil),
+		Portal:    portal.New(m.db, runSvc, nil),
+		Schedules: schedule.New(m.db, nil, m.scheduler.Wake),
+		Pools:     pools.New(m.db, m.bus, nil),
 	})
 	if err != nil {
 		return err

@@ -58,6 +58,10 @@ type Deps struct {
 	Ops OpsViews
 	// Portal serves domains and services.
 	Portal Portal
+	// Schedules serves robot schedules; Pools serves resource pools and
+	// robot run settings.
+	Schedules Schedules
+	Pools     Pools
 }
 
 // Route is one registered method and path pattern.
@@ -84,6 +88,8 @@ type Server struct {
 	logRecheck     time.Duration
 	ops            OpsViews
 	portal         Portal
+	schedules      Schedules
+	pools          Pools
 
 	mux     *http.ServeMux
 	api     huma.API
@@ -125,6 +131,8 @@ func New(d Deps) (*Server, error) {
 		logRecheck: d.LogRecheck,
 		ops:        d.Ops,
 		portal:     d.Portal,
+		schedules:  d.Schedules,
+		pools:      d.Pools,
 	}
 	for _, p := range d.Config.TrustedProxies {
 		n, err := config.ParseIPOrCIDR(p)
@@ -157,6 +165,8 @@ func New(d Deps) (*Server, error) {
 	s.registerLogStream()
 	s.registerOpsRoutes()
 	s.registerPortalRoutes()
+	s.registerScheduleRoutes()
+	s.registerPoolRoutes()
 	s.inner = jsonFallbacks(s.mux)
 	s.handler = s.observe(s.guard(http.HandlerFunc(s.route)))
 	return s, nil
