@@ -118,7 +118,7 @@ const (
 
 // RetryDelay is how long the retry that will be attempt next waits after
 // its predecessor failed: base × 2^(next−2) (the first retry waits base),
-// capped at RetryBackoffCap (or base, when base is larger), plus up to 10 %
+// capped at RetryBackoffCap (or base, when base is larger), plus under 10 %
 // random jitter so that retries failed together do not start together. It
 // is never shorter than the capped exponential value.
 func RetryDelay(base time.Duration, next int) time.Duration {
@@ -133,7 +133,7 @@ func RetryDelay(base time.Duration, next int) time.Duration {
 		d = max(RetryBackoffCap, base)
 	}
 	if j := int64(d / 10); j > 0 {
-		d += time.Duration(rand.Int64N(j + 1))
+		d += time.Duration(rand.Int64N(j))
 	}
 	return d.Truncate(time.Millisecond)
 }
@@ -141,5 +141,5 @@ func RetryDelay(base time.Duration, next int) time.Duration {
 // RetryLine is the line written to a failed run's log when a retry is
 // scheduled, in the previous backend's words.
 func RetryLine(attempt int, backoff time.Duration, runID string) string {
-	return "Retry scheduled: attempt=" + strconv.Itoa(attempt) + " backoff=" + strconv.Itoa(int(backoff.Round(time.Second)/time.Second)) + "s run_id=" + runID
+	return "Retry scheduled: attempt=" + strconv.Itoa(attempt) + " backoff=" + strconv.Itoa(int(backoff/time.Second)) + "s run_id=" + runID
 }
