@@ -354,3 +354,57 @@ func TestWorkerKilledFreesPoolSlot(t *testing.T) {
 		})
 	}
 }
+
+// TestTwoServeProcessesFireOnce runs two `hub serve` processes on one
+// PostgreSQL database for three minutes with `* * * * *` schedules: every
+// fire gets exactly one run. It takes more than three real minutes, so it
+// runs with HUB_TEST_LONG=1 (CI's long step); TestSchedulersFireExactlyOnce
+// (internal/schedule) races two schedulers over three simulated hours on
+// every run of the suite.
+func TestTwoServeProcessesFireOnce(t *testing.T) {
+	if !hubtest.Long() {
+		t.Skip("takes three minutes of wall-clock time; set HUB_TEST_LONG=1")
+	}
+	dir := t.TempDir()
+	client, prefix := hubtest.Redis(t)
+	env := []string{"DATABASE_URL=" + hubtest.DatabaseConfig(t, config.Postgres).DSN, "REDIS_URL=redis://" + client.Options().Addr + "/0",
+		"REDIS_QUEUE_NAME=" + prefix + "q", "REDIS_PUBSUB_PREFIX=" + prefix + "c", "ARTIFACTS_ROOT=" + filepath.Join(dir, "artifacts"),
+		"DEFAULT_ADMIN_PASSWORD=admin-password-1", "SECRET_KEY=" + strings.Repeat("s", 40), "HUB_ADDR=127.0.0.1:0", "LOG_LEVEL=WARN"}
+	var urls []string
+	for i := range 2 {
+		p := runHubProcess(t, dir, []string{"serve"}, append(env, fmt.Sprintf("HUB_DATA_DIR=%s/serve%d", dir, i))...)
+		urls = append(urls, p.waitFor(t, "running at "))
+	}
+	c := login(t, urls[0]+"/api/v1", "admin", "admin-password-1")
+	const robots = 5
+	var ids []string
+	for i := range robots {
+		id := c.shellRobot(fmt.Sprintf("every-minute-%d", i), "#!/bin/sh\necho tick\n")
+		// No worker runs them: queue keeps every fire's run.
+		if code := c.call("POST", "/robots/"+id+"/schedule", "application/json",
+			strings.NewReader(`{"cron_expr":"* * * * *","timezone":"UTC","overlap_policy":"queue","max_concurrency":100}`), nil); code != 201 {
+			t.Fatalf("create schedule: %d", code)
+		}
+		ids = append(ids, id)
+	}
+	created := time.Now().UTC()
+	first := created.Truncate(time.Minute).Add(time.Minute)
+	last := first.Add(2 * time.Minute)
+	time.Sleep(time.Until(last.Add(5 * time.Second)))
+	c2 := login(t, urls[1]+"/api/v1", "admin", "admin-password-1")
+	for _, id := range ids {
+		runs := c2.queueRuns("trigger_type=SCHEDULED&robot_id=" + id)
+		var fires []time.Time
+		for _, r := range runs {
+			fires = append(fires, r.ScheduledFor.UTC())
+		}
+		slices.SortFunc(fires, func(a, b time.Time) int { return a.Compare(b) })
+		var want []time.Time
+		for at := first; !at.After(last); at = at.Add(time.Minute) {
+			want = append(want, at)
+		}
+		if !slices.EqualFunc(fires, want, time.Time.Equal) {
+			t.Errorf("robot %s: fires %v, want one run for each of %v", id, fires, want)
+		}
+	}
+}

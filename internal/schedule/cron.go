@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	_ "time/tzdata" // time zones work on hosts without a zoneinfo database
 
@@ -119,6 +120,53 @@ type Spec struct {
 	loc      *time.Location
 	window   bool
 	from, to int // minutes since local midnight, inclusive
+
+	// memo remembers recent answers of Next: a scheduler asks the same
+	// question for every schedule of one timetable in a pass.
+	mu   sync.Mutex
+	memo map[time.Time]nextAnswer
+}
+
+type nextAnswer struct {
+	at time.Time
+	ok bool
+}
+
+const maxMemo = 16
+
+// specCache keeps the specs of the timetables a scheduler meets, so that a
+// pass over thousands of schedules parses each timetable once. It is
+// emptied when it grows past maxCachedSpecs.
+var specCache = struct {
+	sync.Mutex
+	m map[string]*Spec
+}{m: map[string]*Spec{}}
+
+const maxCachedSpecs = 4096
+
+// cachedSpec is NewSpec through specCache (for valid timetables only).
+func cachedSpec(cronExpr, timezone string, windowStart, windowEnd *string) (*Spec, error) {
+	key := cronExpr + "\x00" + timezone
+	if windowStart != nil && windowEnd != nil {
+		key += "\x00" + *windowStart + "\x00" + *windowEnd
+	}
+	specCache.Lock()
+	s, ok := specCache.m[key]
+	specCache.Unlock()
+	if ok {
+		return s, nil
+	}
+	s, err := NewSpec(cronExpr, timezone, windowStart, windowEnd)
+	if err != nil {
+		return nil, err
+	}
+	specCache.Lock()
+	if len(specCache.m) >= maxCachedSpecs {
+		specCache.m = map[string]*Spec{}
+	}
+	specCache.m[key] = s
+	specCache.Unlock()
+	return s, nil
 }
 
 // NewSpec checks and combines the parts of a timetable. Errors are
@@ -177,6 +225,23 @@ const horizon = 9 * 366 * 24 * time.Hour
 // at the first valid instant after the gap; a local time that happens twice
 // (the hour repeated when it ends) fires once, at its first occurrence.
 func (s *Spec) Next(t time.Time) (time.Time, bool) {
+	s.mu.Lock()
+	a, ok := s.memo[t]
+	s.mu.Unlock()
+	if ok {
+		return a.at, a.ok
+	}
+	at, found := s.next(t)
+	s.mu.Lock()
+	if s.memo == nil || len(s.memo) >= maxMemo {
+		s.memo = map[time.Time]nextAnswer{}
+	}
+	s.memo[t] = nextAnswer{at, found}
+	s.mu.Unlock()
+	return at, found
+}
+
+func (s *Spec) next(t time.Time) (time.Time, bool) {
 	start := naive(t.In(s.loc))
 	cand, incl := start, true
 	for range 100000 {

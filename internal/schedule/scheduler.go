@@ -3,6 +3,7 @@ package schedule
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,8 +31,12 @@ type SchedulerConfig struct {
 	// schedules (default 2 s): a schedule changed by another process is
 	// seen within it.
 	Poll time.Duration
-	// Batch is how many due schedules one transaction claims (default 500).
+	// Batch is how many due schedules one transaction claims (default 250).
 	Batch int
+	// Parallel is how many transactions a pass runs at once (default 1).
+	// On PostgreSQL they claim different schedules (SKIP LOCKED); on SQLite,
+	// whose writer is alone, more than one only waits.
+	Parallel int
 	// CancelTopic is the bus topic of stop requests (bus.CancelTopic).
 	CancelTopic string
 	Clock       hub.Clock
@@ -69,7 +74,10 @@ func NewScheduler(store Store, signals Signals, cfg SchedulerConfig) *Scheduler 
 		cfg.Poll = 2 * time.Second
 	}
 	if cfg.Batch <= 0 {
-		cfg.Batch = 500
+		cfg.Batch = 250
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 1
 	}
 	if cfg.CancelTopic == "" {
 		cfg.CancelTopic = "cancel"
@@ -154,49 +162,91 @@ func (s *Scheduler) loop(ctx context.Context) {
 	}
 }
 
-// Pass fires every schedule due now, in batches, and returns how many runs
-// it created. A pass that loses a batch to another scheduler simply finds
-// fewer schedules due.
+// maxDuePerPass bounds the schedules one look at the due list reads; a
+// pass looks again while it comes back full.
+const maxDuePerPass = 50000
+
+// Pass fires every schedule due now and returns how many runs it created:
+// it lists the due schedules, then claims them in batches of Batch, Parallel
+// transactions at a time. A batch another scheduler took in the meantime
+// simply yields fewer runs here.
 func (s *Scheduler) Pass(ctx context.Context) (int, error) {
 	created := 0
 	for {
 		now := s.clock.Now()
-		out, err := s.store.FireSchedules(ctx, now, s.cfg.Batch, func(sc *hub.Schedule, load hub.ScheduleLoad) hub.FireDecision {
-			return Decide(sc, load, now)
-		})
-		if err != nil {
+		ids, err := s.store.DueSchedules(ctx, now, maxDuePerPass)
+		if err != nil || len(ids) == 0 {
 			return created, err
 		}
-		done := s.clock.Now()
-		for _, o := range out {
-			for i, id := range o.RunIDs {
-				created++
-				if s.cfg.Observer != nil {
-					s.cfg.Observer.Fired(done.Sub(o.FireTimes[i]))
-				}
-				if err := s.bus.Enqueue(ctx, id); err != nil {
-					s.log.WarnContext(ctx, "scheduled run queued but its ready signal failed; the reconciler will resend it", "run_id", id, "error", err.Error())
-				}
-			}
-			for _, id := range o.Canceled {
-				_ = s.bus.Publish(ctx, s.cfg.CancelTopic, []byte(id))
-			}
-			if o.Skipped != "" {
-				if s.cfg.Observer != nil {
-					s.cfg.Observer.Skipped(o.Skipped)
-				}
-				level := slog.LevelDebug
-				if o.Skipped == "no_version" {
-					level = slog.LevelWarn
-				}
-				s.log.Log(ctx, level, "scheduled fire started no run", "schedule_id", o.ScheduleID, "robot_id", o.RobotID,
-					"due", o.Due, "reason", o.Skipped)
-			}
+		batches := make(chan []string, len(ids)/s.cfg.Batch+1)
+		for chunk := range slices.Chunk(ids, s.cfg.Batch) {
+			batches <- chunk
 		}
-		if len(out) < s.cfg.Batch {
-			return created, nil
+		close(batches)
+		var (
+			wg    sync.WaitGroup
+			mu    sync.Mutex
+			first error
+		)
+		for range min(s.cfg.Parallel, len(batches)) {
+			wg.Go(func() {
+				for chunk := range batches {
+					n, err := s.fire(ctx, chunk, now)
+					mu.Lock()
+					created += n
+					if err != nil && first == nil {
+						first = err
+					}
+					mu.Unlock()
+					if err != nil {
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if first != nil || len(ids) < maxDuePerPass {
+			return created, first
 		}
 	}
+}
+
+// fire claims one batch of due schedules and signals the runs it created.
+func (s *Scheduler) fire(ctx context.Context, ids []string, now time.Time) (int, error) {
+	out, err := s.store.FireSchedules(ctx, ids, now, func(sc *hub.Schedule, load hub.ScheduleLoad) hub.FireDecision {
+		return Decide(sc, load, now)
+	})
+	if err != nil {
+		return 0, err
+	}
+	created := 0
+	done := s.clock.Now()
+	for _, o := range out {
+		for i, id := range o.RunIDs {
+			created++
+			if s.cfg.Observer != nil {
+				s.cfg.Observer.Fired(done.Sub(o.FireTimes[i]))
+			}
+			if err := s.bus.Enqueue(ctx, id); err != nil {
+				s.log.WarnContext(ctx, "scheduled run queued but its ready signal failed; the reconciler will resend it", "run_id", id, "error", err.Error())
+			}
+		}
+		for _, id := range o.Canceled {
+			_ = s.bus.Publish(ctx, s.cfg.CancelTopic, []byte(id))
+		}
+		if o.Skipped != "" {
+			if s.cfg.Observer != nil {
+				s.cfg.Observer.Skipped(o.Skipped)
+			}
+			level := slog.LevelDebug
+			if o.Skipped == "no_version" {
+				level = slog.LevelWarn
+			}
+			s.log.Log(ctx, level, "scheduled fire started no run", "schedule_id", o.ScheduleID, "robot_id", o.RobotID,
+				"due", o.Due, "reason", o.Skipped)
+		}
+	}
+	return created, nil
 }
 
 // Decide applies a schedule's catch-up and overlap policies to a due fire:
@@ -211,7 +261,7 @@ func (s *Scheduler) Pass(ctx context.Context) (int, error) {
 //   - cancel_previous: cancel the schedule's active runs (stop the running
 //     ones) and start the new run.
 func Decide(sc *hub.Schedule, load hub.ScheduleLoad, now time.Time) hub.FireDecision {
-	spec, err := NewSpec(sc.CronExpr, sc.Timezone, sc.WindowStart, sc.WindowEnd)
+	spec, err := cachedSpec(sc.CronExpr, sc.Timezone, sc.WindowStart, sc.WindowEnd)
 	if err != nil || sc.NextFireAt == nil {
 		// A schedule stored before a rule it now breaks: stop firing it.
 		return hub.FireDecision{Skipped: "invalid"}

@@ -40,9 +40,11 @@ type Store interface {
 	// NextScheduleDue returns the earliest next fire time of the enabled
 	// schedules (nil: none).
 	NextScheduleDue(ctx context.Context) (*time.Time, error)
-	// FireSchedules claims up to limit schedules due at now and starts their
-	// runs as decide says, in one transaction (see sqlstore).
-	FireSchedules(ctx context.Context, now time.Time, limit int, decide func(*hub.Schedule, hub.ScheduleLoad) hub.FireDecision) ([]hub.FireOutcome, error)
+	// DueSchedules lists up to limit schedules due at now, earliest first.
+	DueSchedules(ctx context.Context, now time.Time, limit int) ([]string, error)
+	// FireSchedules claims the schedules among ids that are due at now and
+	// starts their runs as decide says, in one transaction (see sqlstore).
+	FireSchedules(ctx context.Context, ids []string, now time.Time, decide func(*hub.Schedule, hub.ScheduleLoad) hub.FireDecision) ([]hub.FireOutcome, error)
 }
 
 // Defaults of a new schedule, as in the previous backend, plus the

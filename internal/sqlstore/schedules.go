@@ -155,8 +155,18 @@ func (db *DB) NextScheduleDue(ctx context.Context) (*time.Time, error) {
 	return nullTime(t), nil
 }
 
-// FireSchedules claims up to limit enabled schedules due at now and starts
-// their runs, in one transaction: it reads the due schedules (on PostgreSQL
+// DueSchedules lists up to limit enabled schedules due at now, the
+// earliest first.
+func (db *DB) DueSchedules(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	ids, err := queryIDs(ctx, db.Read(), `SELECT id FROM schedules WHERE enabled AND next_fire_at <= ? ORDER BY next_fire_at LIMIT ?`, now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore.DueSchedules: %w", err)
+	}
+	return ids, nil
+}
+
+// FireSchedules claims the schedules among ids that are due at now and
+// starts their runs, in one transaction: it reads them (on PostgreSQL
 // locking them and skipping those another scheduler holds), counts each
 // one's active runs, asks decide what to do, then moves each schedule's
 // next fire time forward with a conditional update (WHERE next_fire_at =
@@ -166,12 +176,15 @@ func (db *DB) NextScheduleDue(ctx context.Context) (*time.Time, error) {
 // was taken by another scheduler and is not started here. Runs of a
 // cancel_previous schedule still active are cancelled (PENDING) or asked to
 // stop (RUNNING: returned in Canceled for the stop signal).
-func (db *DB) FireSchedules(ctx context.Context, now time.Time, limit int, decide func(*hub.Schedule, hub.ScheduleLoad) hub.FireDecision) ([]hub.FireOutcome, error) {
+func (db *DB) FireSchedules(ctx context.Context, ids []string, now time.Time, decide func(*hub.Schedule, hub.ScheduleLoad) hub.FireDecision) ([]hub.FireOutcome, error) {
 	var out []hub.FireOutcome
+	if len(ids) == 0 {
+		return nil, nil
+	}
 	err := db.InTx(ctx, func(tx *Tx) error {
 		out = out[:0]
 		rows, err := tx.Query(ctx, `SELECT `+strings.ReplaceAll(scheduleColumns, ", rb.name", ", ''")+` FROM schedules sc
-			WHERE sc.enabled AND sc.next_fire_at <= ? ORDER BY sc.next_fire_at, sc.id LIMIT ?`+db.dialect.skipLocked(), now, limit)
+			WHERE sc.id IN `+inClause(len(ids))+` AND sc.enabled AND sc.next_fire_at <= ?`+db.dialect.skipLocked(), append(anySlice(ids), now)...)
 		if err != nil {
 			return err
 		}
