@@ -338,8 +338,12 @@ func (m *Main) startServer(ctx context.Context, runSvc *runs.Service) error {
 		Limits:           archive.Limits{MaxFiles: m.Config.MaxArtifactFiles, MaxUnpackedBytes: m.Config.MaxArtifactUnpackedBytes},
 		Logger:           m.Logger,
 	})
+	parallel := 1 // SQLite has one writer
+	if m.db.Dialect() == config.Postgres {
+		parallel = 4
+	}
 	m.scheduler = schedule.NewScheduler(m.db, m.bus, schedule.SchedulerConfig{
-		CancelTopic: bus.CancelTopic, Logger: m.Logger, Observer: m.metrics.ScheduleObserver(),
+		CancelTopic: bus.CancelTopic, Logger: m.Logger, Observer: m.metrics.ScheduleObserver(), Parallel: parallel,
 	})
 	stale := time.Duration(m.Config.WorkerStaleSeconds) * time.Second
 	m.metrics.RegisterRunStats(func(ctx context.Context) (hub.RunStats, error) {

@@ -72,10 +72,8 @@ CREATE INDEX ix_runs_schedule_status ON runs (schedule_id, status) WHERE schedul
 CREATE INDEX ix_runs_retry_of ON runs (retry_of) WHERE retry_of IS NOT NULL;
 -- The queue: PENDING runs in start order.
 CREATE INDEX ix_runs_pending_queue ON runs (priority DESC, queued_at, run_id) WHERE status = 'PENDING';
-CREATE INDEX ix_runs_pending_not_before ON runs (not_before) WHERE status = 'PENDING';
 
 -- +goose Down
-DROP INDEX ix_runs_pending_not_before;
 DROP INDEX ix_runs_pending_queue;
 DROP INDEX ix_runs_retry_of;
 DROP INDEX ix_runs_schedule_status;
