@@ -244,7 +244,7 @@ func (s *Server) registerScheduleRoutes() {
 			out.Body.NextFireTimes = []time.Time{}
 		}
 		for _, t := range pv.Next {
-			out.Body.NextFireTimesLocal = append(out.Body.NextFireTimesLocal, t.In(pv.Location).Format(time.RFC3339))
+			out.Body.NextFireTimesLocal = append(out.Body.NextFireTimesLocal, t.In(pv.Location).Format("2006-01-02T15:04:05-07:00"))
 		}
 		return out, nil
 	})
