@@ -235,6 +235,13 @@ func TestPoolCapacityAcrossTwoAPIs(t *testing.T) {
 			if sawReason != "pool sap-licences is full (2/2)" {
 				t.Errorf("waiting reason seen = %q", sawReason)
 			}
+			_, metrics := get(t, strings.TrimSuffix(admin.base, "/api/v1")+"/metrics")
+			for _, want := range []string{`hub_pool_capacity{pool="sap-licences"} 2`, `hub_pool_slots_in_use{pool="sap-licences"} 0`,
+				`hub_runs_waiting{reason="pool"} 0`, `hub_runs_waiting{reason="backoff"} 0`} {
+				if !strings.Contains(metrics, want) {
+					t.Errorf("/metrics lacks %q", want)
+				}
+			}
 			type edge struct {
 				at    time.Time
 				delta int
