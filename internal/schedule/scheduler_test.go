@@ -170,6 +170,31 @@ func TestSchedulerFiresOnTheMinute(t *testing.T) {
 			if last := got[len(got)-1]; !last.scheduledFor.Equal(utc("2026-05-04T10:50:00Z")) {
 				t.Errorf("caught-up fire = %s, want 10:50", last.scheduledFor)
 			}
+			// A fire time that already has its run is never started twice,
+			// and does not hold up the other schedules of its batch.
+			other := robot(t, db, "other", c.now)
+			if _, err := svc.Create(ctx, admin, other, schedule.Input{CronExpr: ptr("*/10 * * * *"), Timezone: ptr("UTC")}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.SQL().ExecContext(ctx, `UPDATE runs SET status = 'SUCCESS'`); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.SQL().ExecContext(ctx, rebind(db, `UPDATE schedules SET next_fire_at = ?`), utc("2026-05-04T10:50:00Z")); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := s.Pass(ctx); err != nil || n != 1 {
+				t.Errorf("pass with a fire already run: %d, %v; want 1 (the other schedule's)", n, err)
+			}
+			if got := scheduledRuns(t, db, rid); len(got) != 2 {
+				t.Errorf("runs of the first schedule = %d, want 2", len(got))
+			}
+			// A change of timetable right after a fire does not set it up again.
+			if _, err := svc.Update(ctx, admin, rid, schedule.Input{CronExpr: ptr("*/5 * * * *"), Present: map[string]bool{"cron_expr": true}}); err != nil {
+				t.Fatal(err)
+			}
+			if after, _ := db.ScheduleByRobot(ctx, rid); !after.NextFireAt.Equal(utc("2026-05-04T11:00:00Z")) {
+				t.Errorf("next after a change = %v, want 11:00", after.NextFireAt)
+			}
 		})
 	}
 }

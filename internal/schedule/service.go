@@ -31,8 +31,10 @@ type Store interface {
 	CreateSchedule(ctx context.Context, s *hub.Schedule, ev *hub.AuditEvent) error
 	// ScheduleByRobot returns a robot's schedule; ENotFound "Schedule not found.".
 	ScheduleByRobot(ctx context.Context, robotID string) (*hub.Schedule, error)
-	// UpdateSchedule stores a changed schedule; ENotFound when it is gone.
-	UpdateSchedule(ctx context.Context, s *hub.Schedule, ev *hub.AuditEvent) error
+	// UpdateSchedule stores a changed schedule; when next is not nil its
+	// next fire time becomes next(the later of now and its last fire),
+	// under the row's lock. ENotFound when it is gone.
+	UpdateSchedule(ctx context.Context, s *hub.Schedule, now time.Time, next func(after time.Time) *time.Time, ev *hub.AuditEvent) error
 	// DeleteSchedule removes a robot's schedule; ENotFound when it has none.
 	DeleteSchedule(ctx context.Context, robotID string, ev *hub.AuditEvent) error
 	// ListSchedules returns the schedules of the robots in scope.
@@ -310,14 +312,17 @@ func (s *Service) Update(ctx context.Context, p *hub.Principal, robotID string, 
 	sc.Timezone = spec.Location().String()
 	now := s.clock.Now()
 	sc.UpdatedAt = now
+	var next func(time.Time) *time.Time
 	if timingChanged(&before, sc) || sc.NextFireAt == nil && sc.Enabled {
-		sc.NextFireAt = nil
-		if sc.Enabled {
-			sc.NextFireAt = nextFire(spec, now)
+		next = func(after time.Time) *time.Time {
+			if !sc.Enabled {
+				return nil
+			}
+			return nextFire(spec, after)
 		}
 	}
 	ev := audit.Event(p, "schedule.updated", "schedule", sc.ID, map[string]any{"robot_id": r.ID, "schedule_id": sc.ID}, now)
-	if err := s.store.UpdateSchedule(ctx, sc, ev); err != nil {
+	if err := s.store.UpdateSchedule(ctx, sc, now, next, ev); err != nil {
 		return nil, err
 	}
 	s.changed()

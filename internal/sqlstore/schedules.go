@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -72,19 +73,37 @@ func (db *DB) ScheduleByRobot(ctx context.Context, robotID string) (*hub.Schedul
 }
 
 // UpdateSchedule stores every field of a schedule that may change, with its
-// audit event; ENotFound "Schedule not found." when it is gone.
-func (db *DB) UpdateSchedule(ctx context.Context, s *hub.Schedule, ev *hub.AuditEvent) error {
+// audit event; ENotFound "Schedule not found." when it is gone. When next is
+// not nil (the timetable changed) the next fire time becomes next(t) for t
+// the later of now and the last fire time, read under the row's lock, so a
+// fire a scheduler claimed meanwhile is never set up again; otherwise the
+// stored next fire time is left as the schedulers keep it. s.NextFireAt and
+// s.LastFireAt are updated to what is stored.
+func (db *DB) UpdateSchedule(ctx context.Context, s *hub.Schedule, now time.Time, next func(after time.Time) *time.Time, ev *hub.AuditEvent) error {
 	err := db.InTx(ctx, func(tx *Tx) error {
-		res, err := tx.Exec(ctx, `UPDATE schedules SET enabled = ?, cron_expr = ?, timezone = ?, window_start = ?, window_end = ?,
+		var stored, last sql.NullTime
+		err := tx.QueryRow(ctx, `SELECT next_fire_at, last_fire_at FROM schedules WHERE id = ?`+db.dialect.forUpdate(), s.ID).Scan(&stored, &last)
+		if errors.Is(err, sql.ErrNoRows) {
+			return hub.Errorf(hub.ENotFound, "Schedule not found.")
+		}
+		if err != nil {
+			return err
+		}
+		s.NextFireAt, s.LastFireAt = nullTime(stored), nullTime(last)
+		if next != nil {
+			after := now
+			if last.Valid && last.Time.After(after) {
+				after = last.Time
+			}
+			s.NextFireAt = next(after)
+		}
+		_, err = tx.Exec(ctx, `UPDATE schedules SET enabled = ?, cron_expr = ?, timezone = ?, window_start = ?, window_end = ?,
 			max_concurrency = ?, timeout_seconds = ?, retry_count = ?, retry_backoff_seconds = ?, overlap_policy = ?, catchup = ?,
 			catchup_window_seconds = ?, next_fire_at = ?, updated_at = ? WHERE id = ?`,
 			s.Enabled, s.CronExpr, s.Timezone, s.WindowStart, s.WindowEnd, s.MaxConcurrency, s.TimeoutSeconds, s.RetryCount,
 			s.RetryBackoffSeconds, s.OverlapPolicy, s.Catchup, s.CatchupWindowSecs, s.NextFireAt, s.UpdatedAt, s.ID)
 		if err != nil {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return hub.Errorf(hub.ENotFound, "Schedule not found.")
 		}
 		return insertAudit(ctx, tx, ev)
 	})
@@ -288,13 +307,61 @@ func (db *DB) FireSchedules(ctx context.Context, ids []string, now time.Time, de
 		for i := range out {
 			out[i].Canceled = canceled[out[i].ScheduleID]
 		}
-		if err := insertRuns(ctx, tx, newRuns); err != nil {
+		inserted, err := insertScheduledRuns(ctx, tx, newRuns)
+		if err != nil {
 			return err
+		}
+		if len(inserted) < len(newRuns) {
+			// A fire time that already has its run (the unique index on
+			// schedule_id, scheduled_for): never a second one.
+			events = slices.DeleteFunc(events, func(ev *hub.AuditEvent) bool { return !inserted[ev.TargetID] })
+			for i := range out {
+				o := &out[i]
+				var ids []string
+				var times []time.Time
+				for j, id := range o.RunIDs {
+					if inserted[id] {
+						ids, times = append(ids, id), append(times, o.FireTimes[j])
+					}
+				}
+				if len(ids) == 0 && len(o.RunIDs) > 0 {
+					o.Skipped = "duplicate"
+				}
+				o.RunIDs, o.FireTimes = ids, times
+			}
 		}
 		return insertAudits(ctx, tx, events)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore.FireSchedules: %w", err)
+	}
+	return out, nil
+}
+
+// insertScheduledRuns writes the runs of fires, skipping a fire time that
+// already has its run, and returns the ids written.
+func insertScheduledRuns(ctx context.Context, tx *Tx, runs []*hub.Run) (map[string]bool, error) {
+	out := make(map[string]bool, len(runs))
+	for chunk := range slices.Chunk(runs, 500) {
+		var b strings.Builder
+		b.WriteString(`INSERT INTO runs (` + runInsertColumns + `) VALUES `)
+		args := make([]any, 0, len(chunk)*runInsertWidth)
+		row := inClause(runInsertWidth)
+		for i, r := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(row)
+			args = append(args, runInsertArgs(r)...)
+		}
+		b.WriteString(` ON CONFLICT (schedule_id, scheduled_for) WHERE trigger_type = 'SCHEDULED' DO NOTHING RETURNING run_id`)
+		ids, err := queryIDs(ctx, tx, b.String(), args...)
+		if err != nil {
+			return nil, fmt.Errorf("insert scheduled runs: %w", err)
+		}
+		for _, id := range ids {
+			out[id] = true
+		}
 	}
 	return out, nil
 }
