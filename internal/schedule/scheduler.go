@@ -239,7 +239,7 @@ func (s *Scheduler) fire(ctx context.Context, ids []string, now time.Time) (int,
 				s.cfg.Observer.Skipped(o.Skipped)
 			}
 			level := slog.LevelDebug
-			if o.Skipped == "no_version" {
+			if o.Skipped == "no_version" || o.Skipped == "invalid" {
 				level = slog.LevelWarn
 			}
 			s.log.Log(ctx, level, "scheduled fire started no run", "schedule_id", o.ScheduleID, "robot_id", o.RobotID,

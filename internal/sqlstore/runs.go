@@ -506,7 +506,9 @@ func (db *DB) RunStats(ctx context.Context, now time.Time, staleAfter time.Durat
 	}
 	st.ByStatus = byStatus
 	var oldest sql.NullTime
-	if err := q.QueryRow(ctx, `SELECT MIN(queued_at) FROM runs WHERE status = ?`, hub.RunPending).Scan(&oldest); err != nil {
+	// A retry waits from the end of its backoff, not from its creation.
+	if err := q.QueryRow(ctx, `SELECT MIN(COALESCE(not_before, queued_at)) FROM runs WHERE status = ? AND (not_before IS NULL OR not_before <= ?)`,
+		hub.RunPending, now).Scan(&oldest); err != nil {
 		return st, fmt.Errorf("sqlstore.RunStats: %w", err)
 	}
 	if oldest.Valid {
