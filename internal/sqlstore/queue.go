@@ -67,6 +67,11 @@ func (l limits) none() bool { return l.robotMax == 0 && l.scheduleMax == 0 && le
 // and ok is false, as it is for a run that is not PENDING any more or whose
 // retry backoff has not ended.
 func (db *DB) ClaimRun(ctx context.Context, runID, workerID, host string, now, leaseUntil time.Time) (*hub.Run, bool, error) {
+	// started is when the run got its slots: now plus the time this claim
+	// waited (for the writer, for the locks of the limits), so that a run's
+	// recorded start is never before the end of the run whose slot it took.
+	began := time.Now()
+	started := func() time.Time { return hub.Timestamp(now.Add(time.Since(began))) }
 	var claimed string
 	err := db.InTx(ctx, func(tx *Tx) error {
 		claimed = ""
@@ -83,7 +88,7 @@ func (db *DB) ClaimRun(ctx context.Context, runID, workerID, host string, now, l
 			return err
 		}
 		if len(cands) == 0 && need.none() {
-			ok, err := takeRun(ctx, tx, x.id, workerID, host, now, leaseUntil, nil)
+			ok, err := takeRun(ctx, tx, x.id, workerID, host, started(), leaseUntil, nil)
 			if ok {
 				claimed = x.id
 			}
@@ -119,7 +124,7 @@ func (db *DB) ClaimRun(ctx context.Context, runID, workerID, host string, now, l
 			for _, p := range needs[i].pools {
 				held = append(held, p.id)
 			}
-			ok, err := takeRun(ctx, tx, c.id, workerID, host, now, leaseUntil, held)
+			ok, err := takeRun(ctx, tx, c.id, workerID, host, started(), leaseUntil, held)
 			if err != nil {
 				return err
 			}
