@@ -66,7 +66,7 @@ func BenchmarkTenThousandDueSchedules(b *testing.B) {
 	// Ready signals are counted, not carried: no worker takes them here.
 	bus := &signalCount{}
 	// parallel=4 is what hub serve uses on PostgreSQL.
-	for _, c := range []struct{ parallel, batch int }{{1, 250}, {4, 250}} {
+	for _, c := range []struct{ parallel, batch int }{{1, 500}, {4, 500}} {
 		b.Run(fmt.Sprintf("parallel=%d/batch=%d", c.parallel, c.batch), func(b *testing.B) { benchFire(b, db, bus, c.parallel, c.batch) })
 	}
 }

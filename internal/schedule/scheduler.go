@@ -31,7 +31,7 @@ type SchedulerConfig struct {
 	// schedules (default 2 s): a schedule changed by another process is
 	// seen within it.
 	Poll time.Duration
-	// Batch is how many due schedules one transaction claims (default 250).
+	// Batch is how many due schedules one transaction claims (default 500).
 	Batch int
 	// Parallel is how many transactions a pass runs at once (default 1).
 	// On PostgreSQL they claim different schedules (SKIP LOCKED); on SQLite,
@@ -74,7 +74,7 @@ func NewScheduler(store Store, signals Signals, cfg SchedulerConfig) *Scheduler 
 		cfg.Poll = 2 * time.Second
 	}
 	if cfg.Batch <= 0 {
-		cfg.Batch = 250
+		cfg.Batch = 500
 	}
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 1
