@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,14 +28,6 @@ func (l *lagRecorder) Fired(d time.Duration) {
 }
 
 func (l *lagRecorder) Skipped(string) {}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkTenThousandDueSchedules makes 10 000 enabled schedules due at
 // the same instant on PostgreSQL and lets the scheduler fire them: fire lag
