@@ -208,6 +208,26 @@ func TestRetryQueued(t *testing.T) {
 			if len(list) != 2 {
 				t.Errorf("runs after the last attempt = %d, want 2", len(list))
 			}
+			// A cancelled run is never retried, running or pending.
+			for _, claim := range []bool{true, false} {
+				c := &hub.Run{ID: uuid.NewString(), RobotID: a, VersionID: av, Status: hub.RunPending, TriggerType: hub.TriggerManual, Attempt: 1,
+					EnvName: "PROD", TimeoutSeconds: 60, QueuedAt: f.now, RetryCount: 3, RetryBackoffSeconds: 1}
+				if err := f.db.CreateRun(ctx, c, nil); err != nil {
+					t.Fatal(err)
+				}
+				if claim {
+					f.claim(t, c.ID)
+					if _, err := f.db.FinishRun(ctx, c.ID, "w1", hub.RunResult{Status: hub.RunCanceled, FinishedAt: f.now}, nil, nil); err != nil {
+						t.Fatal(err)
+					}
+				} else if _, err := f.db.RequestCancel(ctx, c.ID, nil, f.now, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			list, _, _ = f.db.ListRuns(ctx, hub.RunFilter{RobotID: a, TriggerType: hub.TriggerRetry, Scope: hub.RobotScope{All: true}, Page: hub.Page{Limit: 10}})
+			if len(list) != 1 {
+				t.Errorf("retries after cancelled runs = %d, want still 1", len(list))
+			}
 		})
 	}
 }
