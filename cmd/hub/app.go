@@ -153,6 +153,8 @@ func (m *Main) Run(ctx context.Context, role string) error {
 		if _, err := db.Migrate(ctx, log); err != nil {
 			return err
 		}
+	} else if err := checkSchema(ctx, db, log); err != nil {
+		return err
 	}
 	if err := m.openBus(role); err != nil {
 		return err

@@ -159,21 +159,9 @@ func (c *hubClient) artifact(runID, name string) string {
 	}
 	c.call("GET", "/runs/"+runID, "", nil, &run)
 	for _, a := range run.Artifacts {
-		if a.Name != name {
-			continue
+		if a.Name == name {
+			return c.download(runID, a.ID)
 		}
-		req, _ := http.NewRequest("GET", c.base+"/runs/"+runID+"/artifacts/"+a.ID+"/download", nil)
-		req.Header.Set("Authorization", "Bearer "+c.token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil || resp.StatusCode != 200 {
-			c.t.Fatalf("download %s: got %d %v, want 200", name, resp.StatusCode, err)
-		}
-		return string(b)
 	}
 	return ""
 }

@@ -46,7 +46,11 @@ var commands = []struct{ name, help string }{
 	{"serve", "the HTTP API (applies migrations first)"},
 	{"worker", "a worker that runs robots"},
 	{"cleanup", "the retention worker (--once: one pass and exit; --dry-run: only report what would go)"},
-	{"migrate", "apply database migrations and exit"},
+	{"migrate", "apply database migrations and exit (--status: show the schema version and pending migrations)"},
+	{"user", "manage users on the database directly: create, list, set-password, set-role, activate, deactivate"},
+	{"backup", "copy the database (SQLite) and the artifact folder into one archive while the hub runs (--out FILE)"},
+	{"restore", "restore a backup archive into an empty data folder (hub restore FILE [--force])"},
+	{"doctor", "check settings, database, Redis, data folder, Python, disk, clock and sandbox; print fixes"},
 	{"package", "build a robot package from a folder and check it as publish does (hub package DIR [-o FILE])"},
 	{"dev", "development tools: hub dev seed fills the database with demo runs (see hub dev seed --help)"},
 	{"version", "print the version and exit"},
@@ -88,12 +92,20 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return runPackage(args, environ, stdout, stderr)
 	case "dev":
 		return runDev(ctx, args, environ, stdout, stderr)
+	case "user":
+		return runUser(ctx, args, environ, os.Stdin, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, args, environ, stdout, stderr)
+	case "restore":
+		return runRestore(ctx, args, environ, stdout, stderr)
+	case "doctor":
+		return runDoctor(ctx, args, environ, stdout, stderr)
 	case "all", "serve", "worker", "cleanup", "migrate":
 	default:
 		fmt.Fprintf(stderr, "hub: unknown command %q (see hub --help)\n", cmd)
 		return exitUsage
 	}
-	var once, dryRun bool
+	var once, dryRun, status bool
 	for _, a := range args {
 		switch {
 		case a == "-h" || a == "--help":
@@ -103,10 +115,15 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 			once = true
 		case cmd == "cleanup" && a == "--dry-run":
 			once, dryRun = true, true
+		case cmd == "migrate" && a == "--status":
+			status = true
 		default:
 			fmt.Fprintf(stderr, "hub %s: unexpected argument %q (see hub --help)\n", cmd, a)
 			return exitUsage
 		}
+	}
+	if status {
+		return runMigrateStatus(ctx, environ, stdout, stderr)
 	}
 
 	cfg, warnings, err := loadConfig(environ, ".env")

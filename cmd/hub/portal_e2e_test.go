@@ -92,7 +92,11 @@ func portalSeedExample(t *testing.T, dbName string) {
 		t.Errorf("run = %+v", run)
 	}
 	if r := c.waitRun(run.RunID, 30*time.Second); r.Status != "SUCCESS" {
-		t.Fatalf("run ended %s", r.Status)
+		msg := ""
+		if r.ErrorMessage != nil {
+			msg = *r.ErrorMessage
+		}
+		t.Fatalf("run ended %s (%s); log:\n%s", r.Status, msg, strings.Join(c.logMessages(run.RunID), "\n"))
 	}
 	out := strings.Join(c.logMessages(run.RunID), "\n")
 	for _, want := range []string{"arg=[--periodo=2026-02]", "arg=[--inativos=false]", "arg=[--obs=" + hostile + "]", "env=dp-rh"} {

@@ -152,6 +152,8 @@ type RunStats struct {
 	LogLines      int64   // log lines stored so far
 	WorkersAlive  int64
 	WorkersStale  int64
+	// FailedLastHour counts runs that failed in the hour before now.
+	FailedLastHour int64
 }
 
 // Worker states as the workers list shows them.

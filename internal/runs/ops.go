@@ -12,7 +12,6 @@ import (
 type OpsStore interface {
 	Workers(ctx context.Context) ([]hub.Worker, error)
 	RunStats(ctx context.Context, now time.Time, staleAfter time.Duration) (hub.RunStats, error)
-	FailedSince(ctx context.Context, since time.Time) (int64, error)
 }
 
 // WorkerView is a worker with its liveness judged from its heartbeat.
@@ -82,11 +81,7 @@ func (o *Ops) Status(ctx context.Context, p *hub.Principal) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	failed, err := o.store.FailedSince(ctx, now.Add(-time.Hour))
-	if err != nil {
-		return nil, err
-	}
-	out := &Status{QueueDepth: st.ByStatus[hub.RunPending], RunsRunning: st.ByStatus[hub.RunRunning], RunsFailedLastHour: failed,
+	out := &Status{QueueDepth: st.ByStatus[hub.RunPending], RunsRunning: st.ByStatus[hub.RunRunning], RunsFailedLastHour: st.FailedLastHour,
 		OldestPendingSeconds: st.OldestPending, RunsByStatus: st.ByStatus, UptimeSeconds: int64(now.Sub(o.started).Seconds()),
 		WorkersAlive: st.WorkersAlive, WorkersStale: st.WorkersStale}
 	for _, w := range ws {

@@ -80,6 +80,9 @@ func Run(ctx context.Context, db *sqlstore.DB, blobs Artifacts, o Options) (Resu
 	if err := s.addRuns(ctx); err != nil {
 		return s.res, err
 	}
+	if err := db.Optimize(ctx); err != nil {
+		return s.res, err
+	}
 	s.res.Elapsed = time.Since(start)
 	return s.res, nil
 }
@@ -303,9 +306,9 @@ func (s *seeder) addRuns(ctx context.Context) error {
 		if s.o.Progress != nil {
 			s.o.Progress(done)
 		}
-		if _, err := s.db.FoldRunCounts(ctx); err != nil {
-			return err
-		}
+	}
+	if _, err := s.db.FoldRunCounts(ctx); err != nil {
+		return err
 	}
 	return nil
 }

@@ -162,16 +162,6 @@ func (db *DB) Workers(ctx context.Context) ([]hub.Worker, error) {
 	return out, rows.Err()
 }
 
-// FailedSince counts runs that failed at or after since.
-func (db *DB) FailedSince(ctx context.Context, since time.Time) (int64, error) {
-	var n int64
-	err := db.Read().QueryRow(ctx, `SELECT COUNT(*) FROM runs WHERE status = ? AND finished_at >= ?`, hub.RunFailed, since).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("sqlstore.FailedSince: %w", err)
-	}
-	return n, nil
-}
-
 // CountOldArtifacts counts artifacts created before before, of finished
 // runs, and their total size.
 func (db *DB) CountOldArtifacts(ctx context.Context, before time.Time) (rows, bytes int64, err error) {

@@ -130,7 +130,7 @@ func openSQLite(ctx context.Context, writer *sql.DB, path string, d dialect, opt
 		reader.Close()
 		return nil, fmt.Errorf("sqlstore.Open: connect to sqlite database: %w", err)
 	}
-	return &DB{sql: writer, read: reader, path: path, stmts: newStmtCache(reader), dialect: d, clock: opts.Clock}, nil
+	return &DB{sql: writer, read: reader, path: path, stmts: newStmtCache(reader, d), dialect: d, clock: opts.Clock}, nil
 }
 
 // sqliteDSN builds the connection string with the settings every connection
@@ -164,7 +164,7 @@ func sqliteReaderDSN(path string) string {
 func (db *DB) Close() error {
 	err := db.stmts.close()
 	err = errors.Join(err, db.sql.Close())
-	if db.read != db.sql {
+	if db.read != nil && db.read != db.sql {
 		err = errors.Join(err, db.read.Close())
 	}
 	return err

@@ -39,7 +39,8 @@ const artifactFields = `'ID', a.id, 'RunID', a.run_id, 'Name', a.artifact_name, 
 
 type sqliteDialect struct{}
 
-func (sqliteDialect) name() string               { return "sqlite" }
+func (sqliteDialect) name() string { return "sqlite" }
+
 func (sqliteDialect) rebind(query string) string { return query }
 func (sqliteDialect) forUpdate() string          { return "" }
 func (sqliteDialect) skipLocked() string         { return "" }

@@ -163,7 +163,7 @@ func (db *DB) ListAudit(ctx context.Context, f hub.AuditFilter) ([]hub.AuditEven
 		where, args = append(where, kcond), append(args, kargs...)
 	}
 	rows, err := q.Query(ctx, `SELECT id, actor_user_id, actor_subject, action, target_type, target_id, metadata_json, ip, created_at
-		FROM audit_events`+whereClause(where)+` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(args, f.Limit+1, f.Skip)...)
+		FROM audit_events`+whereClause(where)+` ORDER BY `+order+limitSQL(f.Limit+1)+` OFFSET ?`, append(args, f.Skip)...)
 	if err != nil {
 		return nil, hub.ListInfo{}, fmt.Errorf("sqlstore.ListAudit: %w", err)
 	}

@@ -110,7 +110,7 @@ func (db *DB) domainWhere(ctx context.Context, col, v string) (*hub.Domain, erro
 
 // ListDomains returns domains by name.
 func (db *DB) ListDomains(ctx context.Context, page hub.Page) ([]hub.Domain, error) {
-	rows, err := db.Read().Query(ctx, `SELECT `+domainColumns+` FROM domains ORDER BY name, id LIMIT ? OFFSET ?`, page.Limit, page.Skip)
+	rows, err := db.Read().Query(ctx, `SELECT `+domainColumns+` FROM domains ORDER BY name, id`+limitSQL(page.Limit)+` OFFSET ?`, page.Skip)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore.ListDomains: %w", err)
 	}
@@ -244,7 +244,7 @@ func (db *DB) ListServices(ctx context.Context, f hub.ServiceFilter) ([]hub.Serv
 	if len(where) > 0 {
 		clause = " WHERE " + strings.Join(where, " AND ")
 	}
-	rows, err := db.Read().Query(ctx, `SELECT `+serviceColumns+` FROM services`+clause+` ORDER BY created_at DESC, id LIMIT ? OFFSET ?`, append(args, f.Limit, f.Skip)...)
+	rows, err := db.Read().Query(ctx, `SELECT `+serviceColumns+` FROM services`+clause+` ORDER BY created_at DESC, id`+limitSQL(f.Limit)+` OFFSET ?`, append(args, f.Skip)...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore.ListServices: %w", err)
 	}

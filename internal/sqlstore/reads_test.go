@@ -580,3 +580,55 @@ func TestReadersDoNotWaitForTheWriter(t *testing.T) {
 		})
 	}
 }
+
+// TestRunStatsFigures checks every figure of the operations status and the
+// run metrics against rows made for it.
+func TestRunStatsFigures(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range hubtest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db, robots := seeded(t, dialect, 0, 1, 0)
+			v, err := db.ActiveVersion(ctx, robots[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now().UTC().Truncate(time.Second)
+			newRun := func(queued time.Time) string {
+				r := &hub.Run{ID: uuid.NewString(), RobotID: robots[0], VersionID: v.ID, Status: hub.RunPending, TriggerType: "MANUAL",
+					Attempt: 1, EnvName: "PROD", RuntimeArguments: []string{}, RuntimeEnv: map[string]string{}, TimeoutSeconds: 60, QueuedAt: queued}
+				if err := db.CreateRun(ctx, r, nil); err != nil {
+					t.Fatal(err)
+				}
+				return r.ID
+			}
+			newRun(now.Add(-10 * time.Minute)) // the oldest pending
+			newRun(now.Add(-time.Minute))
+			if err := db.FailRun(ctx, newRun(now.Add(-3*time.Hour)), "old failure", "x", now.Add(-2*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.FailRun(ctx, newRun(now.Add(-20*time.Minute)), "recent failure", "x", now.Add(-10*time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			for id, beat := range map[string]time.Time{"alive:1": now.Add(-5 * time.Second), "stale:1": now.Add(-5 * time.Minute)} {
+				if err := db.Heartbeat(ctx, hub.Worker{ID: id, Hostname: "h", Concurrency: 1, StartedAt: beat, LastHeartbeat: beat}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := db.WorkerStopped(ctx, "gone:1", now); err != nil {
+				t.Fatal(err)
+			}
+			st, err := db.RunStats(ctx, now, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := hub.RunStats{ByStatus: map[string]int64{hub.RunPending: 2, hub.RunFailed: 2}, OldestPending: 600,
+				Waiting: map[string]int64{hub.WaitPool: 0, hub.WaitRobotLimit: 0, hub.WaitScheduleLimit: 0, hub.WaitBackoff: 0},
+				LogLines: st.LogLines, WorkersAlive: 1, WorkersStale: 1, FailedLastHour: 1}
+			if diff := cmp.Diff(want, st); diff != "" || st.LogLines < 2 {
+				t.Errorf("RunStats (-want +got):\n%s (log lines %d)", diff, st.LogLines)
+			}
+		})
+	}
+}

@@ -288,8 +288,8 @@ func (db *DB) ListRobots(ctx context.Context, f hub.RobotFilter) ([]hub.Robot, i
 	if err := q.QueryRow(ctx, `SELECT COUNT(*) FROM robots`+clause, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("sqlstore.ListRobots: %w", err)
 	}
-	rows, err := q.Query(ctx, `SELECT `+robotReadColumns+` FROM robots`+clause+` ORDER BY created_at DESC, id LIMIT ? OFFSET ?`,
-		append(args, f.Limit, f.Skip)...)
+	rows, err := q.Query(ctx, `SELECT `+robotReadColumns+` FROM robots`+clause+` ORDER BY created_at DESC, id`+limitSQL(f.Limit)+` OFFSET ?`,
+		append(args, f.Skip)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("sqlstore.ListRobots: %w", err)
 	}

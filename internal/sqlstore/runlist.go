@@ -67,7 +67,7 @@ func pageInfo[T any](items []T, p hub.Page, ascending bool, cursor func(*T) hub.
 // plus countCap, so the cost does not grow with the table.
 func cappedCount(ctx context.Context, q *Tx, from string, args []any, p hub.Page) (total int, exact bool, err error) {
 	limit := p.Skip + p.Limit + countCap
-	if err := q.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1`+from+` LIMIT ?) c`, append(slices.Clone(args), limit)...).Scan(&total); err != nil {
+	if err := q.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1`+from+limitSQL(limit)+`) c`, args...).Scan(&total); err != nil {
 		return 0, false, err
 	}
 	return total, total < limit, nil
@@ -196,24 +196,24 @@ func (db *DB) runPageQuery(robots []string, where []string, args []any, p hub.Pa
 		branchWhere := whereClause(append([]string{"r.robot_id = ?"}, where...))
 		branches := make([]string, len(robots))
 		for i, id := range robots {
-			branches[i] = `SELECT * FROM (SELECT r.run_id FROM runs r` + branchWhere + ` ORDER BY ` + order + ` LIMIT ?) b` + strconv.Itoa(i)
-			queryArgs = append(append(append(queryArgs, id), args...), p.Skip+p.Limit+1)
+			branches[i] = `SELECT * FROM (SELECT r.run_id FROM runs r` + branchWhere + ` ORDER BY ` + order + limitSQL(p.Skip+p.Limit+1) + `) b` + strconv.Itoa(i)
+			queryArgs = append(append(queryArgs, id), args...)
 		}
 		return `SELECT ` + db.runColumns() + ` FROM (` + strings.Join(branches, " UNION ALL ") + `) p JOIN runs r ON r.run_id = p.run_id
 			JOIN robot_versions v ON v.id = r.robot_version_id LEFT JOIN services s ON s.id = r.service_id
-			ORDER BY ` + order + ` LIMIT ? OFFSET ?`, append(queryArgs, p.Limit+1, p.Skip), ascending
+			ORDER BY ` + order + limitSQL(p.Limit+1) + ` OFFSET ?`, append(queryArgs, p.Skip), ascending
 	}
 	if p.Skip == 0 {
-		return `SELECT ` + db.runColumns() + runFrom + whereClause(where) + ` ORDER BY ` + order + ` LIMIT ?`,
-			append(slices.Clone(args), p.Limit+1), ascending
+		return `SELECT ` + db.runColumns() + runFrom + whereClause(where) + ` ORDER BY ` + order + limitSQL(p.Limit+1),
+			slices.Clone(args), ascending
 	}
 	// The ids of the page come from the index alone (skipped rows are
 	// never read from the table); then one join fetches its rows.
 	return `SELECT ` + db.runColumns() + ` FROM (SELECT r.run_id FROM runs r` + whereClause(where) +
-			` ORDER BY ` + order + ` LIMIT ? OFFSET ?) p JOIN runs r ON r.run_id = p.run_id
+			` ORDER BY ` + order + limitSQL(p.Limit+1) + ` OFFSET ?) p JOIN runs r ON r.run_id = p.run_id
 			JOIN robot_versions v ON v.id = r.robot_version_id LEFT JOIN services s ON s.id = r.service_id
 			ORDER BY ` + order,
-		append(slices.Clone(args), p.Limit+1, p.Skip), ascending
+		append(slices.Clone(args), p.Skip), ascending
 }
 
 // scopeRobots lists the robots a restricted scope allows (nil for an
@@ -223,7 +223,7 @@ func scopeRobots(ctx context.Context, q *Tx, s hub.RobotScope) (ids []string, to
 		return nil, false, nil
 	}
 	cond, args, _ := scopeCondition(s, "robots.id")
-	rows, err := q.Query(ctx, `SELECT id FROM robots WHERE `+cond+` ORDER BY id LIMIT ?`, append(args, maxScopeBranches+1)...)
+	rows, err := q.Query(ctx, `SELECT id FROM robots WHERE `+cond+` ORDER BY id`+limitSQL(maxScopeBranches+1), args...)
 	if err != nil {
 		return nil, false, err
 	}
@@ -311,11 +311,43 @@ func (db *DB) FoldRunCounts(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore.FoldRunCounts: %w", err)
 	}
+	if moved > 0 {
+		// The moved rows are dead tuples that every count would otherwise
+		// read past until autovacuum comes by: vacuum both small tables now
+		// (skipped when another process is already at it).
+		if _, err := db.sql.ExecContext(ctx, `VACUUM (SKIP_LOCKED) run_count_deltas, run_counts`); err != nil {
+			return moved, fmt.Errorf("sqlstore.FoldRunCounts: vacuum: %w", err)
+		}
+	}
 	return moved, nil
+}
+
+// Optimize refreshes the planner's statistics and, on PostgreSQL, the
+// visibility map after a bulk load (VACUUM ANALYZE; ANALYZE on SQLite), as
+// the databases' own background work would in time.
+func (db *DB) Optimize(ctx context.Context) error {
+	query := `ANALYZE`
+	if db.dialect.name() == "postgres" {
+		query = `VACUUM ANALYZE runs, run_logs, artifacts, audit_events, run_counts, run_count_deltas`
+	}
+	if _, err := db.sql.ExecContext(ctx, query); err != nil {
+		return fmt.Errorf("sqlstore.Optimize: %w", err)
+	}
+	return nil
 }
 
 // foldLockKey is the PostgreSQL advisory lock of FoldRunCounts.
 const foldLockKey = 0x6875625f636e74 // "hub_cnt"
+
+// limitSQL is a LIMIT clause with its number written into the query, not
+// bound. SQLite plans a bound LIMIT with its value (a page of 51 rows is
+// joined row by row, an unknown count by scanning the whole table), and a
+// statement planned with a bound value is prepared again each time its
+// bindings are cleared — which the driver does after every use. A number
+// in the text gives the good plan once: the list queries of the reader
+// pool stay prepared. n is always computed by the store, never client
+// text.
+func limitSQL(n int) string { return " LIMIT " + strconv.Itoa(n) }
 
 func whereClause(conds []string) string {
 	if len(conds) == 0 {

@@ -25,6 +25,40 @@ const runBaseColumns = `r.run_id, r.robot_id, r.robot_version_id, r.service_id, 
 
 const runFrom = ` FROM runs r JOIN robot_versions v ON v.id = r.robot_version_id LEFT JOIN services s ON s.id = r.service_id`
 
+// scannedTime reads a time that may come as text: SQLite gives an
+// expression (a subquery, an aggregate) no declared type, so its driver
+// returns the stored text instead of a time.
+type scannedTime struct {
+	Time  time.Time
+	Valid bool
+}
+
+// Scan implements sql.Scanner.
+func (t *scannedTime) Scan(v any) error {
+	switch x := v.(type) {
+	case nil:
+		t.Valid = false
+		return nil
+	case time.Time:
+		t.Time, t.Valid = x, true
+		return nil
+	case string:
+		return t.parse(x)
+	case []byte:
+		return t.parse(string(x))
+	}
+	return fmt.Errorf("scan %T into a time", v)
+}
+
+func (t *scannedTime) parse(s string) error {
+	tm, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return fmt.Errorf("scan %q into a time: %w", s, err)
+	}
+	t.Time, t.Valid = tm, true
+	return nil
+}
+
 func nullTime(t sql.NullTime) *time.Time {
 	if !t.Valid {
 		return nil
@@ -156,7 +190,7 @@ func artifactsOf(ctx context.Context, q *Tx, runIDs []string) (map[string][]hub.
 // RunLogs returns up to limit log lines of a run with seq > afterSeq, in order.
 func (db *DB) RunLogs(ctx context.Context, runID string, afterSeq int64, limit int) ([]hub.LogLine, error) {
 	rows, err := db.Read().Query(ctx, `SELECT seq, "timestamp", level, message FROM run_logs
-		WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?`, runID, afterSeq, limit)
+		WHERE run_id = ? AND seq > ? ORDER BY seq`+limitSQL(limit), runID, afterSeq)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore.RunLogs: %w", err)
 	}
@@ -495,8 +529,10 @@ func (db *DB) WorkerStopped(ctx context.Context, id string, now time.Time) error
 }
 
 // RunStats counts runs by status (from the maintained counters), the age
-// of the oldest PENDING run, stored log lines, and workers whose heartbeat
-// is newer / older than staleAfter. Every figure is an indexed read.
+// of the oldest PENDING run, stored log lines, workers whose heartbeat is
+// newer / older than staleAfter, runs failed in the hour before now, the
+// PENDING runs held back by kind of reason, and the use of every pool: four
+// queries, every figure an indexed read.
 func (db *DB) RunStats(ctx context.Context, now time.Time, staleAfter time.Duration) (hub.RunStats, error) {
 	st := hub.RunStats{ByStatus: map[string]int64{}}
 	q := db.Read()
@@ -505,31 +541,31 @@ func (db *DB) RunStats(ctx context.Context, now time.Time, staleAfter time.Durat
 		return st, fmt.Errorf("sqlstore.RunStats: %w", err)
 	}
 	st.ByStatus = byStatus
-	var oldest sql.NullTime
+	var (
+		oldest scannedTime
+		lines  sql.NullInt64
+		cutoff = now.Add(-staleAfter)
+	)
 	// A retry waits from the end of its backoff, not from its creation.
-	if err := q.QueryRow(ctx, `SELECT MIN(COALESCE(not_before, queued_at)) FROM runs WHERE status = ? AND (not_before IS NULL OR not_before <= ?)`,
-		hub.RunPending, now).Scan(&oldest); err != nil {
+	err = q.QueryRow(ctx, `SELECT
+		(SELECT MIN(COALESCE(not_before, queued_at)) FROM runs WHERE status = ? AND (not_before IS NULL OR not_before <= ?)),
+		(SELECT MAX(id) FROM run_logs),
+		(SELECT COUNT(*) FROM workers WHERE status <> ? AND last_heartbeat >= ?),
+		(SELECT COUNT(*) FROM workers WHERE status <> ? AND last_heartbeat < ?),
+		(SELECT COUNT(*) FROM runs WHERE status = ? AND finished_at >= ?)`,
+		hub.RunPending, now, hub.WorkerStopped, cutoff, hub.WorkerStopped, cutoff, hub.RunFailed, now.Add(-time.Hour)).Scan(
+		&oldest, &lines, &st.WorkersAlive, &st.WorkersStale, &st.FailedLastHour)
+	if err != nil {
 		return st, fmt.Errorf("sqlstore.RunStats: %w", err)
 	}
 	if oldest.Valid {
 		st.OldestPending = now.Sub(oldest.Time).Seconds()
-	}
-	var lines sql.NullInt64
-	if err := q.QueryRow(ctx, `SELECT MAX(id) FROM run_logs`).Scan(&lines); err != nil {
-		return st, fmt.Errorf("sqlstore.RunStats: %w", err)
 	}
 	st.LogLines = lines.Int64
 	if st.Waiting, err = waitingStats(ctx, q, now); err != nil {
 		return st, fmt.Errorf("sqlstore.RunStats: %w", err)
 	}
 	if st.Pools, err = poolUsage(ctx, q); err != nil {
-		return st, fmt.Errorf("sqlstore.RunStats: %w", err)
-	}
-	cutoff := now.Add(-staleAfter)
-	if err := q.QueryRow(ctx, `SELECT
-		COALESCE(SUM(CASE WHEN last_heartbeat >= ? THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN last_heartbeat < ? THEN 1 ELSE 0 END), 0)
-		FROM workers WHERE status <> ?`, cutoff, cutoff, hub.WorkerStopped).Scan(&st.WorkersAlive, &st.WorkersStale); err != nil {
 		return st, fmt.Errorf("sqlstore.RunStats: %w", err)
 	}
 	return st, nil

@@ -147,8 +147,8 @@ func (db *DB) ListSchedules(ctx context.Context, scope hub.RobotScope, enabled *
 		where, args = append(where, "sc.enabled = ?"), append(args, *enabled)
 	}
 	rows, err := db.Read().Query(ctx, `SELECT `+scheduleColumns+scheduleFrom+whereClause(where)+`
-		ORDER BY CASE WHEN sc.enabled AND sc.next_fire_at IS NOT NULL THEN 0 ELSE 1 END, sc.next_fire_at, rb.name LIMIT ? OFFSET ?`,
-		append(args, p.Limit, p.Skip)...)
+		ORDER BY CASE WHEN sc.enabled AND sc.next_fire_at IS NOT NULL THEN 0 ELSE 1 END, sc.next_fire_at, rb.name`+limitSQL(p.Limit)+` OFFSET ?`,
+		append(args, p.Skip)...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore.ListSchedules: %w", err)
 	}
@@ -177,7 +177,7 @@ func (db *DB) NextScheduleDue(ctx context.Context) (*time.Time, error) {
 // DueSchedules lists up to limit enabled schedules due at now, the
 // earliest first.
 func (db *DB) DueSchedules(ctx context.Context, now time.Time, limit int) ([]string, error) {
-	ids, err := queryIDs(ctx, db.Read(), `SELECT id FROM schedules WHERE enabled AND next_fire_at <= ? ORDER BY next_fire_at LIMIT ?`, now, limit)
+	ids, err := queryIDs(ctx, db.Read(), `SELECT id FROM schedules WHERE enabled AND next_fire_at <= ? ORDER BY next_fire_at`+limitSQL(limit), now)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore.DueSchedules: %w", err)
 	}

@@ -17,12 +17,13 @@ const maxCachedStmts = 512
 // runs it, once.
 type stmtCache struct {
 	pool *sql.DB
+	d    dialect
 	mu   sync.RWMutex
 	m    map[string]*sql.Stmt
 }
 
-func newStmtCache(pool *sql.DB) *stmtCache {
-	return &stmtCache{pool: pool, m: map[string]*sql.Stmt{}}
+func newStmtCache(pool *sql.DB, d dialect) *stmtCache {
+	return &stmtCache{pool: pool, d: d, m: map[string]*sql.Stmt{}}
 }
 
 // get returns the prepared statement of query, preparing it on first use;
@@ -39,7 +40,7 @@ func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
 	if ok || full {
 		return st
 	}
-	st, err := c.pool.PrepareContext(context.WithoutCancel(ctx), query)
+	st, err := c.pool.PrepareContext(context.WithoutCancel(ctx), c.d.rebind(query))
 	if err != nil {
 		return nil
 	}

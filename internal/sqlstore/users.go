@@ -184,7 +184,7 @@ func (db *DB) ListUsers(ctx context.Context, page hub.Page) ([]hub.User, int, er
 	if err := q.QueryRow(ctx, `SELECT COUNT(*) FROM users`).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("sqlstore.ListUsers: %w", err)
 	}
-	rows, err := q.Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY created_at DESC, id LIMIT ? OFFSET ?`, page.Limit, page.Skip)
+	rows, err := q.Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY created_at DESC, id`+limitSQL(page.Limit)+` OFFSET ?`, page.Skip)
 	if err != nil {
 		return nil, 0, fmt.Errorf("sqlstore.ListUsers: %w", err)
 	}

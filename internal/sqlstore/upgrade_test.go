@@ -1,0 +1,357 @@
+package sqlstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+
+	"automationhub/internal/hub"
+	"automationhub/internal/hubtest"
+	"automationhub/internal/sqlstore"
+)
+
+// upgradeFixture writes representative rows with the SQL of the schema as
+// a migration left it, and checks them through the store once the database
+// is migrated to the latest version: the rows are all there and the columns
+// added later hold their defaults.
+type upgradeFixture struct {
+	insert func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string)
+	check  func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string)
+}
+
+// upgradeFixtures has one entry per embedded migration, by version: the
+// rows that migration's schema makes possible, or nil when it adds nothing
+// rows live in (an index, a lock table). A new migration needs an entry
+// here (TestEveryMigrationHasAnUpgradeFixture); when it adds columns, the
+// checks of the earlier fixtures say which default old rows get.
+var upgradeFixtures = map[int64]*upgradeFixture{
+	1: {insert: insertInitialRows, check: checkInitialRows},
+	2: {
+		insert: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			mustExec(t, ctx, db, `INSERT INTO file_deletions (path, queued_at) VALUES (?, ?)`, "runs/old/outputs/gone.txt", fixtureTime)
+		},
+		check: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			paths, err := db.PendingFileDeletions(ctx, 10)
+			if err != nil || !cmp.Equal(paths, []string{"runs/old/outputs/gone.txt"}) {
+				t.Errorf("file deletions after the upgrade = %v, %v", paths, err)
+			}
+		},
+	},
+	3: {
+		insert: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			ids["robot3"], ids["version3"] = uuid.NewString(), uuid.NewString()
+			mustExec(t, ctx, db, `INSERT INTO robots (id, name, created_at, updated_at) VALUES (?, ?, ?, ?)`, ids["robot3"], "runtime-env-bot", fixtureTime, fixtureTime)
+			mustExec(t, ctx, db, `INSERT INTO robot_versions (id, robot_id, version, created_at, is_active, runtime_env_keys_json)
+				VALUES (?, ?, ?, ?, ?, ?)`, ids["version3"], ids["robot3"], "2.0.0", fixtureTime, true, `["TOKEN"]`)
+		},
+		check: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			v, err := db.VersionByID(ctx, ids["robot3"], ids["version3"])
+			if err != nil {
+				t.Fatalf("version written at level 3: %v", err)
+			}
+			if !cmp.Equal(v.RuntimeEnvKeys, []string{"TOKEN"}) || v.EntrypointPath != "main.py" {
+				t.Errorf("version written at level 3: runtime env %v, entry point %q", v.RuntimeEnvKeys, v.EntrypointPath)
+			}
+		},
+	},
+	4: {
+		// Runs from before this level are counted by its backfill, runs
+		// written at it by the triggers: the counters match the table.
+		insert: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			mustExec(t, ctx, db, `INSERT INTO runs (run_id, robot_id, robot_version_id, status, timeout_seconds, queued_at)
+				VALUES (?, ?, ?, ?, ?, ?)`, uuid.NewString(), ids["robot"], ids["version"], "PENDING", 60, fixtureTime)
+		},
+		check: checkRunCounters,
+	},
+	5: {
+		// Schedules, pools and the queue columns of runs.
+		insert: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			ids["pool5"], ids["schedule5"], ids["run5"] = uuid.NewString(), uuid.NewString(), uuid.NewString()
+			mustExec(t, ctx, db, `INSERT INTO pools (id, name, capacity, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+				ids["pool5"], "sap-licences", 2, fixtureTime, fixtureTime)
+			mustExec(t, ctx, db, `INSERT INTO robot_pools (robot_id, pool_id) VALUES (?, ?)`, ids["robot"], ids["pool5"])
+			mustExec(t, ctx, db, `INSERT INTO schedules (id, robot_id, cron_expr, timezone, next_fire_at, created_at, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`, ids["schedule5"], ids["robot"], "30 8 * * 1-5", "Europe/Lisbon", fixtureTime, fixtureTime, fixtureTime)
+			mustExec(t, ctx, db, `INSERT INTO runs (run_id, robot_id, robot_version_id, status, trigger_type, timeout_seconds, queued_at,
+				schedule_id, scheduled_for, priority, waiting_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				ids["run5"], ids["robot"], ids["version"], "PENDING", "SCHEDULED", 60, fixtureTime, ids["schedule5"], fixtureTime, 5,
+				"pool sap-licences is full (2/2)")
+		},
+		check: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			sc, err := db.ScheduleByRobot(ctx, ids["robot"])
+			if err != nil || sc.ID != ids["schedule5"] || !sc.Enabled || sc.MaxConcurrency != 1 || sc.TimeoutSeconds != 3600 ||
+				sc.RetryBackoffSeconds != 60 || sc.OverlapPolicy != hub.OverlapSkip || sc.Catchup != hub.CatchupLatest || sc.CatchupWindowSecs != 3600 {
+				t.Errorf("schedule written at level 5 = %+v, %v", sc, err)
+			}
+			p, err := db.PoolByID(ctx, ids["pool5"])
+			if err != nil || p.Capacity != 2 || len(p.Robots) != 1 {
+				t.Errorf("pool written at level 5 = %+v, %v", p, err)
+			}
+			r, err := db.RunByID(ctx, ids["run5"])
+			if err != nil || r.ScheduleID == nil || r.Priority != 5 || r.WaitingReason == nil || r.RetryBackoffSeconds != 60 {
+				t.Errorf("run written at level 5 = %+v, %v", r, err)
+			}
+			// Runs and robots from before it: no schedule, default priority,
+			// no retries, no limit.
+			old, err := db.RunByID(ctx, ids["run"])
+			if err != nil || old.ScheduleID != nil || old.Priority != 0 || old.RetryCount != 0 || old.RetryBackoffSeconds != 60 ||
+				old.WaitingReason != nil || old.NotBefore != nil || old.RetryOf != nil {
+				t.Errorf("run from before level 5 = %+v, %v", old, err)
+			}
+			robot, err := db.RobotByID(ctx, ids["robot"])
+			if err != nil || robot.Settings.MaxConcurrentRuns != nil || robot.Settings.RetryCount != 0 || robot.Settings.RetryBackoffSeconds != 60 ||
+				len(robot.Settings.Pools) != 1 {
+				t.Errorf("robot from before level 5 = %+v, %v", robot.Settings, err)
+			}
+		},
+	},
+}
+
+// checkRunCounters compares the maintained run counters with the table.
+// It runs after every upgrade: runs written before the counters existed
+// are counted by the migration that added them.
+func checkRunCounters(t *testing.T, ctx context.Context, db *sqlstore.DB, _ map[string]string) {
+	t.Helper()
+	byStatus, err := db.RunCountsByStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.SQL().QueryContext(ctx, `SELECT status, COUNT(*) FROM runs GROUP BY status`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	want := map[string]int64{}
+	for rows.Next() {
+		var st string
+		var n int64
+		if err := rows.Scan(&st, &n); err != nil {
+			t.Fatal(err)
+		}
+		want[st] = n
+	}
+	if len(want) == 0 || !cmp.Equal(byStatus, want) {
+		t.Errorf("run counters after the upgrade = %v, want %v", byStatus, want)
+	}
+}
+
+var fixtureTime = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+
+func mustExec(t *testing.T, ctx context.Context, db *sqlstore.DB, query string, args ...any) {
+	t.Helper()
+	if _, err := db.Conn().Exec(ctx, query, args...); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+}
+
+// insertInitialRows fills every table of the first schema, with its columns
+// only.
+func insertInitialRows(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+	for _, k := range []string{"user", "robot", "version", "domain", "service", "run", "artifact"} {
+		ids[k] = uuid.NewString()
+	}
+	now := fixtureTime
+	mustExec(t, ctx, db, `INSERT INTO users (id, username, email, hashed_password, role, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		ids["user"], "ana", "ana@example.com", "$2a$04$hash", "Maintainer", now, now)
+	mustExec(t, ctx, db, `INSERT INTO permissions (user_id, resource_type, scope_tag, action, created_at) VALUES (?, ?, ?, ?, ?)`,
+		ids["user"], "robot", "finance", "robot.run", now)
+	mustExec(t, ctx, db, `INSERT INTO robots (id, name, description, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		ids["robot"], "invoice-bot", "Reads invoices", ids["user"], now, now)
+	mustExec(t, ctx, db, `INSERT INTO robot_tags (robot_id, tag) VALUES (?, ?)`, ids["robot"], "finance")
+	mustExec(t, ctx, db, `INSERT INTO robot_versions (id, robot_id, version, entrypoint_type, entrypoint_path, created_by, created_at, is_active,
+		artifact_path, artifact_sha256, artifact_size_bytes, required_env_keys_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ids["version"], ids["robot"], "1.0.0", "PYTHON", "bot.py", ids["user"], now, true, "robots/r/1.0.0/artifact.zip", "ab", int64(1234), `["API_KEY"]`)
+	mustExec(t, ctx, db, `INSERT INTO robot_release_tags (robot_id, tag, version_id) VALUES (?, ?, ?)`, ids["robot"], "latest", ids["version"])
+	mustExec(t, ctx, db, `INSERT INTO domains (id, name, slug, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`, ids["domain"], "Finance", "finance", now, now)
+	mustExec(t, ctx, db, `INSERT INTO services (id, domain_id, robot_id, title, form_schema_json, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		ids["service"], ids["domain"], ids["robot"], "Invoices", `{"fields":[]}`, now, now)
+	mustExec(t, ctx, db, `INSERT INTO workers (id, hostname, started_at, last_heartbeat, created_at) VALUES (?, ?, ?, ?, ?)`, "host-a-1", "host-a", now, now, now)
+	mustExec(t, ctx, db, `INSERT INTO runs (run_id, robot_id, robot_version_id, service_id, status, timeout_seconds, queued_at, started_at, finished_at,
+		triggered_by, exit_code, runtime_arguments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ids["run"], ids["robot"], ids["version"], ids["service"], "SUCCESS", 600, now, now, now.Add(time.Minute), ids["user"], 0, `["--month","6"]`)
+	for seq := 1; seq <= 3; seq++ {
+		mustExec(t, ctx, db, `INSERT INTO run_logs (run_id, seq, "timestamp", level, message) VALUES (?, ?, ?, ?, ?)`,
+			ids["run"], seq, now.Add(time.Duration(seq)*time.Second), "INFO", fmt.Sprintf("line %d", seq))
+	}
+	mustExec(t, ctx, db, `INSERT INTO artifacts (id, run_id, artifact_name, file_path, file_size_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		ids["artifact"], ids["run"], "out.csv", "runs/"+ids["run"]+"/outputs/out.csv", int64(42), now)
+	mustExec(t, ctx, db, `INSERT INTO audit_events (actor_user_id, action, target_type, target_id, metadata_json, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		ids["user"], "robot.created", "robot", ids["robot"], `{"name":"invoice-bot"}`, now)
+}
+
+// checkInitialRows reads the rows of insertInitialRows through the store.
+func checkInitialRows(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+	u, err := db.UserByLogin(ctx, "ana")
+	if err != nil {
+		t.Fatalf("user: %v", err)
+	}
+	if u.Role != hub.RoleMaintainer || !u.IsActive || u.IsSuperuser || u.AuthSource != hub.AuthSourceLocal || u.TokenGeneration != 0 {
+		t.Errorf("user after the upgrade = %+v", u)
+	}
+	grants, err := db.GrantsOfUser(ctx, ids["user"])
+	if err != nil || len(grants) != 1 || grants[0].Action != hub.PermRobotRun || *grants[0].ScopeTag != "finance" {
+		t.Errorf("grants after the upgrade = %+v, %v", grants, err)
+	}
+	r, err := db.RobotByID(ctx, ids["robot"])
+	if err != nil || r.Name != "invoice-bot" || !cmp.Equal(r.Tags, []string{"finance"}) {
+		t.Errorf("robot after the upgrade = %+v, %v", r, err)
+	}
+	v, err := db.VersionByID(ctx, ids["robot"], ids["version"])
+	if err != nil {
+		t.Fatalf("version: %v", err)
+	}
+	// Columns added by later migrations have their defaults.
+	want := struct {
+		Entry, Channel, Type string
+		Required, Runtime    []string
+		Active               bool
+	}{"bot.py", "stable", "ZIP", []string{"API_KEY"}, []string{}, true}
+	got := want
+	got.Entry, got.Channel, got.Type, got.Required, got.Runtime, got.Active = v.EntrypointPath, v.Channel, v.ArtifactType, v.RequiredEnvKeys, v.RuntimeEnvKeys, v.IsActive
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("version after the upgrade (-want +got):\n%s", diff)
+	}
+	tags, err := db.ReleaseTags(ctx, ids["robot"])
+	if err != nil || tags["latest"] != ids["version"] {
+		t.Errorf("release tags = %v, %v", tags, err)
+	}
+	s, err := db.ServiceByID(ctx, ids["service"])
+	if err != nil || s.Title != "Invoices" || !s.Enabled || string(s.RunTemplate) != "{}" {
+		t.Errorf("service after the upgrade = %+v, %v", s, err)
+	}
+	run, err := db.RunByID(ctx, ids["run"])
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if run.Status != "SUCCESS" || run.TriggerType != "MANUAL" || run.Attempt != 1 || run.EnvName != "PROD" ||
+		!cmp.Equal(run.RuntimeArguments, []string{"--month", "6"}) || len(run.RuntimeEnv) != 0 || run.CancelRequested {
+		t.Errorf("run after the upgrade = %+v", run)
+	}
+	lines, err := db.RunLogs(ctx, ids["run"], 0, 100)
+	if err != nil || len(lines) != 3 || lines[2].Seq != 3 || lines[2].Message != "line 3" {
+		t.Errorf("log after the upgrade = %+v, %v", lines, err)
+	}
+	a, err := db.ArtifactByID(ctx, ids["run"], ids["artifact"])
+	if err != nil || a.Name != "out.csv" || a.Size != 42 {
+		t.Errorf("artifact after the upgrade = %+v, %v", a, err)
+	}
+	events, _, err := db.ListAudit(ctx, hub.AuditFilter{Action: "robot.created", Page: hub.Page{Limit: 10}})
+	if err != nil || len(events) != 1 || events[0].Metadata["name"] != "invoice-bot" {
+		t.Errorf("audit after the upgrade = %+v, %v", events, err)
+	}
+	workers, err := db.Workers(ctx)
+	if err != nil || len(workers) != 1 || workers[0].Status != "RUNNING" || workers[0].Concurrency != 1 {
+		t.Errorf("workers after the upgrade = %+v, %v", workers, err)
+	}
+	var refs []sqlstore.FileRef
+	if err := db.EachFileRef(ctx, func(r sqlstore.FileRef) error { refs = append(refs, r); return nil }); err != nil || len(refs) < 2 {
+		t.Errorf("file references after the upgrade = %+v, %v", refs, err)
+	}
+}
+
+// TestEveryMigrationHasAnUpgradeFixture keeps upgradeFixtures in step with
+// the embedded migrations.
+func TestEveryMigrationHasAnUpgradeFixture(t *testing.T) {
+	all, err := sqlstore.Migrations("sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range all {
+		if _, ok := upgradeFixtures[m.Version]; !ok {
+			t.Errorf("migration %s has no entry in upgradeFixtures: add the rows its schema allows (or nil when it adds none)", m.Name)
+		}
+	}
+}
+
+// TestUpgradeFromEveryEarlierLevel builds a database at each earlier
+// migration level, with the rows of every migration up to that level
+// written as that level's schema allows, migrates it to the latest version
+// and checks every row through the store; on every dialect.
+func TestUpgradeFromEveryEarlierLevel(t *testing.T) {
+	for _, dialect := range hubtest.Dialects() {
+		all, err := sqlstore.Migrations(dialect)
+		if err != nil {
+			t.Fatal(err)
+		}
+		latest := all[len(all)-1].Version
+		for _, level := range all[:len(all)-1] {
+			t.Run(dialect+"/from-"+level.Name, func(t *testing.T) {
+				t.Parallel()
+				ctx := context.Background()
+				db, err := sqlstore.Open(ctx, hubtest.DatabaseConfig(t, dialect), sqlstore.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				res, err := db.MigrateTo(ctx, level.Version, nil)
+				if err != nil || res.To != level.Version {
+					t.Fatalf("migrate to %d: %+v, %v", level.Version, res, err)
+				}
+				ids := map[string]string{}
+				var written []*upgradeFixture
+				for _, m := range all {
+					if f := upgradeFixtures[m.Version]; m.Version <= level.Version && f != nil {
+						f.insert(t, ctx, db, ids)
+						written = append(written, f)
+					}
+				}
+				st, err := db.MigrationStatus(ctx)
+				if err != nil || st.Current != level.Version || len(st.Pending) != len(all)-indexOf(all, level.Version)-1 {
+					t.Fatalf("status at level %d = %+v, %v", level.Version, st, err)
+				}
+				res, err = db.Migrate(ctx, nil)
+				if err != nil || res.From != level.Version || res.To != latest {
+					t.Fatalf("upgrade from %d: %+v, %v; want it to reach %d", level.Version, res, err, latest)
+				}
+				for _, f := range written {
+					f.check(t, ctx, db, ids)
+				}
+				checkRunCounters(t, ctx, db, ids)
+			})
+		}
+	}
+}
+
+func indexOf(all []sqlstore.Migration, version int64) int {
+	for i, m := range all {
+		if m.Version == version {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestMigrateRefusesANewerDatabase records a version this binary does not
+// have, as a newer binary would: Migrate refuses with a *SchemaTooNewError
+// and the status says so.
+func TestMigrateRefusesANewerDatabase(t *testing.T) {
+	for _, dialect := range hubtest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db := hubtest.Store(t, dialect)
+			st, err := db.CheckSchema(ctx)
+			if err != nil || st.TooNew() || len(st.Pending) != 0 {
+				t.Fatalf("fresh store: %+v, %v", st, err)
+			}
+			mustExec(t, ctx, db, `INSERT INTO hub_schema_migrations (version_id, is_applied) VALUES (?, ?)`, st.Latest+1, true)
+			_, err = db.Migrate(ctx, nil)
+			var tooNew *sqlstore.SchemaTooNewError
+			if !errors.As(err, &tooNew) || tooNew.Current != st.Latest+1 || tooNew.Latest != st.Latest {
+				t.Errorf("Migrate on a newer database: %v, want a SchemaTooNewError", err)
+			}
+			if _, err := db.CheckSchema(ctx); !errors.As(err, &tooNew) {
+				t.Errorf("CheckSchema on a newer database: %v", err)
+			}
+			st, _ = db.MigrationStatus(ctx)
+			if !cmp.Equal(st.Unknown, []int64{st.Latest + 1}) {
+				t.Errorf("unknown versions = %v", st.Unknown)
+			}
+		})
+	}
+}
