@@ -162,7 +162,7 @@ func TestRetriesWithBackoff(t *testing.T) {
 				q := c.waitRun(id, 30*time.Second)
 				r := c.queueRun(id)
 				if q.Status != "SUCCESS" || r.StartedAt.Sub(r.QueuedAt) > 3*time.Second {
-					t.Errorf("quick run %s: %s, waited %v to start", id, q.Status, r.StartedAt.Sub(r.QueuedAt))
+					t.Errorf("quick run %s: %s %v, waited %v to start; log: %q", id, q.Status, deref(r.ErrorMessage), r.StartedAt.Sub(r.QueuedAt), c.logMessages(id))
 				}
 			}
 			if last := c.queueRun(quickRuns[len(quickRuns)-1]); !last.FinishedAt.Before(*chain[2].StartedAt) {
@@ -250,7 +250,7 @@ func TestPoolCapacityAcrossTwoAPIs(t *testing.T) {
 			for _, id := range ids {
 				r := admin.queueRun(id)
 				if r.Status != "SUCCESS" || r.StartedAt == nil || r.FinishedAt == nil {
-					t.Errorf("run %s: %s", id, r.Status)
+					t.Errorf("run %s: %s %v; log: %q", id, r.Status, deref(r.ErrorMessage), admin.logMessages(id))
 					continue
 				}
 				edges = append(edges, edge{*r.StartedAt, 1}, edge{*r.FinishedAt, -1})

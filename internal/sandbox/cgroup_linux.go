@@ -31,7 +31,7 @@ func NewRunGroups() (*RunGroups, error) {
 	}
 	parent := filepath.Join(mount, own)
 	sweepEmptyGroups(parent)
-	root, err := os.MkdirTemp(parent, "hub-runs-")
+	root, err := os.MkdirTemp(parent, "hub-runs-"+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		return nil, fmt.Errorf("create the runs' cgroup: %w", err)
 	}
@@ -39,10 +39,16 @@ func NewRunGroups() (*RunGroups, error) {
 }
 
 // sweepEmptyGroups removes run groups that hold no process, left by workers
-// that ended before their runs did; groups with processes stay.
+// that ended before their runs did; groups with processes stay, and so do
+// the groups of workers still alive (a group is empty for a moment between
+// its creation and its launcher joining it; processes sharing a parent
+// group, several workers on one host, must not take it away).
 func sweepEmptyGroups(parent string) {
 	roots, _ := filepath.Glob(filepath.Join(parent, "hub-runs-*"))
 	for _, root := range roots {
+		if ownerAlive(filepath.Base(root)) {
+			continue
+		}
 		runs, _ := os.ReadDir(root)
 		for _, r := range runs {
 			if dir := filepath.Join(root, r.Name()); r.IsDir() && len(groupPIDs(dir)) == 0 {
@@ -51,6 +57,25 @@ func sweepEmptyGroups(parent string) {
 		}
 		_ = os.Remove(root) // fails while it still has groups
 	}
+}
+
+// ownerAlive reports whether the worker that made the runs' group named
+// name ("hub-runs-<pid>-<random>") is still running. Names without a pid
+// (older workers) have no known owner.
+func ownerAlive(name string) bool {
+	pid, rest, ok := strings.Cut(strings.TrimPrefix(name, "hub-runs-"), "-")
+	if !ok || rest == "" {
+		return false
+	}
+	n, err := strconv.Atoi(pid)
+	if err != nil || n <= 0 {
+		return false
+	}
+	if n == os.Getpid() {
+		return true
+	}
+	err = syscall.Kill(n, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // Create makes the group of one run and returns its folder, which the
