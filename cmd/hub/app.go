@@ -34,11 +34,13 @@ import (
 	"automationhub/internal/hub"
 	"automationhub/internal/identity"
 	"automationhub/internal/metrics"
+	"automationhub/internal/pools"
 	"automationhub/internal/portal"
 	"automationhub/internal/registry"
 	"automationhub/internal/robotenv"
 	"automationhub/internal/runs"
 	"automationhub/internal/sandbox"
+	"automationhub/internal/schedule"
 	"automationhub/internal/sqlstore"
 	"automationhub/internal/webui"
 	"automationhub/web"
@@ -68,13 +70,14 @@ type Main struct {
 	// or make it fail).
 	wrapRunState func(executor.RunState) executor.RunState
 
-	build   buildinfo.Info // from Version and the binary's build record
-	db      *sqlstore.DB
-	redis   *redis.Client
-	bus     bus.Bus
-	blobs   *blob.Local
-	metrics *metrics.Metrics
-	server  *httpapi.Server
+	build     buildinfo.Info // from Version and the binary's build record
+	db        *sqlstore.DB
+	redis     *redis.Client
+	bus       bus.Bus
+	blobs     *blob.Local
+	metrics   *metrics.Metrics
+	server    *httpapi.Server
+	scheduler *schedule.Scheduler
 }
 
 // openBus connects the queue and live-log transport: Redis when REDIS_URL is
@@ -194,6 +197,9 @@ func (m *Main) Run(ctx context.Context, role string) error {
 		if err := rec.Start(gctx); err != nil {
 			return err
 		}
+		if err := m.scheduler.Start(gctx); err != nil {
+			return err
+		}
 		g.Go(func() error {
 			select {
 			case <-gctx.Done():
@@ -206,6 +212,7 @@ func (m *Main) Run(ctx context.Context, role string) error {
 			defer cancel()
 			log.Info("stopping HTTP server", "drain_timeout_seconds", m.Config.ShutdownTimeoutSeconds)
 			err := m.server.Stop(stopCtx)
+			_ = m.scheduler.Stop(stopCtx)
 			_ = rec.Stop(stopCtx)
 			return err
 		})
@@ -319,7 +326,7 @@ func (m *Main) startProbes(ctx context.Context, role string) (stop func(), err e
 	}, nil
 }
 
-func (m *Main) startServer(ctx context.Context, runSvc *runs.Service, config *robotenv.Service) error {
+func (m *Main) startServer(ctx context.Context, runSvc *runs.Service, robotCfg *robotenv.Service) error {
 	checks := []httpapi.Check{{Name: "database", Func: m.db.Ping}}
 	if m.redis != nil {
 		checks = append(checks, httpapi.Check{Name: "redis", Func: func(ctx context.Context) error {
@@ -342,25 +349,36 @@ func (m *Main) startServer(ctx context.Context, runSvc *runs.Service, config *ro
 		Limits:           archive.Limits{MaxFiles: m.Config.MaxArtifactFiles, MaxUnpackedBytes: m.Config.MaxArtifactUnpackedBytes},
 		Logger:           m.Logger,
 	})
+	parallel := 1 // SQLite has one writer
+	if m.db.Dialect() == config.Postgres {
+		parallel = 4
+	}
+	m.scheduler = schedule.NewScheduler(m.db, m.bus, schedule.SchedulerConfig{
+		CancelTopic: bus.CancelTopic, Logger: m.Logger, Observer: m.metrics.ScheduleObserver(), Parallel: parallel,
+	})
 	stale := time.Duration(m.Config.WorkerStaleSeconds) * time.Second
 	m.metrics.RegisterRunStats(func(ctx context.Context) (hub.RunStats, error) {
 		return m.db.RunStats(ctx, time.Now().UTC(), stale)
 	})
+	schedules := schedule.New(m.db, nil, m.scheduler.Wake)
+	schedules.CheckRunsFunc = runSvc.CheckScheduledRuns
 	srv, err := httpapi.New(httpapi.Deps{
-		Config:   m.Config,
-		Logger:   m.Logger,
-		Metrics:  m.metrics,
-		Version:  m.build.Version,
-		Ready:    checks,
-		Auth:     ids,
-		Accounts: ids,
-		Registry: reg,
-		Runs:     runSvc,
-		LiveLogs: m.bus,
-		Ops:      runs.NewOps(m.db, stale, nil),
-		Portal:   portal.New(m.db, runSvc, nil),
-		RobotEnv: config,
-		Tokens:   ids,
+		Config:    m.Config,
+		Logger:    m.Logger,
+		Metrics:   m.metrics,
+		Version:   m.build.Version,
+		Ready:     checks,
+		Auth:      ids,
+		Accounts:  ids,
+		Registry:  reg,
+		Runs:      runSvc,
+		LiveLogs:  m.bus,
+		Ops:       runs.NewOps(m.db, stale, nil),
+		Portal:    portal.New(m.db, runSvc, nil),
+		RobotEnv:  robotCfg,
+		Tokens:    ids,
+		Schedules: schedules,
+		Pools:     pools.New(m.db, m.bus, nil),
 	})
 	if err != nil {
 		return err

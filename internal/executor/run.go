@@ -129,7 +129,7 @@ func (w *Worker) execute(ctx context.Context, stop context.CancelCauseFunc, r *h
 		fail("cannot create the run's temp folder: " + err.Error())
 		return
 	}
-	env := withTemp(BuildEnv(w.cfg.BaseEnv, r.ID, outputs, v.EnvVars, cfgEnv, runEnv), tmp)
+	env := withAttempt(withTemp(BuildEnv(w.cfg.BaseEnv, r.ID, outputs, v.EnvVars, cfgEnv, runEnv), tmp), r.Attempt)
 	p.add(hub.LevelInfo, "Command: "+redact(commandLine(cmd.Path, cmd.Args), v.EnvVars, runEnv))
 	p.add(hub.LevelInfo, "Working directory: "+cmd.Dir)
 	p.add(hub.LevelInfo, "Timeout seconds: "+strconv.Itoa(r.TimeoutSeconds))
@@ -333,6 +333,16 @@ wait:
 		w.cfg.Observer.Finished(res.Status, res.FinishedAt.Sub(*r.StartedAt))
 	}
 	log.Info("run finished", "status", res.Status)
+}
+
+// withAttempt sets HUB_ATTEMPT, the run's attempt (1, then 2 for its first
+// retry, …), replacing any other setting of it.
+func withAttempt(env []string, attempt int) []string {
+	out := slices.DeleteFunc(env, func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return strings.EqualFold(k, "HUB_ATTEMPT")
+	})
+	return append(out, "HUB_ATTEMPT="+strconv.Itoa(max(attempt, 1)))
 }
 
 // prepare builds the robot's command in a fresh workspace.

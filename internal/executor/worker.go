@@ -27,7 +27,14 @@ import (
 // RunState is how the worker reads and changes run state. Today it is the
 // database; the same interface can be served over HTTP to remote agents.
 type RunState interface {
+	// ClaimRun starts a PENDING run for this worker when every limit it is
+	// subject to has room; it may start another run ahead of it in the
+	// queue instead (the returned run), and ok is false when it starts
+	// none.
 	ClaimRun(ctx context.Context, runID, workerID, host string, now, leaseUntil time.Time) (*hub.Run, bool, error)
+	// WaitingBehind lists the PENDING runs a limit holds back that the end
+	// of run runID may have made room for.
+	WaitingBehind(ctx context.Context, runID string, now time.Time, limit int) ([]string, error)
 	VersionOnly(ctx context.Context, versionID string) (*hub.Version, error)
 	RenewLeases(ctx context.Context, workerID string, runIDs []string, until time.Time) ([]string, error)
 	SetProcessID(ctx context.Context, runID, workerID string, pid int) error
@@ -49,6 +56,7 @@ type RunState interface {
 
 // Bus is the part of the bus the worker uses.
 type Bus interface {
+	Enqueue(ctx context.Context, runID string) error
 	Dequeue(ctx context.Context, consumer string) (bus.Delivery, error)
 	Ack(ctx context.Context, d bus.Delivery) error
 	Publish(ctx context.Context, topic string, payload []byte) error
@@ -309,7 +317,14 @@ func (w *Worker) handle(ctx context.Context, d bus.Delivery) {
 	}
 	_ = w.bus.Ack(ctx, d)
 	if !ok {
-		return // someone else has it, or it was cancelled: drop the duplicate
+		return // someone else has it, it was cancelled, or it must wait: drop the signal
+	}
+	if r.ID != d.RunID {
+		// A run ahead in the queue took this signal's turn; the signalled
+		// run keeps its place and gets a new signal.
+		if err := w.bus.Enqueue(ctx, d.RunID); err != nil {
+			w.log.Warn("signalling a run again failed; the reconciler will", "run_id", d.RunID, "error", err.Error())
+		}
 	}
 	runCtx, stop := context.WithCancelCause(ctx)
 	a := &activeRun{stop: stop}
@@ -323,6 +338,24 @@ func (w *Worker) handle(ctx context.Context, d bus.Delivery) {
 		stop(nil)
 	}()
 	w.execute(runCtx, stop, r)
+	w.signalWaiting(r.ID)
+}
+
+// waitingSignals is how many held-back runs the end of a run signals.
+const waitingSignals = 4
+
+// signalWaiting signals the runs a limit held back that the end of run
+// runID may have made room for (best effort: the reconciler signals them
+// again now and then).
+func (w *Worker) signalWaiting(runID string) {
+	ids, err := w.state.WaitingBehind(w.hard, runID, w.clock.Now(), waitingSignals)
+	if err != nil {
+		w.log.Warn("finding runs waiting for a slot failed", "run_id", runID, "error", err.Error())
+		return
+	}
+	for _, id := range ids {
+		_ = w.bus.Enqueue(w.hard, id)
+	}
 }
 
 // requestStop stops a held run's robot with a cause.

@@ -22,10 +22,12 @@ import (
 	"automationhub/internal/hubtest"
 	"automationhub/internal/identity"
 	"automationhub/internal/keyring"
+	"automationhub/internal/pools"
 	"automationhub/internal/portal"
 	"automationhub/internal/registry"
 	"automationhub/internal/robotenv"
 	"automationhub/internal/runs"
+	"automationhub/internal/schedule"
 	"automationhub/internal/sqlstore"
 )
 
@@ -106,6 +108,17 @@ var routeAccess = map[string]string{
 	"POST /api/v1/service-accounts":                                 "admin.manage",
 	"GET /api/v1/service-accounts":                                  "admin.manage",
 	"POST /api/v1/service-accounts/{user_id}/tokens":                "admin.manage" + sessionOnly,
+	"POST /api/v1/robots/{robot_id}/schedule":                       "robot.publish",
+	"GET /api/v1/robots/{robot_id}/schedule":                        "robot.read",
+	"PATCH /api/v1/robots/{robot_id}/schedule":                      "robot.publish",
+	"DELETE /api/v1/robots/{robot_id}/schedule":                     "robot.publish",
+	"GET /api/v1/schedules":                                         "robot.read",
+	"GET /api/v1/schedules/preview":                                 "robot.read",
+	"POST /api/v1/pools":                                            "admin.manage",
+	"GET /api/v1/pools":                                             "robot.read",
+	"GET /api/v1/pools/{pool_id}":                                   "robot.read",
+	"PATCH /api/v1/pools/{pool_id}":                                 "admin.manage",
+	"DELETE /api/v1/pools/{pool_id}":                                "admin.manage",
 }
 
 // holds lists what each test principal holds, written out independently of
@@ -196,7 +209,8 @@ func setupAPIWith(t testing.TB, dialect string, maxArtifact int64, adjust func(*
 	}
 	deps := httpapi.Deps{Config: cfg, Version: "test", Logger: slog.New(slog.DiscardHandler), Auth: ids, Accounts: ids,
 		Registry: reg, Runs: runSvc, LiveLogs: mb, Ops: ops, Portal: portal.New(db, runSvc, nil),
-		RobotEnv: robotenv.New(db, ring, nil), Tokens: ids}
+		RobotEnv: robotenv.New(db, ring, nil), Tokens: ids,
+		Schedules: schedule.New(db, nil, nil), Pools: pools.New(db, mb, nil)}
 	if adjust != nil {
 		adjust(&deps)
 	}
@@ -292,7 +306,7 @@ func (b apiBundle) call(t testing.TB, who, method, path, contentType, body strin
 // concrete fills a route's path parameters with plausible values.
 func concrete(path string) string {
 	r := strings.NewReplacer("{domain_id}", uuid.NewString(), "{service_id}", uuid.NewString(), "{slug}", "dp-rh", "{artifact_id}", uuid.NewString(), "{user_id}", uuid.NewString(), "{permission_id}", "1", "{asset}", "swagger-ui.css",
-		"{robot_id}", uuid.NewString(), "{run_id}", uuid.NewString(), "{version_id}", uuid.NewString())
+		"{robot_id}", uuid.NewString(), "{run_id}", uuid.NewString(), "{version_id}", uuid.NewString(), "{pool_id}", uuid.NewString())
 	return r.Replace(path)
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"automationhub/internal/blob"
 	"automationhub/internal/hub"
+	"automationhub/internal/pools"
 	"automationhub/internal/registry"
 )
 
@@ -82,11 +83,21 @@ type RobotRead struct {
 	CreatedAt   time.Time          `json:"created_at"`
 	UpdatedAt   time.Time          `json:"updated_at"`
 	Versions    []RobotVersionRead `json:"versions"`
+	// Run settings.
+	MaxConcurrentRuns   *int     `json:"max_concurrent_runs" doc:"How many of the robot's runs may be RUNNING at once, fleet-wide; null: no limit."`
+	ResourcePools       []string `json:"resource_pools" doc:"Names of the pools every run of the robot needs a slot of."`
+	RetryCount          int      `json:"retry_count" doc:"Default retries of a failed run (schedules and execute may override)."`
+	RetryBackoffSeconds int      `json:"retry_backoff_seconds" doc:"Default wait before the first retry."`
 }
 
 func robotRead(v *registry.RobotView) RobotRead {
 	out := RobotRead{ID: v.Robot.ID, Name: v.Robot.Name, Description: v.Robot.Description, Tags: v.Robot.Tags,
-		CreatedAt: v.Robot.CreatedAt, UpdatedAt: v.Robot.UpdatedAt, Versions: make([]RobotVersionRead, 0, len(v.Versions))}
+		CreatedAt: v.Robot.CreatedAt, UpdatedAt: v.Robot.UpdatedAt, Versions: make([]RobotVersionRead, 0, len(v.Versions)),
+		MaxConcurrentRuns: v.Robot.Settings.MaxConcurrentRuns, ResourcePools: v.Robot.Settings.Pools,
+		RetryCount: v.Robot.Settings.RetryCount, RetryBackoffSeconds: v.Robot.Settings.RetryBackoffSeconds}
+	if out.ResourcePools == nil {
+		out.ResourcePools = []string{}
+	}
 	for i := range v.Versions {
 		out.Versions = append(out.Versions, versionRead(&v.Versions[i]))
 	}
@@ -196,12 +207,18 @@ func (s *Server) registerRobotRoutes() {
 		RobotID string `path:"robot_id"`
 		RawBody []byte
 		Body    struct {
-			Description *string `json:"description,omitempty" nullable:"true"`
+			Description         *string  `json:"description,omitempty" nullable:"true"`
+			MaxConcurrentRuns   *int     `json:"max_concurrent_runs,omitempty" nullable:"true" minimum:"1" maximum:"1000" doc:"null removes the limit."`
+			ResourcePools       []string `json:"resource_pools,omitempty" doc:"The whole list of pool names the robot's runs need ([] for none)."`
+			RetryCount          *int     `json:"retry_count,omitempty" minimum:"0" maximum:"10"`
+			RetryBackoffSeconds *int     `json:"retry_backoff_seconds,omitempty" minimum:"1" maximum:"3600"`
 		}
 	}
 	register(s, protect(huma.Operation{
 		OperationID: "update-robot", Method: http.MethodPatch, Path: APIPrefix + "/robots/{robot_id}", Tags: []string{tagRobots},
-		Summary: "Change a robot's description (null clears it)", Errors: []int{http.StatusBadRequest, http.StatusNotFound},
+		Summary:     "Change a robot's description and run settings (only the fields sent)",
+		Description: "description null clears it; max_concurrent_runs null removes the limit; resource_pools replaces the list.",
+		Errors:      []int{http.StatusBadRequest, http.StatusNotFound},
 	}, string(hub.PermRobotPublish)), false, func(ctx context.Context, in *patchInput) (*robotOutput, error) {
 		var present map[string]json.RawMessage
 		if err := json.Unmarshal(in.RawBody, &present); err != nil {
@@ -212,6 +229,22 @@ func (s *Server) registerRobotRoutes() {
 			v   *registry.RobotView
 			err error
 		)
+		settings := pools.SettingsInput{MaxConcurrentRuns: in.Body.MaxConcurrentRuns, RetryCount: in.Body.RetryCount,
+			RetryBackoffSeconds: in.Body.RetryBackoffSeconds}
+		if _, ok := present["max_concurrent_runs"]; ok && in.Body.MaxConcurrentRuns == nil {
+			settings.ClearMaxConcurrent = true
+		}
+		if _, ok := present["resource_pools"]; ok {
+			settings.Pools = in.Body.ResourcePools
+			if settings.Pools == nil {
+				settings.Pools = []string{}
+			}
+		}
+		if !settings.Empty() {
+			if _, err := s.pools.SetRunSettings(ctx, p, in.RobotID, settings); err != nil {
+				return nil, err
+			}
+		}
 		if _, ok := present["description"]; ok {
 			v, err = s.registry.UpdateDescription(ctx, p, in.RobotID, in.Body.Description)
 		} else {

@@ -56,7 +56,7 @@ type RunRead struct {
 	RobotID          string            `json:"robot_id" format:"uuid"`
 	RobotVersionID   string            `json:"robot_version_id" format:"uuid"`
 	ServiceID        *string           `json:"service_id"`
-	ScheduleID       *string           `json:"schedule_id" doc:"Always null: schedules are not part of this hub yet."`
+	ScheduleID       *string           `json:"schedule_id" doc:"The schedule that started the run (or the run it retries)."`
 	TriggerType      string            `json:"trigger_type" enum:"MANUAL,SCHEDULED,RETRY"`
 	Attempt          int               `json:"attempt"`
 	ParametersJSON   map[string]any    `json:"parameters_json"`
@@ -81,6 +81,14 @@ type RunRead struct {
 	RobotVersion     *RunVersionRead   `json:"robot_version"`
 	Service          *RunServiceRead   `json:"service"`
 	Artifacts        []ArtifactRead    `json:"artifacts"`
+	// Queue.
+	ScheduledFor        *time.Time `json:"scheduled_for" doc:"The fire time a SCHEDULED run was started for."`
+	RetryOf             *string    `json:"retry_of" doc:"The failed run a RETRY run repeats."`
+	NotBefore           *time.Time `json:"not_before" doc:"A retry does not start before this time (its backoff)."`
+	Priority            int        `json:"priority" doc:"Runs competing for a worker or a limit start higher priority first, then oldest first."`
+	WaitingReason       *string    `json:"waiting_reason" doc:"Why a PENDING run has not started, e.g. \"pool sap-licences is full (2/2)\"; null otherwise."`
+	RetryCount          int        `json:"retry_count" doc:"Retries the run's chain may have after a failure."`
+	RetryBackoffSeconds int        `json:"retry_backoff_seconds"`
 }
 
 func runRead(r *hub.Run) RunRead {
@@ -91,7 +99,9 @@ func runRead(r *hub.Run) RunRead {
 		TriggeredBy: r.TriggeredBy, ErrorMessage: r.ErrorMessage,
 		ExitCode: r.ExitCode, TimeoutSeconds: r.TimeoutSeconds, HostName: r.HostName, ProcessID: r.ProcessID, WorkerID: r.WorkerID,
 		EnvName: r.EnvName, CancelRequested: r.CancelRequested, CanceledAt: r.CanceledAt, CanceledBy: r.CanceledBy,
-		Artifacts: make([]ArtifactRead, 0, len(r.Artifacts)),
+		Artifacts: make([]ArtifactRead, 0, len(r.Artifacts)), ScheduleID: r.ScheduleID, ScheduledFor: r.ScheduledFor, RetryOf: r.RetryOf,
+		NotBefore: r.NotBefore, Priority: r.Priority, WaitingReason: r.WaitingReason, RetryCount: r.RetryCount,
+		RetryBackoffSeconds: r.RetryBackoffSeconds,
 	}
 	if out.RuntimeArguments == nil {
 		out.RuntimeArguments = []string{}
@@ -132,12 +142,15 @@ func (s *Server) registerRunRoutes() {
 	type executeInput struct {
 		RobotID string `path:"robot_id"`
 		Body    struct {
-			VersionID        *string           `json:"version_id,omitempty" nullable:"true" doc:"Version to run; default: the active version."`
-			RobotVersionID   *string           `json:"robot_version_id,omitempty" nullable:"true" doc:"Alias of version_id, used when version_id is null."`
-			RuntimeArguments []string          `json:"runtime_arguments,omitempty" doc:"Appended after the version's arguments."`
-			RuntimeEnv       map[string]string `json:"runtime_env,omitempty"`
-			EnvName          string            `json:"env_name,omitempty" enum:"PROD,HML,TEST" default:"PROD"`
-			TimeoutSeconds   *int              `json:"timeout_seconds,omitempty" minimum:"1" maximum:"604800" doc:"Default RUN_DEFAULT_TIMEOUT_SECONDS."`
+			VersionID           *string           `json:"version_id,omitempty" nullable:"true" doc:"Version to run; default: the active version."`
+			RobotVersionID      *string           `json:"robot_version_id,omitempty" nullable:"true" doc:"Alias of version_id, used when version_id is null."`
+			RuntimeArguments    []string          `json:"runtime_arguments,omitempty" doc:"Appended after the version's arguments."`
+			RuntimeEnv          map[string]string `json:"runtime_env,omitempty"`
+			EnvName             string            `json:"env_name,omitempty" enum:"PROD,HML,TEST" default:"PROD"`
+			TimeoutSeconds      *int              `json:"timeout_seconds,omitempty" minimum:"1" maximum:"604800" doc:"Default RUN_DEFAULT_TIMEOUT_SECONDS."`
+			RetryCount          *int              `json:"retry_count,omitempty" minimum:"0" maximum:"10" doc:"Retries if the run fails; default: the robot's retry_count."`
+			RetryBackoffSeconds *int              `json:"retry_backoff_seconds,omitempty" minimum:"1" maximum:"3600" doc:"Wait before the first retry; default: the robot's."`
+			Priority            int               `json:"priority,omitempty" minimum:"-100" maximum:"100" default:"0" doc:"Higher starts first when runs compete for a worker or a limit."`
 		}
 	}
 	register(s, protect(huma.Operation{
@@ -152,6 +165,7 @@ func (s *Server) registerRunRoutes() {
 		r, err := s.runs.Execute(ctx, principalFrom(ctx), in.RobotID, runs.ExecuteInput{
 			VersionID: vid, RuntimeArguments: in.Body.RuntimeArguments, RuntimeEnv: in.Body.RuntimeEnv,
 			EnvName: in.Body.EnvName, TimeoutSeconds: in.Body.TimeoutSeconds,
+			RetryCount: in.Body.RetryCount, RetryBackoffSeconds: in.Body.RetryBackoffSeconds, Priority: in.Body.Priority,
 		})
 		if err != nil {
 			return nil, err
@@ -164,6 +178,7 @@ func (s *Server) registerRunRoutes() {
 		ServiceID   string    `query:"service_id"`
 		Status      string    `query:"status" enum:"PENDING,RUNNING,SUCCESS,FAILED,CANCELED,"`
 		TriggerType string    `query:"trigger_type" enum:"MANUAL,SCHEDULED,RETRY,"`
+		ScheduleID  string    `query:"schedule_id" doc:"Only the runs of this schedule (and their retries)."`
 		Since       time.Time `query:"since" doc:"Only runs queued at or after this time (RFC 3339)."`
 		Until       time.Time `query:"until" doc:"Only runs queued before this time (RFC 3339)."`
 		Skip        int       `query:"skip" minimum:"0" default:"0" doc:"Runs to skip, from the start or from the cursor."`
@@ -186,7 +201,7 @@ func (s *Server) registerRunRoutes() {
 		if err != nil {
 			return nil, err
 		}
-		li := runs.ListInput{RobotID: in.RobotID, ServiceID: in.ServiceID,
+		li := runs.ListInput{RobotID: in.RobotID, ServiceID: in.ServiceID, ScheduleID: in.ScheduleID,
 			Status: in.Status, TriggerType: in.TriggerType, Page: page}
 		if !in.Since.IsZero() {
 			t := in.Since.UTC()

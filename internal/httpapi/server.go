@@ -62,6 +62,10 @@ type Deps struct {
 	// accounts.
 	RobotEnv RobotEnv
 	Tokens   Tokens
+	// Schedules serves robot schedules; Pools serves resource pools and
+	// robot run settings.
+	Schedules Schedules
+	Pools     Pools
 }
 
 // Route is one registered method and path pattern.
@@ -90,6 +94,8 @@ type Server struct {
 	portal         Portal
 	robotEnv       RobotEnv
 	tokens         Tokens
+	schedules      Schedules
+	pools          Pools
 
 	mux     *http.ServeMux
 	api     huma.API
@@ -133,6 +139,8 @@ func New(d Deps) (*Server, error) {
 		portal:     d.Portal,
 		robotEnv:   d.RobotEnv,
 		tokens:     d.Tokens,
+		schedules:  d.Schedules,
+		pools:      d.Pools,
 	}
 	for _, p := range d.Config.TrustedProxies {
 		n, err := config.ParseIPOrCIDR(p)
@@ -168,6 +176,8 @@ func New(d Deps) (*Server, error) {
 	s.registerRobotEnvRoutes()
 	s.registerDeployRoutes()
 	s.registerTokenRoutes()
+	s.registerScheduleRoutes()
+	s.registerPoolRoutes()
 	s.inner = jsonFallbacks(s.mux)
 	s.handler = s.observe(s.guard(http.HandlerFunc(s.route)))
 	return s, nil

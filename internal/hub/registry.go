@@ -11,6 +11,8 @@ type Robot struct {
 	CreatedBy   *string
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// Settings are the robot's defaults for its runs: limits, pools, retries.
+	Settings RunSettings
 }
 
 // Ref returns what scoped permission checks need to know about the robot.

@@ -61,6 +61,25 @@ type Run struct {
 	CancelRequested  bool
 	CanceledAt       *time.Time
 	CanceledBy       *string
+	// ScheduleID and ScheduledFor name the schedule and fire time a
+	// SCHEDULED run (and its retries) came from.
+	ScheduleID   *string
+	ScheduledFor *time.Time
+	// RetryOf is the failed run a RETRY run repeats.
+	RetryOf *string
+	// NotBefore holds a PENDING run back until then (retry backoff).
+	NotBefore *time.Time
+	// Priority orders PENDING runs competing for a worker or a limit:
+	// higher first, then oldest first.
+	Priority int
+	// WaitingReason says why a PENDING run has not started ("pool
+	// sap-licences is full (2/2)"); nil when nothing holds it back.
+	WaitingReason *string
+	// RetryCount and RetryBackoffSeconds are the run's retry policy: how
+	// many times its chain may be retried after a failure, and the base
+	// backoff (hub.RetryDelay).
+	RetryCount          int
+	RetryBackoffSeconds int
 
 	// Joined for display.
 	Version   *VersionSummary
@@ -103,6 +122,8 @@ type Artifact struct {
 // RunFilter narrows run lists.
 type RunFilter struct {
 	RobotID, ServiceID, Status, TriggerType string
+	// ScheduleID keeps the runs of one schedule.
+	ScheduleID string
 	// Since and Until bound queued_at: Since inclusive, Until exclusive.
 	Since, Until *time.Time
 	Scope        RobotScope
@@ -121,7 +142,12 @@ type RunResult struct {
 
 // RunStats summarises runs and workers for metrics and operations views.
 type RunStats struct {
-	ByStatus      map[string]int64
+	ByStatus map[string]int64
+	// Waiting counts PENDING runs held back, by kind of reason ("pool",
+	// "robot_limit", "schedule_limit", "backoff").
+	Waiting map[string]int64
+	// Pools is the usage of every pool.
+	Pools         []PoolUsage
 	OldestPending float64 // seconds; 0 when none
 	LogLines      int64   // log lines stored so far
 	WorkersAlive  int64
@@ -146,3 +172,17 @@ type Worker struct {
 	LastHeartbeat        time.Time
 	CreatedAt            time.Time
 }
+
+// PoolUsage is how many of a pool's slots RUNNING runs hold.
+type PoolUsage struct {
+	Name            string
+	InUse, Capacity int
+}
+
+// Kinds of reasons a PENDING run waits.
+const (
+	WaitPool          = "pool"
+	WaitRobotLimit    = "robot_limit"
+	WaitScheduleLimit = "schedule_limit"
+	WaitBackoff       = "backoff"
+)

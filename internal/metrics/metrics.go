@@ -31,6 +31,9 @@ type Metrics struct {
 
 	cleanOnce sync.Once
 	cleanObs  *CleanupObserver
+
+	schedOnce sync.Once
+	schedObs  *ScheduleObserver
 }
 
 // New creates a registry with the Go runtime and process collectors and the
@@ -86,6 +89,7 @@ type StatsFunc func(ctx context.Context) (hub.RunStats, error)
 type statsCollector struct {
 	fn                                       StatsFunc
 	runs, queueDepth, oldest, lines, workers *prometheus.Desc
+	waiting, poolInUse, poolCapacity         *prometheus.Desc
 }
 
 // RegisterRunStats adds the database-backed run and worker collectors.
@@ -97,12 +101,16 @@ func (m *Metrics) RegisterRunStats(fn StatsFunc) {
 		oldest:     prometheus.NewDesc("hub_oldest_pending_run_age_seconds", "Age of the oldest PENDING run.", nil, nil),
 		lines:      prometheus.NewDesc("hub_run_log_lines_total", "Log lines ingested so far.", nil, nil),
 		workers:    prometheus.NewDesc("hub_workers", "Workers by heartbeat state.", []string{"state"}, nil),
+		waiting: prometheus.NewDesc("hub_runs_waiting", "PENDING runs held back, by reason: pool (a resource pool is full), robot_limit "+
+			"(max_concurrent_runs), schedule_limit (the schedule's max_concurrency) or backoff (a retry waiting for its time).", []string{"reason"}, nil),
+		poolInUse:    prometheus.NewDesc("hub_pool_slots_in_use", "Slots of a resource pool held by RUNNING runs, fleet-wide.", []string{"pool"}, nil),
+		poolCapacity: prometheus.NewDesc("hub_pool_capacity", "Slots of a resource pool.", []string{"pool"}, nil),
 	})
 }
 
 // Describe implements prometheus.Collector.
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.runs, c.queueDepth, c.oldest, c.lines, c.workers} {
+	for _, d := range []*prometheus.Desc{c.runs, c.queueDepth, c.oldest, c.lines, c.workers, c.waiting, c.poolInUse, c.poolCapacity} {
 		ch <- d
 	}
 }
@@ -123,7 +131,41 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.lines, prometheus.CounterValue, float64(st.LogLines))
 	ch <- prometheus.MustNewConstMetric(c.workers, prometheus.GaugeValue, float64(st.WorkersAlive), "alive")
 	ch <- prometheus.MustNewConstMetric(c.workers, prometheus.GaugeValue, float64(st.WorkersStale), "stale")
+	for _, reason := range []string{hub.WaitPool, hub.WaitRobotLimit, hub.WaitScheduleLimit, hub.WaitBackoff} {
+		ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(st.Waiting[reason]), reason)
+	}
+	for _, p := range st.Pools {
+		ch <- prometheus.MustNewConstMetric(c.poolInUse, prometheus.GaugeValue, float64(p.InUse), p.Name)
+		ch <- prometheus.MustNewConstMetric(c.poolCapacity, prometheus.GaugeValue, float64(p.Capacity), p.Name)
+	}
 }
+
+// ScheduleObserver records what the scheduler of this process does.
+type ScheduleObserver struct {
+	lag     prometheus.Histogram
+	skipped *prometheus.CounterVec
+}
+
+// ScheduleObserver returns the scheduler collectors (registered once).
+func (m *Metrics) ScheduleObserver() *ScheduleObserver {
+	m.schedOnce.Do(func() {
+		m.schedObs = &ScheduleObserver{
+			lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hub_schedule_fire_lag_seconds",
+				Help:    "Time from a schedule's fire time to its run being stored, for the runs this process's scheduler started.",
+				Buckets: []float64{.05, .1, .25, .5, 1, 2, 5, 10, 30, 60, 300}}),
+			skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hub_schedule_fires_skipped_total",
+				Help: "Due fires that started no run, by reason: overlap, queue_full, missed (catch-up), no_version, invalid."}, []string{"reason"}),
+		}
+		m.Registry.MustRegister(m.schedObs.lag, m.schedObs.skipped)
+	})
+	return m.schedObs
+}
+
+// Fired records a run started lag after its fire time.
+func (o *ScheduleObserver) Fired(lag time.Duration) { o.lag.Observe(lag.Seconds()) }
+
+// Skipped records a fire that started no run.
+func (o *ScheduleObserver) Skipped(reason string) { o.skipped.WithLabelValues(reason).Inc() }
 
 // RunObserver records run outcomes in the worker process.
 type RunObserver struct {

@@ -278,6 +278,9 @@ func TestParseRunTemplateErrors(t *testing.T) {
 		{"env_name unknown", `{"defaults":{"env_name":"dev"}}`, "env_name must be one of: PROD, HML, TEST."},
 		{"env_name number", `{"defaults":{"env_name":1}}`, "env_name must be one of: PROD, HML, TEST."},
 		{"env_name padded", `{"defaults":{"env_name":" prod"}}`, "env_name must be one of: PROD, HML, TEST."},
+		{"priority text", `{"defaults":{"priority":"high"}}`, "Invalid run_template_json: defaults.priority must be a whole number from -100 to 100."},
+		{"priority fraction", `{"defaults":{"priority":1.5}}`, "Invalid run_template_json: defaults.priority must be a whole number from -100 to 100."},
+		{"priority too high", `{"defaults":{"priority":101}}`, "Invalid run_template_json: defaults.priority must be a whole number from -100 to 100."},
 		{"mapping array", `{"mapping":[]}`, "Invalid run_template_json: mapping must be an object."},
 		{"arguments string", `{"mapping":{"runtime_arguments":"--x"}}`, "Invalid run_template_json: mapping.runtime_arguments must be an array of strings."},
 		{"argument number", `{"mapping":{"runtime_arguments":["a",1]}}`, "Invalid run_template_json: mapping.runtime_arguments[1] must be a string."},
@@ -339,6 +342,9 @@ func TestParseRunTemplate(t *testing.T) {
 		if err != nil || envName != "PROD" {
 			t.Errorf("%q: env name %q (%v), want PROD", raw, envName, err)
 		}
+	}
+	if tmpl := mustTemplate(t, `{"defaults":{"priority":10}}`, s); tmpl.Priority != 10 {
+		t.Errorf("priority: got %d, want 10", tmpl.Priority)
 	}
 	for raw, want := range map[string]string{`"hml"`: "HML", `"Test"`: "TEST", `"PROD"`: "PROD", `""`: "", `null`: ""} {
 		tmpl := mustTemplate(t, `{"defaults":{"env_name":`+raw+`}}`, s)

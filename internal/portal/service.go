@@ -483,7 +483,7 @@ func (s *Service) Run(ctx context.Context, p *hub.Principal, id string, params m
 	}
 	r, err := s.runner.Execute(ctx, p, robot.ID, runs.ExecuteInput{
 		VersionID: svc.DefaultVersionID, RuntimeArguments: args, RuntimeEnv: env, EnvName: envName,
-		ServiceID: &svc.ID, Parameters: resolved,
+		ServiceID: &svc.ID, Parameters: resolved, Priority: tmpl.Priority,
 	})
 	switch hub.ErrorKind(err) {
 	case "":

@@ -2,6 +2,7 @@ package portal
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
@@ -29,6 +30,10 @@ type RunTemplate struct {
 	Defaults map[string]any
 	// EnvName is defaults.env_name upper-cased, "" when absent (PROD).
 	EnvName string
+	// Priority is defaults.priority: the queue priority of the service's
+	// runs (-100 to 100; 0 when absent), so that a service users wait for
+	// can go before batch robots.
+	Priority int
 	// Arguments are the runtime_arguments template strings, in order.
 	Arguments []string
 	// Env maps each runtime_env variable to its template string; EnvKeys
@@ -105,6 +110,15 @@ func ParseRunTemplate(raw []byte, schema *FormSchema) (*RunTemplate, error) {
 			}
 			t.EnvName = up
 		}
+	}
+
+	if v := t.Defaults["priority"]; v != nil {
+		n, ok := v.(json.Number)
+		p, err := n.Int64()
+		if !ok || err != nil || p < -100 || p > 100 {
+			return nil, tmplErr("defaults.priority must be a whole number from -100 to 100.")
+		}
+		t.Priority = int(p)
 	}
 
 	mapping := map[string]any{}

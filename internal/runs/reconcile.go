@@ -11,23 +11,33 @@ import (
 
 // Reconciler repairs what lost signals and dead workers leave behind. Every
 // Interval it re-sends the ready signal of PENDING runs older than
-// ResendAfter (at most once per ResendAfter per run), and fails RUNNING runs
-// whose lease expired with "worker lost". Several API processes may run one
-// each: every action is idempotent.
+// ResendAfter (at most once per ResendAfter per run) and of retries whose
+// backoff has just ended, fails RUNNING runs whose lease expired with
+// "worker lost" (queueing their retry when their policy allows, and
+// signalling the runs their end made room for), and — a safety net for
+// lost signals — signals again runs that a limit holds back, each at most
+// once per WaitingResendAfter. Several API processes may run one each:
+// every action is idempotent.
 type Reconciler struct {
-	svc         *Service
-	Interval    time.Duration
-	ResendAfter time.Duration
+	svc                *Service
+	Interval           time.Duration
+	ResendAfter        time.Duration
+	WaitingResendAfter time.Duration
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	done   chan struct{}
 	resent map[string]time.Time
+	waited map[string]time.Time
 }
+
+// waitingPerPass bounds the held-back runs one pass signals again.
+const waitingPerPass = 50
 
 // NewReconciler returns a reconciler for the service's store and bus.
 func NewReconciler(svc *Service) *Reconciler {
-	return &Reconciler{svc: svc, Interval: 2 * time.Second, ResendAfter: 5 * time.Second, resent: map[string]time.Time{}}
+	return &Reconciler{svc: svc, Interval: 2 * time.Second, ResendAfter: 5 * time.Second, WaitingResendAfter: 30 * time.Second,
+		resent: map[string]time.Time{}, waited: map[string]time.Time{}}
 }
 
 // Start runs the loop in a goroutine that exits when Stop is called or ctx
@@ -86,8 +96,9 @@ func (r *Reconciler) Pass(ctx context.Context) error {
 		}
 		s.log.WarnContext(ctx, "run failed: its worker stopped renewing the lease", "run_id", id)
 		_ = s.bus.Publish(ctx, bus.LogTopic(id), EncodeStatus(id, "FAILED"))
+		s.SignalWaiting(ctx, id)
 	}
-	pending, err := s.store.StalePendingRuns(ctx, now.Add(-r.ResendAfter), 1000)
+	pending, err := s.store.StalePendingRuns(ctx, now.Add(-r.ResendAfter), now, 1000)
 	if err != nil {
 		return err
 	}
@@ -106,6 +117,22 @@ func (r *Reconciler) Pass(ctx context.Context) error {
 		seen[id] = now
 	}
 	r.resent = seen // forget runs that are no longer pending
+	waiting, err := s.store.WaitingRuns(ctx, now, waitingPerPass)
+	if err != nil {
+		return err
+	}
+	waited := make(map[string]time.Time, len(waiting))
+	for _, id := range waiting {
+		if last, ok := r.waited[id]; ok && now.Sub(last) < r.WaitingResendAfter {
+			waited[id] = last
+			continue
+		}
+		if err := s.bus.Enqueue(ctx, id); err != nil {
+			return fmt.Errorf("resend ready signal: %w", err)
+		}
+		waited[id] = now
+	}
+	r.waited = waited
 	if _, err := s.store.FoldRunCounts(ctx); err != nil {
 		return err
 	}

@@ -41,7 +41,14 @@ type Store interface {
 	LastLogSeq(ctx context.Context, runID string) (int64, error)
 	RequestCancel(ctx context.Context, runID string, by *string, now time.Time, ev *hub.AuditEvent) (bool, error)
 	ArtifactByID(ctx context.Context, runID, artifactID string) (*hub.Artifact, error)
-	StalePendingRuns(ctx context.Context, cutoff time.Time, limit int) ([]string, error)
+	// StalePendingRuns lists PENDING runs to signal again: queued before
+	// cutoff and held by no limit, or retries whose backoff ended by now.
+	StalePendingRuns(ctx context.Context, cutoff, now time.Time, limit int) ([]string, error)
+	// WaitingRuns lists PENDING runs a limit holds back, in queue order.
+	WaitingRuns(ctx context.Context, now time.Time, limit int) ([]string, error)
+	// WaitingBehind lists the PENDING runs a limit holds back that the end
+	// of a run may have made room for, in queue order.
+	WaitingBehind(ctx context.Context, runID string, now time.Time, limit int) ([]string, error)
 	ExpiredRuns(ctx context.Context, now time.Time, limit int) ([]string, error)
 	FailRun(ctx context.Context, runID, errMsg, logMsg string, now time.Time) error
 	// FoldRunCounts compacts the maintained run counters; several
@@ -99,6 +106,9 @@ func New(store Store, signals Signals, blobs Blobs, cfg Config) *Service {
 
 func forbidden() error { return hub.Errorf(hub.EForbidden, identity.MsgForbidden) }
 
+// MaxPriority bounds a run's priority (from -MaxPriority to MaxPriority).
+const MaxPriority = 100
+
 // ExecuteInput is the input of Execute.
 type ExecuteInput struct {
 	VersionID        *string
@@ -106,6 +116,11 @@ type ExecuteInput struct {
 	RuntimeEnv       map[string]string
 	EnvName          string
 	TimeoutSeconds   *int
+	// RetryCount and RetryBackoffSeconds override the robot's retry
+	// defaults; Priority orders the run in the queue (higher first).
+	RetryCount          *int
+	RetryBackoffSeconds *int
+	Priority            int
 	// For portal runs.
 	ServiceID   *string
 	Parameters  map[string]any
@@ -193,6 +208,22 @@ func (s *Service) Execute(ctx context.Context, p *hub.Principal, robotID string,
 	if err := s.CheckRunConfig(ctx, robot.ID, v, env, renv); err != nil {
 		return nil, err
 	}
+	retries, backoff := robot.Settings.RetryCount, robot.Settings.RetryBackoffSeconds
+	if in.RetryCount != nil {
+		retries = *in.RetryCount
+	}
+	if in.RetryBackoffSeconds != nil {
+		backoff = *in.RetryBackoffSeconds
+	}
+	if retries < 0 || retries > hub.MaxRetryCount {
+		return nil, hub.Errorf(hub.EUnprocessable, "retry_count must be between 0 and %d.", hub.MaxRetryCount)
+	}
+	if backoff < 1 || backoff > hub.MaxRetryBackoffSeconds {
+		return nil, hub.Errorf(hub.EUnprocessable, "retry_backoff_seconds must be between 1 and %d.", hub.MaxRetryBackoffSeconds)
+	}
+	if in.Priority < -MaxPriority || in.Priority > MaxPriority {
+		return nil, hub.Errorf(hub.EUnprocessable, "priority must be between %d and %d.", -MaxPriority, MaxPriority)
+	}
 	trigger := in.TriggerType
 	if trigger == "" {
 		trigger = hub.TriggerManual
@@ -202,6 +233,7 @@ func (s *Service) Execute(ctx context.Context, p *hub.Principal, robotID string,
 		ID: uuid.NewString(), RobotID: robot.ID, VersionID: v.ID, ServiceID: in.ServiceID, Status: hub.RunPending,
 		TriggerType: trigger, Attempt: 1, EnvName: env, Parameters: in.Parameters, RuntimeArguments: args,
 		RuntimeEnv: renv, TimeoutSeconds: timeout, QueuedAt: now, TriggeredBy: p.UserID(),
+		RetryCount: retries, RetryBackoffSeconds: backoff, Priority: in.Priority,
 		Version:   &hub.VersionSummary{ID: v.ID, Version: v.Version, Channel: v.Channel, ArtifactType: v.ArtifactType, ArtifactSHA256: v.ArtifactSHA256},
 		Artifacts: []hub.Artifact{},
 	}
@@ -218,6 +250,22 @@ func (s *Service) Execute(ctx context.Context, p *hub.Principal, robotID string,
 		s.log.WarnContext(ctx, "run queued but its ready signal failed; the reconciler will resend it", "run_id", r.ID, "error", err.Error())
 	}
 	return shown(r), nil
+}
+
+// CheckScheduledRuns says whether a schedule of the robot could start runs:
+// its active version's required configuration for PROD (the environment of
+// scheduled runs) is there (EConflict naming the missing keys, as
+// CheckRunConfig). A robot without an active version passes: its fires are
+// skipped until it has one.
+func (s *Service) CheckScheduledRuns(ctx context.Context, robotID string) error {
+	v, err := s.store.ActiveVersion(ctx, robotID)
+	if hub.ErrorKind(err) == hub.ENotFound {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.CheckRunConfig(ctx, robotID, v, "PROD", nil)
 }
 
 // CheckRunConfig checks a run about to be created against its robot's
@@ -254,6 +302,25 @@ func (s *Service) CheckRunConfig(ctx context.Context, robotID string, v *hub.Ver
 	}
 	return nil
 }
+
+// SignalWaiting signals the runs a limit held back that the end of run
+// runID may have made room for (best effort: the reconciler signals
+// held-back runs again now and then).
+func (s *Service) SignalWaiting(ctx context.Context, runID string) {
+	ids, err := s.store.WaitingBehind(ctx, runID, s.clock.Now(), WaitingSignals)
+	if err != nil {
+		s.log.WarnContext(ctx, "finding runs waiting for a slot failed", "run_id", runID, "error", err.Error())
+		return
+	}
+	for _, id := range ids {
+		_ = s.bus.Enqueue(ctx, id)
+	}
+}
+
+// WaitingSignals is how many held-back runs the end of a run signals: a
+// run frees one slot of each limit, and a signal starts the first run in
+// queue order that has room, so a few cover runs blocked by other limits.
+const WaitingSignals = 4
 
 // shown is a run as callers see it: the values of secret-looking runtime_env
 // names are masked (hub.MaskSecrets), whoever asks. Only the worker, which
@@ -302,6 +369,8 @@ func (s *Service) Get(ctx context.Context, p *hub.Principal, runID string) (*hub
 // ListInput is the input of List.
 type ListInput struct {
 	RobotID, ServiceID, Status, TriggerType string
+	// ScheduleID keeps the runs of one schedule.
+	ScheduleID string
 	// Since and Until bound the queue time (Since inclusive, Until exclusive).
 	Since, Until *time.Time
 	Page         hub.Page
@@ -310,7 +379,7 @@ type ListInput struct {
 // List returns the runs the caller may read, newest first. Callers with
 // robot-scoped run.read grants see only their robots' runs.
 func (s *Service) List(ctx context.Context, p *hub.Principal, in ListInput) ([]hub.Run, hub.ListInfo, error) {
-	f := hub.RunFilter{Status: in.Status, TriggerType: in.TriggerType, Since: in.Since, Until: in.Until, Page: in.Page, Scope: rbac.Scope(p, hub.PermRunRead)}
+	f := hub.RunFilter{Status: in.Status, TriggerType: in.TriggerType, ScheduleID: in.ScheduleID, Since: in.Since, Until: in.Until, Page: in.Page, Scope: rbac.Scope(p, hub.PermRunRead)}
 	for _, c := range []*hub.Cursor{in.Page.Before, in.Page.After} {
 		if c != nil && uuid.Validate(c.ID) != nil {
 			return nil, hub.ListInfo{}, hub.Errorf(hub.EInvalid, "Invalid cursor.")
@@ -333,6 +402,13 @@ func (s *Service) List(ctx context.Context, p *hub.Principal, in ListInput) ([]h
 			return nil, hub.ListInfo{}, forbidden()
 		}
 		f.Scope = hub.RobotScope{All: true}
+	}
+	if in.ScheduleID != "" {
+		id, err := uuid.Parse(in.ScheduleID)
+		if err != nil {
+			return nil, hub.ListInfo{}, hub.Errorf(hub.EUnprocessable, "schedule_id must be a UUID.")
+		}
+		f.ScheduleID = id.String()
 	}
 	if in.ServiceID != "" {
 		id, err := uuid.Parse(in.ServiceID)

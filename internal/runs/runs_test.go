@@ -14,6 +14,7 @@ import (
 	"automationhub/internal/hub"
 	"automationhub/internal/hubtest"
 	"automationhub/internal/runs"
+	"automationhub/internal/schedule"
 	"automationhub/internal/sqlstore"
 )
 
@@ -234,6 +235,47 @@ func TestRequiredConfigAndSecrets(t *testing.T) {
 			}
 			if err := exec("PROD", map[string]string{"SAP_USER": "other"}); err != nil {
 				t.Errorf("overriding a plain value: %v", err)
+			}
+		})
+	}
+}
+
+// TestScheduleNeedsTheRequiredConfig: an enabled schedule of a robot whose
+// active version requires configuration missing for PROD (the environment
+// of scheduled runs) is refused with the execute answer; once configured it
+// is accepted, and a disabled one always is.
+func TestScheduleNeedsTheRequiredConfig(t *testing.T) {
+	for _, dialect := range hubtest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			f := setup(t, dialect)
+			ctx := context.Background()
+			key := "robots/r/2.0.0/artifact.zip"
+			v := &hub.Version{ID: uuid.NewString(), RobotID: f.robot, Version: "2.0.0", Channel: "stable", EntrypointType: "PYTHON", EntrypointPath: "main.py",
+				Arguments: []string{}, EnvVars: map[string]string{}, ArtifactType: "ZIP", ArtifactPath: &key, CreatedSource: "user",
+				RequiredEnvKeys: []string{"SAP_USER"}, CreatedAt: f.clock.now, IsActive: true}
+			if err := f.db.PublishVersion(ctx, v, nil, func() error { return nil }, func() {}); err != nil {
+				t.Fatal(err)
+			}
+			svc := schedule.New(f.db, nil, nil)
+			svc.CheckRunsFunc = f.svc.CheckScheduledRuns
+			cron, off := "0 8 * * *", false
+			_, err := svc.Create(ctx, f.admin, f.robot, schedule.Input{CronExpr: &cron})
+			if hub.ErrorKind(err) != hub.EConflict || hub.ErrorMessage(err) != "Missing required env vars for PROD: SAP_USER. Configure keys in Robot > Config/Secrets before executing." {
+				t.Fatalf("enabled schedule without the configuration: %v, want 409", err)
+			}
+			if _, err := svc.Create(ctx, f.admin, f.robot, schedule.Input{CronExpr: &cron, Enabled: &off}); err != nil {
+				t.Fatalf("disabled schedule: %v", err)
+			}
+			on := true
+			if _, err := svc.Update(ctx, f.admin, f.robot, schedule.Input{Enabled: &on, Present: map[string]bool{"enabled": true}}); hub.ErrorKind(err) != hub.EConflict {
+				t.Errorf("enabling it without the configuration: %v, want 409", err)
+			}
+			if err := f.db.PutEnvVars(ctx, []hub.EnvVar{{RobotID: f.robot, EnvName: "PROD", Key: "SAP_USER", KeyID: "k", Ciphertext: "c",
+				CreatedAt: f.clock.now, UpdatedAt: f.clock.now}}, func(hub.EnvVar, bool) *hub.AuditEvent { return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := svc.Update(ctx, f.admin, f.robot, schedule.Input{Enabled: &on, Present: map[string]bool{"enabled": true}}); err != nil {
+				t.Errorf("enabling it once configured: %v", err)
 			}
 		})
 	}

@@ -31,9 +31,6 @@ func NewRunGroups() (*RunGroups, error) {
 	}
 	parent := filepath.Join(mount, own)
 	sweepEmptyGroups(parent)
-	// The name carries this process's id: other workers in the same group
-	// leave a live worker's run groups alone (a run's group is empty for a
-	// moment between Create and the launcher joining it).
 	root, err := os.MkdirTemp(parent, "hub-runs-"+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		return nil, fmt.Errorf("create the runs' cgroup: %w", err)
@@ -43,7 +40,9 @@ func NewRunGroups() (*RunGroups, error) {
 
 // sweepEmptyGroups removes run groups that hold no process, left by workers
 // that ended before their runs did; groups with processes stay, and so do
-// all the groups of a worker that is still running.
+// the groups of workers still alive (a group is empty for a moment between
+// its creation and its launcher joining it; processes sharing a parent
+// group, several workers on one host, must not take it away).
 func sweepEmptyGroups(parent string) {
 	roots, _ := filepath.Glob(filepath.Join(parent, "hub-runs-*"))
 	for _, root := range roots {
@@ -60,13 +59,20 @@ func sweepEmptyGroups(parent string) {
 	}
 }
 
-// ownerAlive reports whether the worker that made a runs' group (named
-// hub-runs-<pid>-<random>) still runs. A reused pid only delays the sweep.
+// ownerAlive reports whether the worker that made the runs' group named
+// name ("hub-runs-<pid>-<random>") is still running. Names without a pid
+// (older workers) have no known owner.
 func ownerAlive(name string) bool {
-	pid, _, ok := strings.Cut(strings.TrimPrefix(name, "hub-runs-"), "-")
-	n, err := strconv.Atoi(pid)
-	if !ok || err != nil || n <= 0 {
+	pid, rest, ok := strings.Cut(strings.TrimPrefix(name, "hub-runs-"), "-")
+	if !ok || rest == "" {
 		return false
+	}
+	n, err := strconv.Atoi(pid)
+	if err != nil || n <= 0 {
+		return false
+	}
+	if n == os.Getpid() {
+		return true
 	}
 	err = syscall.Kill(n, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)

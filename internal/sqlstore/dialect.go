@@ -14,6 +14,12 @@ type dialect interface {
 	// forUpdate is the row-lock suffix of a SELECT inside a transaction
 	// (SQLite needs none: its write transactions lock the database at BEGIN).
 	forUpdate() string
+	// skipLocked locks the selected rows and skips rows another
+	// transaction holds (SQLite: nothing, its writer is alone).
+	skipLocked() string
+	// lockRow locks rows against other lockers without blocking foreign-key
+	// checks of inserts that reference them (SQLite: nothing).
+	lockRow() string
 	// artifactsJSON is a scalar subquery giving the artifacts of run r as a
 	// JSON array of hub.Artifact (NULL or [] when it has none).
 	artifactsJSON() string
@@ -40,6 +46,8 @@ func (sqliteDialect) name() string { return "sqlite" }
 
 func (sqliteDialect) rebind(query string) string { return query }
 func (sqliteDialect) forUpdate() string          { return "" }
+func (sqliteDialect) skipLocked() string         { return "" }
+func (sqliteDialect) lockRow() string            { return "" }
 func (sqliteDialect) grantsJSON() string {
 	return `(SELECT json_group_array(json_object(` + grantFields + `)) FROM
 		(SELECT * FROM permissions WHERE user_id = users.id ORDER BY resource_type, action, id) p)`
@@ -54,8 +62,10 @@ func (sqliteDialect) artifactsJSON() string {
 
 type postgresDialect struct{}
 
-func (postgresDialect) name() string      { return "postgres" }
-func (postgresDialect) forUpdate() string { return " FOR UPDATE" }
+func (postgresDialect) name() string       { return "postgres" }
+func (postgresDialect) forUpdate() string  { return " FOR UPDATE" }
+func (postgresDialect) skipLocked() string { return " FOR UPDATE SKIP LOCKED" }
+func (postgresDialect) lockRow() string    { return " FOR NO KEY UPDATE" }
 func (postgresDialect) grantsJSON() string {
 	return `(SELECT json_agg(json_build_object(` + grantFields + `) ORDER BY p.resource_type, p.action, p.id)
 		FROM permissions p WHERE p.user_id = users.id)`

@@ -120,7 +120,7 @@ func TestRoundTripEveryTable(t *testing.T) {
 			ctx := context.Background()
 			now := time.Date(2026, 2, 23, 14, 21, 54, 123456000, time.UTC)
 			ids := map[string]string{}
-			for _, k := range []string{"user", "robot", "version", "domain", "service", "run", "artifact"} {
+			for _, k := range []string{"user", "robot", "version", "domain", "service", "run", "artifact", "pool", "schedule"} {
 				ids[k] = uuid.NewString()
 			}
 			inserts := []struct {
@@ -148,13 +148,23 @@ func TestRoundTripEveryTable(t *testing.T) {
 				{"services", `INSERT INTO services (id, domain_id, robot_id, title, description, icon, enabled, default_version_id, form_schema_json,
 					run_template_json, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 					[]any{ids["service"], ids["domain"], ids["robot"], "Folha", nil, "file", true, ids["version"], `{"fields":[]}`, `{}`, ids["user"], now, now}},
+				{"pools", `INSERT INTO pools (id, name, capacity, description, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+					[]any{ids["pool"], "sap-licences", 2, "Two SAP GUI licences", ids["user"], now, now}},
+				{"robot_pools", `INSERT INTO robot_pools (robot_id, pool_id) VALUES (?, ?)`, []any{ids["robot"], ids["pool"]}},
+				{"schedules", `INSERT INTO schedules (id, robot_id, enabled, cron_expr, timezone, window_start, window_end, max_concurrency,
+					timeout_seconds, retry_count, retry_backoff_seconds, overlap_policy, catchup, catchup_window_seconds, next_fire_at, last_fire_at,
+					created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					[]any{ids["schedule"], ids["robot"], true, "30 8 * * 1-5", "Europe/Lisbon", "08:00", "18:00", 2, 120, 3, 10, "queue", "all", 600,
+						now.Add(time.Hour), now, ids["user"], now, now}},
 				{"workers", `INSERT INTO workers (id, hostname, status, version, concurrency, running_runs, started_at, last_heartbeat, created_at)
 					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, []any{"host-a:1", "host-a", "RUNNING", "0.1.0", 4, 1, now, now, now}},
 				{"runs", `INSERT INTO runs (run_id, robot_id, robot_version_id, service_id, status, trigger_type, attempt, env_name, parameters_json,
-					runtime_arguments, runtime_env, timeout_seconds, queued_at, started_at, triggered_by, worker_id, lease_until, cancel_requested)
-					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-					[]any{ids["run"], ids["robot"], ids["version"], ids["service"], "RUNNING", "MANUAL", 1, "PROD", `{"periodo":"2026-02"}`,
-						`["--periodo=2026-02"]`, `{"SERVICE_DOMAIN":"dp-rh"}`, 3600, now, now, ids["user"], "host-a:1", now.Add(time.Minute), false}},
+					runtime_arguments, runtime_env, timeout_seconds, queued_at, started_at, triggered_by, worker_id, lease_until, cancel_requested,
+					schedule_id, scheduled_for, not_before, priority, waiting_reason, retry_count, retry_backoff_seconds, held_pools)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					[]any{ids["run"], ids["robot"], ids["version"], ids["service"], "RUNNING", "SCHEDULED", 1, "PROD", `{"periodo":"2026-02"}`,
+						`["--periodo=2026-02"]`, `{"SERVICE_DOMAIN":"dp-rh"}`, 3600, now, now, ids["user"], "host-a:1", now.Add(time.Minute), false,
+						ids["schedule"], now, now, 5, "pool sap-licences is full (2/2)", 3, 10, "," + ids["pool"] + ","}},
 				{"run_logs", `INSERT INTO run_logs (run_id, seq, "timestamp", level, message) VALUES (?, ?, ?, ?, ?)`,
 					[]any{ids["run"], int64(1), now, "INFO", "olá — line with ? and 'quotes'"}},
 				{"artifacts", `INSERT INTO artifacts (id, run_id, artifact_name, file_path, file_size_bytes, content_type, sha256, created_at)
@@ -241,6 +251,23 @@ func TestRoundTripEveryTable(t *testing.T) {
 				&status, &params, &rtEnv, &lease, &cancelReq, &finished)
 			check(t, "runs", []any{status, params, rtEnv, lease, cancelReq, finished.Valid},
 				[]any{"RUNNING", `{"periodo":"2026-02"}`, `{"SERVICE_DOMAIN":"dp-rh"}`, now.Add(time.Minute), false, false})
+
+			var poolName string
+			var capacity int
+			mustScan(t, "pools", q.QueryRow(ctx, `SELECT name, capacity FROM pools WHERE id = ?`, ids["pool"]), &poolName, &capacity)
+			check(t, "pools", []any{poolName, capacity}, []any{"sap-licences", 2})
+			var rpRobot string
+			mustScan(t, "robot_pools", q.QueryRow(ctx, `SELECT robot_id FROM robot_pools WHERE pool_id = ?`, ids["pool"]), &rpRobot)
+			check(t, "robot_pools", []any{rpRobot}, []any{ids["robot"]})
+			var cron, tz, overlap string
+			var next time.Time
+			mustScan(t, "schedules", q.QueryRow(ctx, `SELECT cron_expr, timezone, overlap_policy, next_fire_at FROM schedules WHERE id = ?`, ids["schedule"]),
+				&cron, &tz, &overlap, &next)
+			check(t, "schedules", []any{cron, tz, overlap, next}, []any{"30 8 * * 1-5", "Europe/Lisbon", "queue", now.Add(time.Hour)})
+			var runSchedule, reason string
+			var prio int
+			mustScan(t, "runs", q.QueryRow(ctx, `SELECT schedule_id, priority, waiting_reason FROM runs WHERE run_id = ?`, ids["run"]), &runSchedule, &prio, &reason)
+			check(t, "runs", []any{runSchedule, prio, reason}, []any{ids["schedule"], 5, "pool sap-licences is full (2/2)"})
 
 			var msg string
 			var seq int64

@@ -14,14 +14,24 @@ import (
 
 const robotColumns = `id, name, description, created_by, created_at, updated_at`
 
+// robotReadColumns are robotColumns and the robot's run settings.
+const robotReadColumns = robotColumns + `, max_concurrent_runs, retry_count, retry_backoff_seconds`
+
 func scanRobot(row interface{ Scan(...any) error }) (*hub.Robot, error) {
 	var (
 		r             hub.Robot
 		desc, creator sql.NullString
+		maxRuns       sql.NullInt64
 	)
-	if err := row.Scan(&r.ID, &r.Name, &desc, &creator, &r.CreatedAt, &r.UpdatedAt); err != nil {
+	if err := row.Scan(&r.ID, &r.Name, &desc, &creator, &r.CreatedAt, &r.UpdatedAt,
+		&maxRuns, &r.Settings.RetryCount, &r.Settings.RetryBackoffSeconds); err != nil {
 		return nil, err
 	}
+	if maxRuns.Valid {
+		n := int(maxRuns.Int64)
+		r.Settings.MaxConcurrentRuns = &n
+	}
+	r.Settings.Pools = []string{}
 	r.Description, r.CreatedBy = nullStr(desc), nullStr(creator)
 	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
 	r.Tags = []string{}
@@ -165,7 +175,7 @@ func (db *DB) RobotByID(ctx context.Context, id string) (*hub.Robot, error) {
 }
 
 func robotByID(ctx context.Context, q *Tx, id, lock string) (*hub.Robot, error) {
-	r, err := scanRobot(q.QueryRow(ctx, `SELECT `+robotColumns+` FROM robots WHERE id = ?`+lock, id))
+	r, err := scanRobot(q.QueryRow(ctx, `SELECT `+robotReadColumns+` FROM robots WHERE id = ?`+lock, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, hub.Errorf(hub.ENotFound, "Robot not found.")
 	}
@@ -178,6 +188,13 @@ func robotByID(ctx context.Context, q *Tx, id, lock string) (*hub.Robot, error) 
 	}
 	if t := tags[id]; t != nil {
 		r.Tags = t
+	}
+	pools, err := poolsOf(ctx, q, []string{id})
+	if err != nil {
+		return nil, err
+	}
+	if p := pools[id]; p != nil {
+		r.Settings.Pools = p
 	}
 	return r, nil
 }
@@ -271,7 +288,7 @@ func (db *DB) ListRobots(ctx context.Context, f hub.RobotFilter) ([]hub.Robot, i
 	if err := q.QueryRow(ctx, `SELECT COUNT(*) FROM robots`+clause, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("sqlstore.ListRobots: %w", err)
 	}
-	rows, err := q.Query(ctx, `SELECT `+robotColumns+` FROM robots`+clause+` ORDER BY created_at DESC, id`+limitSQL(f.Limit)+` OFFSET ?`,
+	rows, err := q.Query(ctx, `SELECT `+robotReadColumns+` FROM robots`+clause+` ORDER BY created_at DESC, id`+limitSQL(f.Limit)+` OFFSET ?`,
 		append(args, f.Skip)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("sqlstore.ListRobots: %w", err)
@@ -294,7 +311,14 @@ func (db *DB) ListRobots(ctx context.Context, f hub.RobotFilter) ([]hub.Robot, i
 	if err != nil {
 		return nil, 0, fmt.Errorf("sqlstore.ListRobots: %w", err)
 	}
+	pools, err := poolsOf(ctx, q, ids)
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlstore.ListRobots: %w", err)
+	}
 	for i := range out {
+		if p := pools[out[i].ID]; p != nil {
+			out[i].Settings.Pools = p
+		}
 		if t := tags[out[i].ID]; t != nil {
 			out[i].Tags = t
 		}

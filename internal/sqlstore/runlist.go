@@ -109,7 +109,7 @@ func (db *DB) ListRuns(ctx context.Context, f hub.RunFilter) ([]hub.Run, hub.Lis
 	)
 	switch {
 	case f.NoTotal:
-	case f.ServiceID == "" && f.TriggerType == "" && f.Since == nil && f.Until == nil:
+	case f.ServiceID == "" && f.TriggerType == "" && f.ScheduleID == "" && f.Since == nil && f.Until == nil:
 		total, err = db.countRuns(ctx, q, f)
 		exact = true
 	default:
@@ -159,7 +159,7 @@ func runConditions(f hub.RunFilter) (scope string, scopeArgs []any, where []stri
 	if !ok {
 		return "", nil, nil, nil, false
 	}
-	for _, c := range []struct{ col, v string }{{"r.robot_id", f.RobotID}, {"r.service_id", f.ServiceID}, {"r.status", f.Status}, {"r.trigger_type", f.TriggerType}} {
+	for _, c := range []struct{ col, v string }{{"r.robot_id", f.RobotID}, {"r.service_id", f.ServiceID}, {"r.status", f.Status}, {"r.trigger_type", f.TriggerType}, {"r.schedule_id", f.ScheduleID}} {
 		if c.v != "" {
 			where = append(where, c.col+" = ?")
 			args = append(args, c.v)

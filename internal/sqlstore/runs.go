@@ -20,6 +20,7 @@ const runBaseColumns = `r.run_id, r.robot_id, r.robot_version_id, r.service_id, 
 	r.parameters_json, r.runtime_arguments, r.runtime_env, r.timeout_seconds, r.queued_at, r.started_at, r.finished_at,
 	r.duration_seconds, r.triggered_by, r.error_message, r.exit_code, r.host_name, r.process_id, r.worker_id,
 	r.lease_until, r.cancel_requested, r.canceled_at, r.canceled_by,
+	r.schedule_id, r.scheduled_for, r.retry_of, r.not_before, r.priority, r.waiting_reason, r.retry_count, r.retry_backoff_seconds,
 	v.version, v.channel, v.artifact_type, v.artifact_sha256, s.title`
 
 const runFrom = ` FROM runs r JOIN robot_versions v ON v.id = r.robot_version_id LEFT JOIN services s ON s.id = r.service_id`
@@ -71,6 +72,8 @@ func scanRun(row interface{ Scan(...any) error }) (*hub.Run, error) {
 		r                                                  hub.Run
 		service, params, triggeredBy, errMsg, host, worker sql.NullString
 		canceledBy, sha, title, arts                       sql.NullString
+		schedule, retryOf, waiting                         sql.NullString
+		scheduledFor, notBefore                            sql.NullTime
 		args, env                                          string
 		started, finished, lease, canceledAt               sql.NullTime
 		duration                                           sql.NullFloat64
@@ -81,12 +84,15 @@ func scanRun(row interface{ Scan(...any) error }) (*hub.Run, error) {
 		&params, &args, &env, &r.TimeoutSeconds, &r.QueuedAt, &started, &finished,
 		&duration, &triggeredBy, &errMsg, &exitCode, &host, &pid, &worker,
 		&lease, &r.CancelRequested, &canceledAt, &canceledBy,
+		&schedule, &scheduledFor, &retryOf, &notBefore, &r.Priority, &waiting, &r.RetryCount, &r.RetryBackoffSeconds,
 		&vs.Version, &vs.Channel, &vs.ArtifactType, &sha, &title, &arts)
 	if err != nil {
 		return nil, err
 	}
 	r.ServiceID, r.TriggeredBy, r.ErrorMessage, r.HostName, r.WorkerID, r.CanceledBy =
 		nullStr(service), nullStr(triggeredBy), nullStr(errMsg), nullStr(host), nullStr(worker), nullStr(canceledBy)
+	r.ScheduleID, r.RetryOf, r.WaitingReason = nullStr(schedule), nullStr(retryOf), nullStr(waiting)
+	r.ScheduledFor, r.NotBefore = nullTime(scheduledFor), nullTime(notBefore)
 	r.QueuedAt = r.QueuedAt.UTC()
 	r.StartedAt, r.FinishedAt, r.LeaseUntil, r.CanceledAt = nullTime(started), nullTime(finished), nullTime(lease), nullTime(canceledAt)
 	if duration.Valid {
@@ -131,18 +137,8 @@ func scanRun(row interface{ Scan(...any) error }) (*hub.Run, error) {
 
 // CreateRun inserts a PENDING run with its audit event in one transaction.
 func (db *DB) CreateRun(ctx context.Context, r *hub.Run, ev *hub.AuditEvent) error {
-	var params *string
-	if r.Parameters != nil {
-		s := mustJSON(r.Parameters)
-		params = &s
-	}
 	err := db.InTx(ctx, func(tx *Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO runs (run_id, robot_id, robot_version_id, service_id, status, trigger_type, attempt, env_name,
-			parameters_json, runtime_arguments, runtime_env, timeout_seconds, queued_at, triggered_by, cancel_requested)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.ID, r.RobotID, r.VersionID, r.ServiceID, r.Status, r.TriggerType, r.Attempt, r.EnvName, params,
-			mustJSON(r.RuntimeArguments), mustJSON(r.RuntimeEnv), r.TimeoutSeconds, r.QueuedAt, r.TriggeredBy, false)
-		if err != nil {
+		if err := insertRuns(ctx, tx, []*hub.Run{r}); err != nil {
 			return err
 		}
 		return insertAudit(ctx, tx, ev)
@@ -316,8 +312,8 @@ func (db *DB) RequestCancel(ctx context.Context, runID string, by *string, now t
 		case status == hub.RunCanceled, status == hub.RunRunning && requested:
 			return nil
 		case status == hub.RunPending:
-			_, err = tx.Exec(ctx, `UPDATE runs SET status = ?, cancel_requested = ?, canceled_by = ?, canceled_at = ?, finished_at = ?
-				WHERE run_id = ? AND status = ?`, hub.RunCanceled, true, by, now, now, runID, hub.RunPending)
+			_, err = tx.Exec(ctx, `UPDATE runs SET status = ?, cancel_requested = ?, canceled_by = ?, canceled_at = ?, finished_at = ?,
+				waiting_reason = NULL WHERE run_id = ? AND status = ?`, hub.RunCanceled, true, by, now, now, runID, hub.RunPending)
 		case status == hub.RunRunning:
 			_, err = tx.Exec(ctx, `UPDATE runs SET cancel_requested = ?, canceled_by = ? WHERE run_id = ?`, true, by, runID)
 		default:
@@ -336,25 +332,6 @@ func (db *DB) RequestCancel(ctx context.Context, runID string, by *string, now t
 		return false, fmt.Errorf("sqlstore.RequestCancel(%q): %w", runID, err)
 	}
 	return changed, nil
-}
-
-// ClaimRun moves a PENDING run to RUNNING for one worker. ok is false when
-// the run is not PENDING any more (another worker has it, or it was
-// cancelled): the caller drops the signal.
-func (db *DB) ClaimRun(ctx context.Context, runID, workerID, host string, now, leaseUntil time.Time) (*hub.Run, bool, error) {
-	res, err := db.Conn().Exec(ctx, `UPDATE runs SET status = ?, worker_id = ?, host_name = ?, started_at = ?, lease_until = ?
-		WHERE run_id = ? AND status = ?`, hub.RunRunning, workerID, host, now, leaseUntil, runID, hub.RunPending)
-	if err != nil {
-		return nil, false, fmt.Errorf("sqlstore.ClaimRun(%q): %w", runID, err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return nil, false, err
-	}
-	r, err := db.RunByID(ctx, runID)
-	if err != nil {
-		return nil, false, err
-	}
-	return r, true, nil
 }
 
 // RenewLeases extends the leases of a worker's running runs and returns the
@@ -393,7 +370,10 @@ func (db *DB) CancelRequested(ctx context.Context, runID string) (bool, error) {
 
 // FinishRun records how a run ended, with its final log lines and its
 // artifacts, in one transaction — only if this worker still holds the run
-// (a run the reconciler already failed is left alone; ok is false).
+// (a run the reconciler already failed is left alone; ok is false). A
+// FAILED run whose retry policy allows another attempt gets its retry in
+// the same transaction: a new PENDING run (RETRY, attempt+1) held back by
+// its backoff, and a "Retry scheduled: …" line in the failed run's log.
 func (db *DB) FinishRun(ctx context.Context, runID, workerID string, res hub.RunResult, lines []hub.LogLine, arts []hub.Artifact) (ok bool, err error) {
 	err = db.InTx(ctx, func(tx *Tx) error {
 		var started sql.NullTime
@@ -422,6 +402,11 @@ func (db *DB) FinishRun(ctx context.Context, runID, workerID string, res hub.Run
 		if err := appendLogs(ctx, tx, lines); err != nil {
 			return err
 		}
+		if res.Status == hub.RunFailed {
+			if err := scheduleRetry(ctx, tx, runID, res.FinishedAt); err != nil {
+				return err
+			}
+		}
 		for _, a := range arts {
 			if _, err := tx.Exec(ctx, `INSERT INTO artifacts (id, run_id, artifact_name, file_path, file_size_bytes, content_type, sha256, created_at)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.RunID, a.Name, a.Path, a.Size, a.ContentType, a.SHA256, a.CreatedAt); err != nil {
@@ -438,7 +423,9 @@ func (db *DB) FinishRun(ctx context.Context, runID, workerID string, res hub.Run
 }
 
 // FailRun ends a PENDING or RUNNING run as FAILED with errMsg, and appends
-// logMsg as an ERROR line. Nothing happens to a run that already finished.
+// logMsg as an ERROR line; when the run's retry policy allows, its retry is
+// queued in the same transaction (see FinishRun). Nothing happens to a run
+// that already finished.
 func (db *DB) FailRun(ctx context.Context, runID, errMsg, logMsg string, now time.Time) error {
 	err := db.InTx(ctx, func(tx *Tx) error {
 		res, err := tx.Exec(ctx, `UPDATE runs SET status = ?, finished_at = ?, error_message = ?, process_id = NULL, lease_until = NULL
@@ -453,7 +440,10 @@ func (db *DB) FailRun(ctx context.Context, runID, errMsg, logMsg string, now tim
 		if err != nil {
 			return err
 		}
-		return appendLogs(ctx, tx, []hub.LogLine{{RunID: runID, Seq: seq + 1, Timestamp: now, Level: hub.LevelError, Message: logMsg}})
+		if err := appendLogs(ctx, tx, []hub.LogLine{{RunID: runID, Seq: seq + 1, Timestamp: now, Level: hub.LevelError, Message: logMsg}}); err != nil {
+			return err
+		}
+		return scheduleRetry(ctx, tx, runID, now)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlstore.FailRun(%q): %w", runID, err)
@@ -466,14 +456,13 @@ func (db *DB) ExpiredRuns(ctx context.Context, now time.Time, limit int) ([]stri
 	return db.runIDs(ctx, `SELECT run_id FROM runs WHERE status = ? AND lease_until < ? ORDER BY lease_until LIMIT ?`, hub.RunRunning, now, limit)
 }
 
-// StalePendingRuns lists PENDING runs queued before cutoff (their ready
-// signal may have been lost), oldest first.
-func (db *DB) StalePendingRuns(ctx context.Context, cutoff time.Time, limit int) ([]string, error) {
-	return db.runIDs(ctx, `SELECT run_id FROM runs WHERE status = ? AND queued_at < ? ORDER BY queued_at LIMIT ?`, hub.RunPending, cutoff, limit)
+func (db *DB) runIDs(ctx context.Context, query string, args ...any) ([]string, error) {
+	return queryIDs(ctx, db.Conn(), query, args...)
 }
 
-func (db *DB) runIDs(ctx context.Context, query string, args ...any) ([]string, error) {
-	rows, err := db.Conn().Query(ctx, query, args...)
+// queryIDs runs a query whose rows are one string each.
+func queryIDs(ctx context.Context, q *Tx, query string, args ...any) ([]string, error) {
+	rows, err := q.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: %w", err)
 	}
@@ -541,8 +530,9 @@ func (db *DB) WorkerStopped(ctx context.Context, id string, now time.Time) error
 
 // RunStats counts runs by status (from the maintained counters), the age
 // of the oldest PENDING run, stored log lines, workers whose heartbeat is
-// newer / older than staleAfter, and runs failed in the hour before now:
-// two queries, every figure an indexed read.
+// newer / older than staleAfter, runs failed in the hour before now, the
+// PENDING runs held back by kind of reason, and the use of every pool: four
+// queries, every figure an indexed read.
 func (db *DB) RunStats(ctx context.Context, now time.Time, staleAfter time.Duration) (hub.RunStats, error) {
 	st := hub.RunStats{ByStatus: map[string]int64{}}
 	q := db.Read()
@@ -556,13 +546,14 @@ func (db *DB) RunStats(ctx context.Context, now time.Time, staleAfter time.Durat
 		lines  sql.NullInt64
 		cutoff = now.Add(-staleAfter)
 	)
+	// A retry waits from the end of its backoff, not from its creation.
 	err = q.QueryRow(ctx, `SELECT
-		(SELECT MIN(queued_at) FROM runs WHERE status = ?),
+		(SELECT MIN(COALESCE(not_before, queued_at)) FROM runs WHERE status = ? AND (not_before IS NULL OR not_before <= ?)),
 		(SELECT MAX(id) FROM run_logs),
 		(SELECT COUNT(*) FROM workers WHERE status <> ? AND last_heartbeat >= ?),
 		(SELECT COUNT(*) FROM workers WHERE status <> ? AND last_heartbeat < ?),
 		(SELECT COUNT(*) FROM runs WHERE status = ? AND finished_at >= ?)`,
-		hub.RunPending, hub.WorkerStopped, cutoff, hub.WorkerStopped, cutoff, hub.RunFailed, now.Add(-time.Hour)).Scan(
+		hub.RunPending, now, hub.WorkerStopped, cutoff, hub.WorkerStopped, cutoff, hub.RunFailed, now.Add(-time.Hour)).Scan(
 		&oldest, &lines, &st.WorkersAlive, &st.WorkersStale, &st.FailedLastHour)
 	if err != nil {
 		return st, fmt.Errorf("sqlstore.RunStats: %w", err)
@@ -571,5 +562,11 @@ func (db *DB) RunStats(ctx context.Context, now time.Time, staleAfter time.Durat
 		st.OldestPending = now.Sub(oldest.Time).Seconds()
 	}
 	st.LogLines = lines.Int64
+	if st.Waiting, err = waitingStats(ctx, q, now); err != nil {
+		return st, fmt.Errorf("sqlstore.RunStats: %w", err)
+	}
+	if st.Pools, err = poolUsage(ctx, q); err != nil {
+		return st, fmt.Errorf("sqlstore.RunStats: %w", err)
+	}
 	return st, nil
 }

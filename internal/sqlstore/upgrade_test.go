@@ -68,6 +68,48 @@ var upgradeFixtures = map[int64]*upgradeFixture{
 		},
 		check: checkRunCounters,
 	},
+	5: {
+		// Schedules, pools and the queue columns of runs.
+		insert: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			ids["pool5"], ids["schedule5"], ids["run5"] = uuid.NewString(), uuid.NewString(), uuid.NewString()
+			mustExec(t, ctx, db, `INSERT INTO pools (id, name, capacity, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+				ids["pool5"], "sap-licences", 2, fixtureTime, fixtureTime)
+			mustExec(t, ctx, db, `INSERT INTO robot_pools (robot_id, pool_id) VALUES (?, ?)`, ids["robot"], ids["pool5"])
+			mustExec(t, ctx, db, `INSERT INTO schedules (id, robot_id, cron_expr, timezone, next_fire_at, created_at, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`, ids["schedule5"], ids["robot"], "30 8 * * 1-5", "Europe/Lisbon", fixtureTime, fixtureTime, fixtureTime)
+			mustExec(t, ctx, db, `INSERT INTO runs (run_id, robot_id, robot_version_id, status, trigger_type, timeout_seconds, queued_at,
+				schedule_id, scheduled_for, priority, waiting_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				ids["run5"], ids["robot"], ids["version"], "PENDING", "SCHEDULED", 60, fixtureTime, ids["schedule5"], fixtureTime, 5,
+				"pool sap-licences is full (2/2)")
+		},
+		check: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			sc, err := db.ScheduleByRobot(ctx, ids["robot"])
+			if err != nil || sc.ID != ids["schedule5"] || !sc.Enabled || sc.MaxConcurrency != 1 || sc.TimeoutSeconds != 3600 ||
+				sc.RetryBackoffSeconds != 60 || sc.OverlapPolicy != hub.OverlapSkip || sc.Catchup != hub.CatchupLatest || sc.CatchupWindowSecs != 3600 {
+				t.Errorf("schedule written at level 5 = %+v, %v", sc, err)
+			}
+			p, err := db.PoolByID(ctx, ids["pool5"])
+			if err != nil || p.Capacity != 2 || len(p.Robots) != 1 {
+				t.Errorf("pool written at level 5 = %+v, %v", p, err)
+			}
+			r, err := db.RunByID(ctx, ids["run5"])
+			if err != nil || r.ScheduleID == nil || r.Priority != 5 || r.WaitingReason == nil || r.RetryBackoffSeconds != 60 {
+				t.Errorf("run written at level 5 = %+v, %v", r, err)
+			}
+			// Runs and robots from before it: no schedule, default priority,
+			// no retries, no limit.
+			old, err := db.RunByID(ctx, ids["run"])
+			if err != nil || old.ScheduleID != nil || old.Priority != 0 || old.RetryCount != 0 || old.RetryBackoffSeconds != 60 ||
+				old.WaitingReason != nil || old.NotBefore != nil || old.RetryOf != nil {
+				t.Errorf("run from before level 5 = %+v, %v", old, err)
+			}
+			robot, err := db.RobotByID(ctx, ids["robot"])
+			if err != nil || robot.Settings.MaxConcurrentRuns != nil || robot.Settings.RetryCount != 0 || robot.Settings.RetryBackoffSeconds != 60 ||
+				len(robot.Settings.Pools) != 1 {
+				t.Errorf("robot from before level 5 = %+v, %v", robot.Settings, err)
+			}
+		},
+	},
 	6: {
 		// Robot configuration and API tokens; users from before are people.
 		insert: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {

@@ -54,6 +54,18 @@ var apiMessages = []struct{ pattern, key string }{
 	{"Only .zip and .exe artifacts are supported.", "api.artifact_kind"},
 	{"The artifact file is empty.", "api.artifact_empty"},
 	{"The artifact is larger than the limit of %s bytes (MAX_ARTIFACT_BYTES).", "api.artifact_too_large"},
+	// Schedules, pools and limits.
+	{"cron_expr must have exactly 5 fields.", "api.cron_fields"},
+	{"cron_expr contains invalid field syntax.", "api.cron_syntax"},
+	{"window_start and window_end must be informed together.", "api.window_pair"},
+	{`Unknown timezone: "%s". Use an IANA name such as America/Sao_Paulo or UTC.`, "api.timezone_unknown"},
+	{"Robot already has a schedule.", "api.schedule_exists"},
+	{"Schedule not found.", "api.schedule_not_found"},
+	{"A pool with this name already exists.", "api.pool_name_taken"},
+	{"Pool not found.", "api.pool_not_found"},
+	{"Unknown pool: %s.", "api.pool_unknown"},
+	{"Pool %s is needed by %s robot(s); remove it from their resource_pools first.", "api.pool_in_use"},
+	{"name must be 1 to 100 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit.", "api.pool_name"},
 	// Portal.
 	{"Service not found.", "api.service_not_found"},
 	{"Domain not found.", "api.domain_not_found"},

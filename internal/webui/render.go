@@ -60,6 +60,8 @@ var templateFuncs = template.FuncMap{
 		d := time.Duration(math.Round(*s*10) / 10 * float64(time.Second))
 		return d.String()
 	},
+	// list makes a list of strings (choices of a select).
+	"list": func(s ...string) []string { return s },
 	"deref": func(s *string) string {
 		if s == nil {
 			return ""

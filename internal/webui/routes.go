@@ -31,6 +31,7 @@ func (u *UI) routes() {
 	m.Handle("GET /runs/{id}/artifacts/{aid}", u.withSession(u.runArtifact))
 
 	u.registryRoutes()
+	u.scheduleRoutes()
 	u.adminRoutes()
 	u.manageRoutes()
 	u.accountRoutes()

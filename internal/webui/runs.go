@@ -122,6 +122,8 @@ type runListView struct {
 	Total, Page, Pages               int
 	More                             bool // Total is a lower bound: more pages follow
 	Robot, Service, Status, From, To string
+	Trigger                          string
+	Triggers                         []string
 	Robots, Services                 []option
 	Statuses                         []string
 	RobotNames                       map[string]string
@@ -133,12 +135,13 @@ func (u *UI) runList(q *request) error {
 	in := q.r.URL.Query()
 	v := runListView{Robot: in.Get("robot_id"), Service: in.Get("service_id"), Status: in.Get("status"),
 		From: in.Get("from"), To: in.Get("to"), Statuses: []string{"PENDING", "RUNNING", "SUCCESS", "FAILED", "CANCELED"},
-		RobotNames: map[string]string{}}
+		RobotNames: map[string]string{}, Trigger: in.Get("trigger_type"), Triggers: []string{"MANUAL", "SCHEDULED", "RETRY"}}
 	v.Page = pageParam(q.r)
 	lq := newListQuery(v.Page, runsPerPage)
 	lq.filter("robot_id", v.Robot)
 	lq.filter("service_id", v.Service)
 	lq.filter("status", v.Status)
+	lq.filter("trigger_type", v.Trigger)
 	if !lq.dates(v.From, v.To) {
 		return &apiError{Status: http.StatusBadRequest, Detail: q.tr.T("runs.bad_date")}
 	}
