@@ -5,6 +5,7 @@
 package rbac
 
 import (
+	"context"
 	"slices"
 
 	"automationhub/internal/hub"
@@ -245,4 +246,25 @@ func Delegable(p *hub.Principal, perm hub.Permission, robot *hub.RobotRef, tag s
 		return s.All || slices.Contains(s.Tags, tag)
 	}
 	return Has(p, perm)
+}
+
+// RobotLoader reads a robot by id (ENotFound when there is none).
+type RobotLoader func(ctx context.Context, id string) (*hub.Robot, error)
+
+// LoadRobot loads the robot id names, already checked to be a UUID, for a
+// caller who needs perm on it: a caller holding perm on no robot at all is
+// refused before the read, one without perm on this robot after it;
+// forbidden is the refusal. The loader's errors pass through.
+func LoadRobot(ctx context.Context, p *hub.Principal, id string, perm hub.Permission, load RobotLoader, forbidden error) (*hub.Robot, error) {
+	if !Has(p, perm) {
+		return nil, forbidden
+	}
+	r, err := load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !Allowed(p, perm, r.Ref()) {
+		return nil, forbidden
+	}
+	return r, nil
 }

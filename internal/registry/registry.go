@@ -102,17 +102,7 @@ func (s *Service) robotFor(ctx context.Context, p *hub.Principal, id string, per
 	if err != nil {
 		return nil, err
 	}
-	if !rbac.Has(p, perm) {
-		return nil, forbidden()
-	}
-	r, err := s.store.RobotByID(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if !rbac.Allowed(p, perm, r.Ref()) {
-		return nil, forbidden()
-	}
-	return r, nil
+	return rbac.LoadRobot(ctx, p, id, perm, s.store.RobotByID, forbidden())
 }
 
 // normTags trims, drops empty, de-duplicates and sorts; each tag ≤ 100 chars.

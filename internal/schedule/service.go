@@ -102,17 +102,7 @@ func (s *Service) robotFor(ctx context.Context, p *hub.Principal, robotID string
 	if err != nil {
 		return nil, hub.Errorf(hub.EInvalid, "robot_id invalido.")
 	}
-	if !rbac.Has(p, perm) {
-		return nil, forbidden()
-	}
-	r, err := s.store.RobotByID(ctx, id.String())
-	if err != nil {
-		return nil, err
-	}
-	if !rbac.Allowed(p, perm, r.Ref()) {
-		return nil, forbidden()
-	}
-	return r, nil
+	return rbac.LoadRobot(ctx, p, id.String(), perm, s.store.RobotByID, forbidden())
 }
 
 // Input is a schedule's settings as a caller gives them. In a change, nil
