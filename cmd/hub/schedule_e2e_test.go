@@ -291,7 +291,7 @@ func TestWorkerKilledFreesPoolSlot(t *testing.T) {
 			holderArgs, nextArgs := []string(nil), []string(nil)
 			if dialect == config.Postgres {
 				client, prefix := hubtest.Redis(t)
-				env = append(env, "DATABASE_URL="+hubtest.DatabaseConfig(t, dialect).DSN, "REDIS_URL=redis://"+client.Options().Addr+"/0",
+				env = append(env, "DATABASE_URL="+hubtest.DatabaseConfig(t, dialect).DSN, "ENCRYPTION_KEY="+testEncryptionKey, "REDIS_URL=redis://"+client.Options().Addr+"/0",
 					"REDIS_QUEUE_NAME="+prefix+"q", "REDIS_PUBSUB_PREFIX="+prefix+"c", "ARTIFACTS_ROOT="+filepath.Join(dir, "artifacts"))
 				holderArgs, nextArgs = []string{"serve"}, []string{"worker"}
 			}
@@ -374,7 +374,7 @@ func TestTwoServeProcessesFireOnce(t *testing.T) {
 	}
 	dir := t.TempDir()
 	client, prefix := hubtest.Redis(t)
-	env := []string{"DATABASE_URL=" + hubtest.DatabaseConfig(t, config.Postgres).DSN, "REDIS_URL=redis://" + client.Options().Addr + "/0",
+	env := []string{"DATABASE_URL=" + hubtest.DatabaseConfig(t, config.Postgres).DSN, "ENCRYPTION_KEY=" + testEncryptionKey, "REDIS_URL=redis://" + client.Options().Addr + "/0",
 		"REDIS_QUEUE_NAME=" + prefix + "q", "REDIS_PUBSUB_PREFIX=" + prefix + "c", "ARTIFACTS_ROOT=" + filepath.Join(dir, "artifacts"),
 		"DEFAULT_ADMIN_PASSWORD=admin-password-1", "SECRET_KEY=" + strings.Repeat("s", 40), "HUB_ADDR=127.0.0.1:0", "LOG_LEVEL=WARN"}
 	var urls []string
