@@ -40,7 +40,9 @@ func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
 	if ok || full {
 		return st
 	}
-	st, err := c.pool.PrepareContext(context.WithoutCancel(ctx), c.d.rebind(query))
+	// The caller's context bounds the wait for a connection: a cancelled
+	// request gives up here and runs (and fails) unprepared.
+	st, err := c.pool.PrepareContext(ctx, c.d.rebind(query))
 	if err != nil {
 		return nil
 	}
