@@ -39,6 +39,7 @@ import (
 	"automationhub/internal/registry"
 	"automationhub/internal/robotenv"
 	"automationhub/internal/runs"
+	"automationhub/internal/runstate"
 	"automationhub/internal/sandbox"
 	"automationhub/internal/schedule"
 	"automationhub/internal/sqlstore"
@@ -222,11 +223,11 @@ func (m *Main) Run(ctx context.Context, role string) error {
 		if err != nil {
 			return err
 		}
-		var state executor.RunState = m.db
+		var state executor.RunState = runstate.New(m.db, m.bus, blobs, runstate.Config{MaxArtifactBytes: m.Config.MaxArtifactBytes, Logger: log})
 		if m.wrapRunState != nil {
 			state = m.wrapRunState(state)
 		}
-		w := executor.New(state, m.bus, blobs, executor.Config{
+		w := executor.New(state, executor.Config{
 			ID: workerID(m.Config), Version: build.Version, Concurrency: m.Config.WorkerConcurrency,
 			LeaseDuration:    time.Duration(m.Config.WorkerStaleSeconds) * time.Second,
 			PythonExecutable: m.Config.PythonExecutable,

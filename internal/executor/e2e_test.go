@@ -28,6 +28,7 @@ import (
 	"automationhub/internal/registry"
 	"automationhub/internal/robotenv"
 	"automationhub/internal/runs"
+	"automationhub/internal/runstate"
 	"automationhub/internal/sandbox"
 	"automationhub/internal/sqlstore"
 )
@@ -184,11 +185,11 @@ func (e *env) startWorker(t testing.TB, id string, o opts) *executor.Worker {
 		o.maxArtifact = 64 << 20
 	}
 	python, _ := exec.LookPath("python3")
-	var state executor.RunState = e.db
+	var state executor.RunState = runstate.New(e.db, e.bus, e.blobs, runstate.Config{MaxArtifactBytes: o.maxArtifact, Logger: o.logger()})
 	if o.state != nil {
-		state = o.state(e.db)
+		state = o.state(state)
 	}
-	w := executor.New(state, e.bus, e.blobs, executor.Config{
+	w := executor.New(state, executor.Config{
 		ID: id, Version: "test", Concurrency: 2, LeaseDuration: o.lease, PythonExecutable: python,
 		WorkDir: filepath.Join(e.work, id), Limits: archive.Limits{MaxFiles: 100, MaxUnpackedBytes: 64 << 20},
 		GracePeriod: 500 * time.Millisecond, MaxArtifactBytes: o.maxArtifact, MaxRunDiskBytes: o.maxDisk, BaseEnv: base, Logger: o.logger(),

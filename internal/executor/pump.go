@@ -9,9 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"automationhub/internal/bus"
 	"automationhub/internal/hub"
-	"automationhub/internal/runs"
 )
 
 // Pump batching: a batch is written when it holds pumpBatch lines or is
@@ -23,8 +21,8 @@ const (
 	pumpBuffer   = 8192
 )
 
-// pump stores a run's log lines in batches (one statement each), appends
-// them to run.log, and publishes each stored batch on the run's topic. Its
+// pump stores a run's log lines in batches (one call each; the store
+// publishes them to viewers) and appends them to run.log. Its
 // goroutine exits when close is called and everything is written, or sooner
 // when storing can no longer succeed: then it calls stop with the cause and
 // discards what the robot still prints, so neither the robot nor close can
@@ -32,7 +30,6 @@ const (
 type pump struct {
 	ctx      context.Context // cancelled when the worker gives up at shutdown
 	state    RunState
-	bus      Bus
 	runID    string
 	workerID string
 	clock    hub.Clock
@@ -55,7 +52,7 @@ type pump struct {
 	lines  int64
 }
 
-// pumpOptions are the pump's collaborators beyond the store and bus.
+// pumpOptions are the pump's collaborators beyond the store.
 type pumpOptions struct {
 	runID, workerID string
 	lastSeq         int64
@@ -74,12 +71,12 @@ func (e errLogRefused) Error() string {
 }
 func (e errLogRefused) Unwrap() error { return e.err }
 
-func newPump(ctx context.Context, state RunState, b Bus, o pumpOptions) (*pump, error) {
+func newPump(ctx context.Context, state RunState, o pumpOptions) (*pump, error) {
 	f, err := os.OpenFile(o.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("open run log: %w", err)
 	}
-	p := &pump{ctx: ctx, state: state, bus: b, runID: o.runID, workerID: o.workerID, clock: o.clock, log: o.log, file: f,
+	p := &pump{ctx: ctx, state: state, runID: o.runID, workerID: o.workerID, clock: o.clock, log: o.log, file: f,
 		in: make(chan hub.LogLine, pumpBuffer), done: make(chan struct{}), seq: o.lastSeq, stored: o.lastSeq, retryFor: o.retryFor, stop: o.stop}
 	go p.loop()
 	return p, nil
@@ -136,9 +133,6 @@ func (p *pump) flush(batch []hub.LogLine) {
 			p.stored = p.seq
 			writeRunLog(p.file, batch)
 			p.lines += int64(len(batch))
-			if err := p.bus.Publish(p.ctx, bus.LogTopic(p.runID), runs.EncodeLogBatch(batch)); err != nil {
-				p.log.Debug("publishing log lines failed (viewers catch up from the database)", "run_id", p.runID, "error", err.Error())
-			}
 			return
 		case err == nil:
 			p.giveUp(errLeaseLost)

@@ -2,13 +2,13 @@ package executor
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"maps"
-	"mime"
-	"net/http"
 	"os"
 	"os/exec"
 	"path"
@@ -18,12 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
-	"automationhub/internal/blob"
-	"automationhub/internal/bus"
 	"automationhub/internal/hub"
-	"automationhub/internal/runs"
 )
 
 // execute runs one claimed run to its end and records the result. ctx is
@@ -38,22 +33,21 @@ func (w *Worker) execute(ctx context.Context, stop context.CancelCauseFunc, r *h
 	var masker *Masker
 	fail := func(msg string) {
 		msg = masker.Mask(msg)
-		if err := w.state.FailRun(bg, r.ID, msg, "Unexpected failure: "+msg, w.clock.Now()); err != nil {
+		if err := w.state.FailRun(bg, r.ID, w.cfg.ID, msg, "Unexpected failure: "+msg); err != nil {
 			log.Error("recording a failed run failed", "error", err.Error())
 		}
-		_ = w.bus.Publish(bg, bus.LogTopic(r.ID), runs.EncodeStatus(r.ID, hub.RunFailed))
 	}
 	if err := os.MkdirAll(filepath.Join(runDir, "outputs"), 0o750); err != nil {
 		fail("cannot create the run folder: " + err.Error())
 		return
 	}
-	lastSeq, err := w.state.LastLogSeq(bg, r.ID)
+	lastSeq, err := w.state.LastLogSeq(bg, r.ID, w.cfg.ID)
 	if err != nil {
 		fail(err.Error())
 		return
 	}
 	runLog := filepath.Join(runDir, "run.log")
-	p, err := newPump(bg, w.state, w.bus, pumpOptions{runID: r.ID, workerID: w.cfg.ID, lastSeq: lastSeq, logPath: runLog,
+	p, err := newPump(bg, w.state, pumpOptions{runID: r.ID, workerID: w.cfg.ID, lastSeq: lastSeq, logPath: runLog,
 		retryFor: w.cfg.LeaseDuration, stop: stop, clock: w.clock, log: log})
 	if err != nil {
 		fail(err.Error())
@@ -103,7 +97,7 @@ func (w *Worker) execute(ctx context.Context, stop context.CancelCauseFunc, r *h
 		p.add(hub.LevelWarn, "Robot configuration not applied (reserved or invalid names): "+strings.Join(cfgDropped, ", "))
 	}
 
-	cmd, workspace, copied, err := w.prepare(r, v, runDir)
+	cmd, workspace, copied, err := w.prepare(bg, r, v, runDir)
 	if err != nil {
 		p.add(hub.LevelError, "Unexpected failure: "+err.Error())
 		closePump()
@@ -205,7 +199,7 @@ wait:
 		case diskUsed = <-disk.over:
 			proc.Stop()
 		case <-poll.C:
-			if yes, err := w.state.CancelRequested(bg, r.ID); err == nil && yes {
+			if yes, err := w.state.CancelRequested(bg, r.ID, w.cfg.ID); err == nil && yes {
 				cause = errCanceled
 				proc.Stop()
 			}
@@ -281,7 +275,7 @@ wait:
 	} else {
 		var missed []notStored
 		var nMissed int
-		arts, missed, nMissed = w.collect(r.ID, runDir, workspace, copied, masker)
+		arts, missed, nMissed = w.collect(bg, r.ID, runDir, workspace, copied, masker)
 		notes = missedLines(missed, nMissed)
 		if nMissed > 0 && res.Status == hub.RunSuccess {
 			noun := "files"
@@ -298,7 +292,7 @@ wait:
 		writeRunLog(f, logLines(masker, r.ID, res.FinishedAt, 0, entries))
 		f.Close()
 	}
-	if a, err := w.store(runLog, path.Join("runs", r.ID, "run.log"), "run.log", r.ID); err != nil {
+	if a, err := w.store(bg, runLog, "run.log", r.ID); err != nil {
 		// run.log is a copy of the stored log; say so there, before the final lines.
 		entries = slices.Concat(notes, []logEntry{{hub.LevelWarn, "run.log not stored as an artifact: " + whyNotStored(err, w.cfg.MaxArtifactBytes)}}, final)
 	} else {
@@ -311,9 +305,7 @@ wait:
 		// ended (an update in place needs no new room).
 		log.Error("recording the end of the run failed; recording its outcome alone", "error", err.Error())
 		_ = os.RemoveAll(runDir)
-		for _, a := range arts {
-			_ = w.blobs.Delete(a.Path)
-		}
+		w.state.DiscardArtifacts(bg, r.ID, w.cfg.ID, arts)
 		lines = nil
 		ok, err = w.state.FinishRun(bg, r.ID, w.cfg.ID, res, nil, nil)
 	}
@@ -325,10 +317,6 @@ wait:
 		log.Warn("run was taken away before it finished; result discarded")
 		return
 	}
-	if len(lines) > 0 {
-		_ = w.bus.Publish(bg, bus.LogTopic(r.ID), runs.EncodeLogBatch(lines))
-	}
-	_ = w.bus.Publish(bg, bus.LogTopic(r.ID), runs.EncodeStatus(r.ID, res.Status))
 	if w.cfg.Observer != nil && r.StartedAt != nil {
 		w.cfg.Observer.Finished(res.Status, res.FinishedAt.Sub(*r.StartedAt))
 	}
@@ -346,13 +334,13 @@ func withAttempt(env []string, attempt int) []string {
 }
 
 // prepare builds the robot's command in a fresh workspace.
-func (w *Worker) prepare(r *hub.Run, v *hub.Version, runDir string) (Command, string, map[string]fileState, error) {
+func (w *Worker) prepare(ctx context.Context, r *hub.Run, v *hub.Version, runDir string) (Command, string, map[string]fileState, error) {
 	if v.ArtifactPath == nil {
 		return Command{}, "", nil, errors.New("the version has no package")
 	}
-	pkg, err := w.blobs.Path(*v.ArtifactPath)
+	pkg, err := w.fetchPackage(ctx, r.ID, v)
 	if err != nil {
-		return Command{}, "", nil, fmt.Errorf("Version artifact not found: %s", *v.ArtifactPath)
+		return Command{}, "", nil, err
 	}
 	workspace := filepath.Join(runDir, "workspace")
 	if err := os.MkdirAll(workspace, 0o750); err != nil {
@@ -361,8 +349,13 @@ func (w *Worker) prepare(r *hub.Run, v *hub.Version, runDir string) (Command, st
 	args := append(append([]string{}, v.Arguments...), r.RuntimeArguments...)
 	if v.ArtifactType == hub.ArtifactExe {
 		exe := filepath.Join(workspace, "robot.exe")
-		if _, err := copyFile(pkg, exe, 0o755); err != nil {
+		sum, err := copyFile(pkg, exe, 0o755)
+		if err != nil {
 			return Command{}, "", nil, fmt.Errorf("Version artifact not found: %s", *v.ArtifactPath)
+		}
+		if v.ArtifactSHA256 != nil && sum != *v.ArtifactSHA256 {
+			w.forgetPackage(v)
+			return Command{}, "", nil, fmt.Errorf("package integrity check failed: SHA-256 of %s does not match the published version", *v.ArtifactPath)
 		}
 		st, _ := os.Stat(exe)
 		return Command{Path: exe, Args: args, Dir: workspace}, workspace, map[string]fileState{"robot.exe": {size: st.Size(), mod: st.ModTime()}}, nil
@@ -491,14 +484,13 @@ const maxMissedLines = 20
 //
 // File names are masked by m: a secret in a name is not stored either
 // (two names that mask to one are told apart by a number).
-func (w *Worker) collect(runID, runDir, workspace string, copied map[string]fileState, m *Masker) (arts []hub.Artifact, missed []notStored, nMissed int) {
+func (w *Worker) collect(ctx context.Context, runID, runDir, workspace string, copied map[string]fileState, m *Masker) (arts []hub.Artifact, missed []notStored, nMissed int) {
 	used := map[string]bool{}
 	miss := func(name, reason string) {
 		if nMissed++; len(missed) < maxMissedLines {
 			missed = append(missed, notStored{name, reason})
 		}
 	}
-	base := path.Join("runs", runID)
 	walk := func(root, prefix string, keep func(rel string, info fs.FileInfo) bool) {
 		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil || !d.Type().IsRegular() {
@@ -519,7 +511,7 @@ func (w *Worker) collect(runID, runDir, workspace string, copied map[string]file
 				miss(name, fmt.Sprintf("a run keeps at most %d files", maxArtifacts))
 				return nil
 			}
-			a, err := w.store(p, path.Join(base, name), path.Base(rel), runID)
+			a, err := w.store(ctx, p, name, runID)
 			if err != nil {
 				miss(name, whyNotStored(err, w.cfg.MaxArtifactBytes))
 				return nil
@@ -593,7 +585,7 @@ func missedLines(missed []notStored, n int) []logEntry {
 // whyNotStored says why store failed, in words for the run's log.
 func whyNotStored(err error, limit int64) string {
 	switch {
-	case errors.Is(err, blob.ErrTooLarge):
+	case hub.ErrorKind(err) == hub.ETooLarge:
 		return fmt.Sprintf("larger than MAX_ARTIFACT_BYTES (%d bytes)", limit)
 	case hub.ErrorKind(err) != hub.EInternal:
 		return hub.ErrorMessage(err)
@@ -601,39 +593,32 @@ func whyNotStored(err error, limit int64) string {
 	return err.Error()
 }
 
-// store copies one file into the artifact store and describes it. A file
-// over MAX_ARTIFACT_BYTES fails with blob.ErrTooLarge before any copying.
-func (w *Worker) store(abs, key, name, runID string) (*hub.Artifact, error) {
+// store hands one file of run runID to the artifact store under name (a
+// path inside the run). A file over MAX_ARTIFACT_BYTES fails with an error
+// of kind hub.ETooLarge before any copying.
+func (w *Worker) store(ctx context.Context, abs, name, runID string) (*hub.Artifact, error) {
 	f, err := os.Open(abs)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if info, err := f.Stat(); err == nil && w.cfg.MaxArtifactBytes > 0 && info.Size() > w.cfg.MaxArtifactBytes {
-		return nil, blob.ErrTooLarge
-	}
-	up, err := w.blobs.Create(w.cfg.MaxArtifactBytes)
+	info, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
-	defer up.Abort()
-	head := make([]byte, 512)
-	n, _ := io.ReadFull(f, head)
-	if _, err := up.Write(head[:n]); err != nil {
-		return nil, err
+	if w.cfg.MaxArtifactBytes > 0 && info.Size() > w.cfg.MaxArtifactBytes {
+		return nil, hub.Errorf(hub.ETooLarge, "larger than MAX_ARTIFACT_BYTES")
 	}
-	if _, err := io.Copy(up, f); err != nil {
+	h := sha256.New()
+	size, err := io.Copy(h, f)
+	if err != nil {
 		return nil, fmt.Errorf("store artifact %s: %w", name, err)
 	}
-	if err := up.Commit(key, true); err != nil {
-		return nil, err
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("store artifact %s: %w", name, err)
 	}
-	ct := mime.TypeByExtension(path.Ext(name))
-	if ct == "" {
-		ct = http.DetectContentType(head[:n])
-	}
-	sum := up.SHA256()
-	return &hub.Artifact{ID: uuid.NewString(), RunID: runID, Name: name, Path: key, Size: up.Size(), ContentType: &ct, SHA256: &sum, CreatedAt: w.clock.Now()}, nil
+	// A file that grows while it is sent is cut at the size hashed.
+	return w.state.StoreArtifact(ctx, runID, w.cfg.ID, name, size, hex.EncodeToString(h.Sum(nil)), io.LimitReader(f, size))
 }
 
 // startRetrying starts cmd, retrying briefly while the freshly copied

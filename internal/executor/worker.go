@@ -1,5 +1,5 @@
-// Package executor is the worker: it takes ready signals from the bus,
-// claims runs in the database, prepares a fresh workspace from a cached,
+// Package executor is the worker: it claims runs through its RunState (the
+// database and bus in a hub, HTTPS in a remote agent), prepares a fresh workspace from a cached,
 // safely unpacked package, starts the robot in its own process group (job
 // object on Windows) with a clean environment, streams its output into the
 // log pump, enforces timeout and cancel, collects output files as
@@ -19,61 +19,15 @@ import (
 	"time"
 
 	"automationhub/internal/archive"
-	"automationhub/internal/blob"
-	"automationhub/internal/bus"
 	"automationhub/internal/hub"
 )
-
-// RunState is how the worker reads and changes run state. Today it is the
-// database; the same interface can be served over HTTP to remote agents.
-type RunState interface {
-	// ClaimRun starts a PENDING run for this worker when every limit it is
-	// subject to has room; it may start another run ahead of it in the
-	// queue instead (the returned run), and ok is false when it starts
-	// none.
-	ClaimRun(ctx context.Context, runID, workerID, host string, now, leaseUntil time.Time) (*hub.Run, bool, error)
-	// WaitingBehind lists the PENDING runs a limit holds back that the end
-	// of run runID may have made room for.
-	WaitingBehind(ctx context.Context, runID string, now time.Time, limit int) ([]string, error)
-	VersionOnly(ctx context.Context, versionID string) (*hub.Version, error)
-	RenewLeases(ctx context.Context, workerID string, runIDs []string, until time.Time) ([]string, error)
-	SetProcessID(ctx context.Context, runID, workerID string, pid int) error
-	CancelRequested(ctx context.Context, runID string) (bool, error)
-	// AppendRunLogs stores log lines idempotently by (run_id, seq) while
-	// workerID holds the run; held is false once it does not. Errors of a
-	// client kind mean the lines cannot be stored for this run: hub.EInvalid
-	// for their content, hub.EUnavailable for a full disk (the run ends with
-	// the cause instead of retrying until its lease runs out).
-	AppendRunLogs(ctx context.Context, runID, workerID string, lines []hub.LogLine) (held bool, err error)
-	LastLogSeq(ctx context.Context, runID string) (int64, error)
-	// FinishRun records how a run ended, with its last log lines and its
-	// artifacts, in one step; hub.EUnavailable when the disk is full.
-	FinishRun(ctx context.Context, runID, workerID string, res hub.RunResult, lines []hub.LogLine, arts []hub.Artifact) (bool, error)
-	FailRun(ctx context.Context, runID, errMsg, logMsg string, now time.Time) error
-	Heartbeat(ctx context.Context, w hub.Worker) error
-	WorkerStopped(ctx context.Context, id string, now time.Time) error
-}
-
-// Bus is the part of the bus the worker uses.
-type Bus interface {
-	Enqueue(ctx context.Context, runID string) error
-	Dequeue(ctx context.Context, consumer string) (bus.Delivery, error)
-	Ack(ctx context.Context, d bus.Delivery) error
-	Publish(ctx context.Context, topic string, payload []byte) error
-	Subscribe(ctx context.Context, topic string) (bus.Subscription, error)
-}
-
-// Blobs is the artifact store.
-type Blobs interface {
-	Path(key string) (string, error)
-	Create(limit int64) (*blob.Upload, error)
-	Delete(key string) error
-}
 
 // Config tunes a worker.
 type Config struct {
 	ID, Hostname, Version string
 	Concurrency           int
+	// Labels route runs: a run is claimed only by a worker that has every label its robot requires.
+	Labels []string
 	// LeaseDuration is how long a claim lasts without renewal
 	// (WORKER_STALE_SECONDS); heartbeats renew it three times as often.
 	LeaseDuration    time.Duration
@@ -113,8 +67,6 @@ const maxArtifacts = 1000
 // Worker runs robots. Start it, then Stop it.
 type Worker struct {
 	state RunState
-	bus   Bus
-	blobs Blobs
 	cfg   Config
 	clock hub.Clock
 	log   *slog.Logger
@@ -136,6 +88,8 @@ type Worker struct {
 type activeRun struct {
 	stop     context.CancelCauseFunc
 	canceled bool // by a user
+	// renewed is when the lease was last renewed (or the run claimed).
+	renewed time.Time
 }
 
 // Causes of stopping a robot early.
@@ -145,8 +99,8 @@ var (
 	errShutdown  = errors.New("worker shutting down")
 )
 
-// New returns a worker.
-func New(state RunState, b Bus, blobs Blobs, cfg Config) *Worker {
+// New returns a worker that reads and changes run state only through state.
+func New(state RunState, cfg Config) *Worker {
 	if cfg.Clock == nil {
 		cfg.Clock = hub.SystemClock{}
 	}
@@ -173,7 +127,7 @@ func New(state RunState, b Bus, blobs Blobs, cfg Config) *Worker {
 	if abs, err := filepath.Abs(cfg.WorkDir); err == nil {
 		cfg.WorkDir = abs
 	}
-	return &Worker{state: state, bus: b, blobs: blobs, cfg: cfg, clock: cfg.Clock, log: cfg.Logger.With("worker_id", cfg.ID), held: map[string]*activeRun{}}
+	return &Worker{state: state, cfg: cfg, clock: cfg.Clock, log: cfg.Logger.With("worker_id", cfg.ID), held: map[string]*activeRun{}}
 }
 
 // Start launches the slots (Concurrency goroutines that take ready signals
@@ -210,11 +164,8 @@ func (w *Worker) Start(ctx context.Context) error {
 	if err := w.state.Heartbeat(ctx, w.beat(0, w.startedAt)); err != nil {
 		w.log.Warn("first heartbeat failed", "error", err.Error())
 	}
-	if sub, err := w.bus.Subscribe(ctx, bus.CancelTopic); err != nil {
-		w.log.Warn("cancel signals unavailable; the database is polled instead", "error", err.Error())
-	} else {
-		w.bg.Go(func() { w.listenCancels(bgCtx, sub) })
-	}
+	cancels := w.state.Cancels(bgCtx)
+	w.bg.Go(func() { w.listenCancels(bgCtx, cancels) })
 	w.bg.Go(func() { w.heartbeat(bgCtx) })
 	for range w.cfg.Concurrency {
 		w.slots.Go(func() { w.slot(takeCtx, bgCtx) })
@@ -287,10 +238,10 @@ func (w *Worker) Busy() int {
 	return len(w.held)
 }
 
-// slot takes one ready signal at a time and runs it.
+// slot claims one run at a time and runs it.
 func (w *Worker) slot(takeCtx, bgCtx context.Context) {
 	for {
-		d, err := w.bus.Dequeue(takeCtx, w.cfg.ID)
+		r, err := w.state.NextRun(takeCtx, Claim{WorkerID: w.cfg.ID, Host: w.cfg.Hostname, Lease: w.cfg.LeaseDuration})
 		if err != nil {
 			if takeCtx.Err() != nil {
 				return
@@ -303,31 +254,14 @@ func (w *Worker) slot(takeCtx, bgCtx context.Context) {
 			}
 			continue
 		}
-		w.handle(bgCtx, d)
+		w.handle(bgCtx, r)
 	}
 }
 
-// handle claims the run of a ready signal and, if this worker got it, runs it.
-func (w *Worker) handle(ctx context.Context, d bus.Delivery) {
-	now := w.clock.Now()
-	r, ok, err := w.state.ClaimRun(ctx, d.RunID, w.cfg.ID, w.cfg.Hostname, now, now.Add(w.cfg.LeaseDuration))
-	if err != nil {
-		w.log.Warn("claiming a run failed; its signal will come again", "run_id", d.RunID, "error", err.Error())
-		return // not acked: redelivered later
-	}
-	_ = w.bus.Ack(ctx, d)
-	if !ok {
-		return // someone else has it, it was cancelled, or it must wait: drop the signal
-	}
-	if r.ID != d.RunID {
-		// A run ahead in the queue took this signal's turn; the signalled
-		// run keeps its place and gets a new signal.
-		if err := w.bus.Enqueue(ctx, d.RunID); err != nil {
-			w.log.Warn("signalling a run again failed; the reconciler will", "run_id", d.RunID, "error", err.Error())
-		}
-	}
+// handle runs a claimed run.
+func (w *Worker) handle(ctx context.Context, r *hub.Run) {
 	runCtx, stop := context.WithCancelCause(ctx)
-	a := &activeRun{stop: stop}
+	a := &activeRun{stop: stop, renewed: w.clock.Now()}
 	w.mu.Lock()
 	w.held[r.ID] = a
 	w.mu.Unlock()
@@ -338,24 +272,6 @@ func (w *Worker) handle(ctx context.Context, d bus.Delivery) {
 		stop(nil)
 	}()
 	w.execute(runCtx, stop, r)
-	w.signalWaiting(r.ID)
-}
-
-// waitingSignals is how many held-back runs the end of a run signals.
-const waitingSignals = 4
-
-// signalWaiting signals the runs a limit held back that the end of run
-// runID may have made room for (best effort: the reconciler signals them
-// again now and then).
-func (w *Worker) signalWaiting(runID string) {
-	ids, err := w.state.WaitingBehind(w.hard, runID, w.clock.Now(), waitingSignals)
-	if err != nil {
-		w.log.Warn("finding runs waiting for a slot failed", "run_id", runID, "error", err.Error())
-		return
-	}
-	for _, id := range ids {
-		_ = w.bus.Enqueue(w.hard, id)
-	}
 }
 
 // requestStop stops a held run's robot with a cause.
@@ -367,29 +283,18 @@ func (w *Worker) requestStop(runID string, cause error) {
 	}
 }
 
-// listenCancels stops robots whose run a user cancelled; exits with ctx.
-func (w *Worker) listenCancels(ctx context.Context, sub bus.Subscription) {
-	defer sub.Close()
+// listenCancels stops robots whose run a user cancelled; exits with ctx
+// or when the channel closes.
+func (w *Worker) listenCancels(ctx context.Context, cancels <-chan string) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case msg, ok := <-sub.C():
+		case id, ok := <-cancels:
 			if !ok {
-				// Resubscribe; meanwhile the per-run database poll covers cancels.
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(time.Second):
-				}
-				s, err := w.bus.Subscribe(ctx, bus.CancelTopic)
-				if err != nil {
-					continue
-				}
-				sub = s
-				continue
+				return // the per-run poll covers cancels
 			}
-			w.requestStop(string(msg), errCanceled)
+			w.requestStop(id, errCanceled)
 		}
 	}
 }
@@ -398,7 +303,7 @@ func (w *Worker) listenCancels(ctx context.Context, sub bus.Subscription) {
 func (w *Worker) beat(running int, now time.Time) hub.Worker {
 	version := w.cfg.Version
 	return hub.Worker{ID: w.cfg.ID, Hostname: w.cfg.Hostname, Status: hub.WorkerRunning, Version: &version,
-		Concurrency: w.cfg.Concurrency, RunningRuns: running, StartedAt: w.startedAt, LastHeartbeat: now}
+		Concurrency: w.cfg.Concurrency, RunningRuns: running, StartedAt: w.startedAt, LastHeartbeat: now, Labels: w.cfg.Labels}
 }
 
 // heartbeat renews the leases of held runs and the worker row every third
@@ -420,14 +325,24 @@ func (w *Worker) heartbeat(ctx context.Context) {
 		w.mu.Unlock()
 		now := w.clock.Now()
 		if len(ids) > 0 {
-			held, err := w.state.RenewLeases(ctx, w.cfg.ID, ids, now.Add(w.cfg.LeaseDuration))
+			leases, err := w.state.RenewLeases(ctx, w.cfg.ID, ids, now.Add(w.cfg.LeaseDuration))
 			if err != nil {
 				w.log.Warn("renewing leases failed", "error", err.Error())
+				w.stopUnrenewed(ids, now)
 			} else {
+				w.mu.Lock()
+				for _, id := range leases.Held {
+					if a, ok := w.held[id]; ok {
+						a.renewed = now
+					}
+				}
+				w.mu.Unlock()
 				for _, id := range ids {
-					if !slices.Contains(held, id) {
+					if !slices.Contains(leases.Held, id) {
 						w.log.Warn("lease lost; stopping the robot", "run_id", id)
 						w.requestStop(id, errLeaseLost)
+					} else if slices.Contains(leases.Canceled, id) {
+						w.requestStop(id, errCanceled)
 					}
 				}
 			}
@@ -435,5 +350,23 @@ func (w *Worker) heartbeat(ctx context.Context) {
 		if err := w.state.Heartbeat(ctx, w.beat(len(ids), now)); err != nil {
 			w.log.Warn("heartbeat failed", "error", err.Error())
 		}
+	}
+}
+
+// stopUnrenewed stops the robots of runs whose lease could not be renewed
+// for a whole lease: the hub has given them up (or will at once), and
+// another worker may take them; never two copies running.
+func (w *Worker) stopUnrenewed(ids []string, now time.Time) {
+	w.mu.Lock()
+	var lost []string
+	for _, id := range ids {
+		if a, ok := w.held[id]; ok && now.Sub(a.renewed) >= w.cfg.LeaseDuration {
+			lost = append(lost, id)
+		}
+	}
+	w.mu.Unlock()
+	for _, id := range lost {
+		w.log.Warn("lease not renewed for a whole lease; stopping the robot", "run_id", id)
+		w.requestStop(id, errLeaseLost)
 	}
 }

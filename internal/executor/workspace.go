@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -59,6 +60,7 @@ func (w *Worker) packageCache(v *hub.Version, pkgPath string) (string, map[strin
 		return "", nil, fmt.Errorf("read package: %w", err)
 	}
 	if v.ArtifactSHA256 != nil && hex.EncodeToString(h.Sum(nil)) != *v.ArtifactSHA256 {
+		w.forgetPackage(v)
 		return "", nil, fmt.Errorf("package integrity check failed: SHA-256 of %s does not match the published version", *v.ArtifactPath)
 	}
 	tmp := filepath.Join(w.cfg.WorkDir, "cache", ".tmp-"+uuid.NewString())
@@ -90,6 +92,57 @@ func (w *Worker) packageCache(v *hub.Version, pkgPath string) (string, map[strin
 		return "", nil, fmt.Errorf("unpack package: %w", err)
 	}
 	return filepath.Join(dir, cacheFiles), sums, nil
+}
+
+// fetchPackage returns the local copy of version v's package, fetched
+// through the run state once per version (runID is a run of v this worker
+// holds) and checked against the version's SHA-256 before it is kept.
+func (w *Worker) fetchPackage(ctx context.Context, runID string, v *hub.Version) (string, error) {
+	dir := filepath.Join(w.cfg.WorkDir, "cache", "pkg-"+v.ID)
+	file := filepath.Join(dir, "package")
+	if _, err := os.Stat(file); err == nil {
+		now := time.Now()
+		_ = os.Chtimes(dir, now, now) // last use, for cache retention
+		return file, nil
+	}
+	rc, err := w.state.OpenPackage(ctx, runID, w.cfg.ID, v)
+	if err != nil {
+		if k := hub.ErrorKind(err); k == hub.ENotFound {
+			return "", fmt.Errorf("Version artifact not found: %s", *v.ArtifactPath)
+		} else if k != hub.EInternal {
+			return "", fmt.Errorf("download package: %s", hub.ErrorMessage(err))
+		}
+		return "", fmt.Errorf("download package: %w", err)
+	}
+	defer rc.Close()
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", fmt.Errorf("package cache: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".download-*")
+	if err != nil {
+		return "", fmt.Errorf("package cache: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(tmp, h), rc)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("download package: %w", err)
+	}
+	if v.ArtifactSHA256 != nil && hex.EncodeToString(h.Sum(nil)) != *v.ArtifactSHA256 {
+		return "", fmt.Errorf("package integrity check failed: SHA-256 of %s does not match the published version", *v.ArtifactPath)
+	}
+	if err := os.Rename(tmp.Name(), file); err != nil {
+		return "", fmt.Errorf("package cache: %w", err)
+	}
+	return file, nil
+}
+
+// forgetPackage removes a version's fetched package, to fetch it again.
+func (w *Worker) forgetPackage(v *hub.Version) {
+	_ = os.RemoveAll(filepath.Join(w.cfg.WorkDir, "cache", "pkg-"+v.ID))
 }
 
 // forgetCache removes a version's cache folder, to unpack it again.

@@ -171,6 +171,8 @@ type Worker struct {
 	StartedAt            time.Time
 	LastHeartbeat        time.Time
 	CreatedAt            time.Time
+	// Labels route runs: a run is claimed only by a worker that has every label its robot requires.
+	Labels []string
 }
 
 // PoolUsage is how many of a pool's slots RUNNING runs hold.
