@@ -18,9 +18,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
+	"automationhub/internal/agents"
 	"automationhub/internal/archive"
 	"automationhub/internal/blob"
 	"automationhub/internal/buildinfo"
@@ -70,6 +72,8 @@ type Main struct {
 	// wrapRunState, when set, wraps the worker's store (tests slow it down
 	// or make it fail).
 	wrapRunState func(executor.RunState) executor.RunState
+	// agents serves remote agents (roles all and serve).
+	agents *agents.Service
 
 	build     buildinfo.Info // from Version and the binary's build record
 	db        *sqlstore.DB
@@ -189,6 +193,7 @@ func (m *Main) Run(ctx context.Context, role string) error {
 		runSvc := runs.New(m.db, m.bus, blobs, runs.Config{
 			DefaultTimeout: time.Duration(m.Config.RunDefaultTimeoutSeconds) * time.Second,
 			StaleAfter:     time.Duration(m.Config.WorkerStaleSeconds) * time.Second,
+			Agents:         agentIDs{m.db},
 			Logger:         log,
 		})
 		if err := m.startServer(gctx, runSvc, config); err != nil {
@@ -327,6 +332,34 @@ func (m *Main) startProbes(ctx context.Context, role string) (stop func(), err e
 	}, nil
 }
 
+// agentIDs tells remote agents from workers by their enrolment.
+type agentIDs struct{ db *sqlstore.DB }
+
+// IsAgent reports whether workerID is an enrolled agent's.
+func (a agentIDs) IsAgent(ctx context.Context, workerID string) bool {
+	if _, err := uuid.Parse(workerID); err != nil {
+		return false
+	}
+	_, err := a.db.AgentByID(ctx, workerID)
+	return err == nil
+}
+
+// agentService serves remote agents: their claims go through the same run
+// state as a worker's; one dispatcher per hub takes ready signals for them.
+func (m *Main) agentService(ctx context.Context, lease time.Duration, robotCfg *robotenv.Service) *agents.Service {
+	state := runstate.New(m.db, m.bus, m.blobs, runstate.Config{MaxArtifactBytes: m.Config.MaxArtifactBytes, Logger: m.Logger})
+	host, _ := os.Hostname()
+	var configs agents.RunConfigs
+	if robotCfg != nil {
+		configs = robotCfg
+	}
+	svc := agents.New(m.db, state, m.bus, configs, agents.Config{Version: m.build.Version, Lease: lease,
+		Consumer: "agents-" + host + "-" + strconv.Itoa(os.Getpid()), Logger: m.Logger})
+	svc.Start(ctx)
+	m.agents = svc
+	return svc
+}
+
 func (m *Main) startServer(ctx context.Context, runSvc *runs.Service, robotCfg *robotenv.Service) error {
 	checks := []httpapi.Check{{Name: "database", Func: m.db.Ping}}
 	if m.redis != nil {
@@ -380,6 +413,7 @@ func (m *Main) startServer(ctx context.Context, runSvc *runs.Service, robotCfg *
 		Tokens:    ids,
 		Schedules: schedules,
 		Pools:     pools.New(m.db, m.bus, nil),
+		Agents:    m.agentService(ctx, stale, robotCfg),
 	})
 	if err != nil {
 		return err

@@ -45,6 +45,7 @@ var commands = []struct{ name, help string }{
 	{"all", "API + worker + cleanup in one process (the default)"},
 	{"serve", "the HTTP API (applies migrations first)"},
 	{"worker", "a worker that runs robots"},
+	{"agent", "a remote agent: runs robots for a hub it reaches over HTTPS only (hub agent --server URL --token T; install|uninstall a Windows service)"},
 	{"cleanup", "the retention worker (--once: one pass and exit; --dry-run: only report what would go)"},
 	{"migrate", "apply database migrations and exit (--status: show the schema version and pending migrations)"},
 	{"user", "manage users on the database directly: create, list, set-password, set-role, activate, deactivate"},
@@ -109,6 +110,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return runPublish(ctx, args, environ, stdout, stderr)
 	case "run":
 		return runRun(ctx, args, environ, stdout, stderr)
+	case "agent":
+		return runAgent(ctx, args, environ, stdout, stderr)
 	case "all", "serve", "worker", "cleanup", "migrate":
 	default:
 		fmt.Fprintf(stderr, "hub: unknown command %q (see hub --help)\n", cmd)

@@ -66,6 +66,8 @@ type Deps struct {
 	// robot run settings.
 	Schedules Schedules
 	Pools     Pools
+	// Agents serves remote agents: enrolment and their protocol.
+	Agents Agents
 }
 
 // Route is one registered method and path pattern.
@@ -96,6 +98,7 @@ type Server struct {
 	tokens         Tokens
 	schedules      Schedules
 	pools          Pools
+	agents         Agents
 
 	mux     *http.ServeMux
 	api     huma.API
@@ -141,6 +144,7 @@ func New(d Deps) (*Server, error) {
 		tokens:     d.Tokens,
 		schedules:  d.Schedules,
 		pools:      d.Pools,
+		agents:     d.Agents,
 	}
 	for _, p := range d.Config.TrustedProxies {
 		n, err := config.ParseIPOrCIDR(p)
@@ -178,6 +182,7 @@ func New(d Deps) (*Server, error) {
 	s.registerTokenRoutes()
 	s.registerScheduleRoutes()
 	s.registerPoolRoutes()
+	s.registerAgentRoutes()
 	s.inner = jsonFallbacks(s.mux)
 	s.handler = s.observe(s.guard(http.HandlerFunc(s.route)))
 	return s, nil

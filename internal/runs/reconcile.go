@@ -90,7 +90,7 @@ func (r *Reconciler) Pass(ctx context.Context) error {
 		return err
 	}
 	for _, id := range expired {
-		msg := fmt.Sprintf("worker lost: no heartbeat for %s", s.cfg.StaleAfter)
+		msg := fmt.Sprintf("%s lost: no heartbeat for %s", s.lostKind(ctx, id), s.cfg.StaleAfter)
 		if err := s.store.FailRun(ctx, id, msg, "Unexpected failure: "+msg, now); err != nil {
 			return err
 		}
@@ -137,4 +137,17 @@ func (r *Reconciler) Pass(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// lostKind names what a run with an expired lease lost: its "agent" (a
+// remote agent) or its "worker".
+func (s *Service) lostKind(ctx context.Context, runID string) string {
+	if s.cfg.Agents == nil {
+		return "worker"
+	}
+	r, err := s.store.RunByID(ctx, runID)
+	if err != nil || r.WorkerID == nil || !s.cfg.Agents.IsAgent(ctx, *r.WorkerID) {
+		return "worker"
+	}
+	return "agent"
 }

@@ -73,8 +73,13 @@ type Config struct {
 	// StaleAfter is how long a lease may go unrenewed before the run is
 	// failed as "worker lost" (WORKER_STALE_SECONDS).
 	StaleAfter time.Duration
-	Clock      hub.Clock
-	Logger     *slog.Logger
+	// Agents, when set, tells remote agents from workers: a run whose
+	// agent stopped renewing its lease fails as "agent lost".
+	Agents interface {
+		IsAgent(ctx context.Context, workerID string) bool
+	}
+	Clock  hub.Clock
+	Logger *slog.Logger
 }
 
 // Service implements runs.

@@ -130,6 +130,26 @@ var upgradeFixtures = map[int64]*upgradeFixture{
 			}
 		},
 	},
+	10: {
+		// Remote agents and their enrolment tokens.
+		insert: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			ids["enroll10"], ids["agent10"] = uuid.NewString(), uuid.NewString()
+			mustExec(t, ctx, db, `INSERT INTO agent_enrollment_tokens (id, name, token_hash, hint, max_uses, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				ids["enroll10"], "desktops", "enrollhash10", "hubenroll_x", 5, fixtureTime, ids["user"])
+			mustExec(t, ctx, db, `INSERT INTO agents (id, name, token_hash, hostname, os, version, labels_json, enrollment_token_id, created_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, ids["agent10"], "desk-1", "agenthash10", "desk-1", "windows", "1.2.0", `["os=windows","sap"]`, ids["enroll10"], fixtureTime)
+		},
+		check: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			a, err := db.AgentByCredential(ctx, "agenthash10")
+			if err != nil || a.ID != ids["agent10"] || !cmp.Equal(a.Labels, []string{"os=windows", "sap"}) || a.RevokedAt != nil {
+				t.Errorf("agent after the upgrade = %+v, %v", a, err)
+			}
+			toks, err := db.EnrollmentTokens(ctx, 10)
+			if err != nil || len(toks) != 1 || *toks[0].MaxUses != 5 || toks[0].Uses != 0 {
+				t.Errorf("enrolment tokens after the upgrade = %+v, %v", toks, err)
+			}
+		},
+	},
 }
 
 // checkRunCounters compares the maintained run counters with the table.

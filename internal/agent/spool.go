@@ -1,0 +1,291 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"automationhub/internal/hub"
+)
+
+// spools holds one log spool per run.
+type spools struct {
+	c   *Client
+	dir string
+	max int64
+
+	mu sync.Mutex
+	m  map[string]*spool
+}
+
+func newSpools(c *Client, dir string, max int64) *spools {
+	return &spools{c: c, dir: dir, max: max, m: map[string]*spool{}}
+}
+
+func (s *spools) get(runID string) *spool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sp, ok := s.m[runID]; ok {
+		return sp
+	}
+	sp := &spool{c: s.c, runID: runID, max: s.max, held: true, wake: make(chan struct{}, 1), stop: make(chan struct{}),
+		done: make(chan struct{}), progress: make(chan struct{})}
+	sp.open(s.dir)
+	s.m[runID] = sp
+	go sp.send()
+	return sp
+}
+
+// drop ends a run's spool and removes its file.
+func (s *spools) drop(runID string) {
+	s.mu.Lock()
+	sp, ok := s.m[runID]
+	delete(s.m, runID)
+	s.mu.Unlock()
+	if ok {
+		sp.close()
+	}
+}
+
+// spool is one run's log lines on their way to the hub: appended to a file
+// on disk (its undelivered part bounded by max bytes), and sent from it in
+// order by one goroutine, in batches, each retried until the hub took it.
+// Appends are idempotent on the hub by seq, so a batch sent again after a
+// lost answer is stored once. Once everything is delivered the file is
+// emptied.
+type spool struct {
+	c     *Client
+	runID string
+	max   int64
+	path  string
+
+	mu       sync.Mutex
+	w, r     *os.File
+	failed   error // the spool file could not be used
+	written  int64 // bytes appended to the file
+	sent     int64 // bytes delivered
+	held     bool
+	refused  error // the hub refused a batch for good
+	progress chan struct{}
+
+	wake chan struct{}
+	stop chan struct{}
+	done chan struct{}
+}
+
+func (sp *spool) open(dir string) {
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		sp.failed = err
+		return
+	}
+	sp.path = filepath.Join(dir, sp.runID+".spool")
+	w, err := os.OpenFile(sp.path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		sp.failed = err
+		return
+	}
+	r, err := os.Open(sp.path)
+	if err != nil {
+		w.Close()
+		sp.failed = err
+		return
+	}
+	sp.w, sp.r = w, r
+}
+
+// append queues lines; an error asks the caller to try again later (the
+// spool is full) or says the hub refused the run's lines.
+func (sp *spool) append(lines []hub.LogLine) (bool, error) {
+	b, err := json.Marshal(wireLines(lines))
+	if err != nil {
+		return false, err
+	}
+	b = append(b, '\n')
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	switch {
+	case sp.refused != nil:
+		return false, sp.refused
+	case !sp.held:
+		return false, nil
+	case sp.failed != nil:
+		return false, fmt.Errorf("log spool: %w", sp.failed)
+	case sp.written-sp.sent+int64(len(b)) > sp.max:
+		return false, fmt.Errorf("log spool full (%d bytes waiting for the hub)", sp.written-sp.sent)
+	}
+	if _, err := sp.w.Write(b); err != nil {
+		return false, fmt.Errorf("log spool: %w", err)
+	}
+	sp.written += int64(len(b))
+	select {
+	case sp.wake <- struct{}{}:
+	default:
+	}
+	return true, nil
+}
+
+// Batches sent at once after a cut.
+const (
+	sendMaxLines = 5000
+	sendMaxBytes = 8 << 20
+)
+
+// send delivers the spool until close.
+func (sp *spool) send() {
+	defer close(sp.done)
+	if sp.failed != nil {
+		return
+	}
+	rd := bufio.NewReaderSize(sp.r, 256<<10)
+	var read int64 // bytes of the file consumed into batches
+	for {
+		select {
+		case <-sp.stop:
+			return
+		case <-sp.wake:
+		}
+		for {
+			sp.mu.Lock()
+			avail := sp.written - read
+			sp.mu.Unlock()
+			if avail <= 0 {
+				break
+			}
+			var batch []wireLine
+			var n int64
+			for n < avail && len(batch) < sendMaxLines && n < sendMaxBytes {
+				line, err := rd.ReadBytes('\n')
+				if err != nil {
+					sp.fail(fmt.Errorf("log spool: %w", err))
+					return
+				}
+				n += int64(len(line))
+				var part []wireLine
+				if err := json.Unmarshal(line, &part); err != nil {
+					sp.fail(fmt.Errorf("log spool: %w", err))
+					return
+				}
+				batch = append(batch, part...)
+			}
+			read += n
+			held, err := sp.deliver(batch)
+			if err != nil {
+				return // stopped
+			}
+			sp.mu.Lock()
+			sp.sent += n
+			if !held {
+				sp.held = false
+			}
+			if sp.sent == sp.written {
+				// Everything is delivered: empty the file.
+				if err := sp.w.Truncate(0); err == nil {
+					if _, err := sp.r.Seek(0, 0); err == nil {
+						rd.Reset(sp.r)
+						sp.written, sp.sent, read = 0, 0, 0
+					}
+				}
+			}
+			close(sp.progress)
+			sp.progress = make(chan struct{})
+			stop := !sp.held || sp.refused != nil
+			sp.mu.Unlock()
+			if stop {
+				return
+			}
+		}
+	}
+}
+
+// deliver sends one batch until the hub answers; a refusal is recorded
+// (refused), an error is returned only when the spool stops.
+func (sp *spool) deliver(batch []wireLine) (bool, error) {
+	for attempt := 0; ; attempt++ {
+		var out struct {
+			Held bool `json:"held"`
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := sp.c.call(ctx, http.MethodPost, runPath(sp.runID, "/logs"), map[string]any{"lines": batch}, &out)
+		cancel()
+		if err == nil {
+			return out.Held, nil
+		}
+		if !retryable(err) {
+			sp.mu.Lock()
+			sp.refused = err
+			sp.mu.Unlock()
+			return false, nil
+		}
+		if attempt == 0 || attempt%20 == 0 {
+			sp.c.log.Warn("the hub is unreachable; log lines wait in the spool", "run_id", sp.runID, "lines", len(batch), "error", err.Error())
+		}
+		select {
+		case <-sp.stop:
+			return false, errors.New("spool closed")
+		case <-time.After(min(time.Duration(attempt+1)*200*time.Millisecond, 2*time.Second)):
+		}
+	}
+}
+
+func (sp *spool) fail(err error) {
+	sp.mu.Lock()
+	sp.failed = err
+	close(sp.progress)
+	sp.progress = make(chan struct{})
+	sp.mu.Unlock()
+}
+
+// drain waits until everything appended is delivered; it gives up after
+// for without progress (the hub has given the run up by then). held is
+// false when the hub said the run is no longer this agent's.
+func (sp *spool) drain(ctx context.Context, for_ time.Duration) (bool, error) {
+	select {
+	case sp.wake <- struct{}{}:
+	default:
+	}
+	t := time.NewTimer(for_)
+	defer t.Stop()
+	for {
+		sp.mu.Lock()
+		done, held, refused, failed, progress := sp.sent == sp.written, sp.held, sp.refused, sp.failed, sp.progress
+		sp.mu.Unlock()
+		switch {
+		case refused != nil:
+			return false, refused
+		case !held:
+			return false, nil
+		case failed != nil:
+			return false, failed
+		case done:
+			return true, nil
+		}
+		select {
+		case <-progress:
+			t.Reset(for_)
+		case <-t.C:
+			return false, hub.Errorf(hub.EUnavailable, "the hub was unreachable for a whole lease; the run's last log lines were not delivered")
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+}
+
+func (sp *spool) close() {
+	close(sp.stop)
+	<-sp.done
+	if sp.w != nil {
+		sp.w.Close()
+		sp.r.Close()
+		_ = os.Remove(sp.path)
+	}
+}
