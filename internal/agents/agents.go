@@ -96,7 +96,12 @@ func New(store Store, state *runstate.State, q queue, configs RunConfigs, cfg Co
 }
 
 // Start runs the dispatcher until ctx ends.
-func (s *Service) Start(ctx context.Context) { go s.disp.run(ctx) }
+func (s *Service) Start(ctx context.Context) {
+	s.disp.mu.Lock()
+	s.disp.stopping = ctx.Done()
+	s.disp.mu.Unlock()
+	go s.disp.run(ctx)
+}
 
 // Version is the hub's version.
 func (s *Service) Version() string { return s.cfg.Version }

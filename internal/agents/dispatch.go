@@ -42,6 +42,8 @@ type dispatcher struct {
 	wake    chan struct{}
 	// stopDequeue ends the dispatcher's Dequeue when the last agent left.
 	stopDequeue context.CancelFunc
+	// stopping is closed when the hub shuts down.
+	stopping <-chan struct{}
 }
 
 type waiter struct {
@@ -66,6 +68,9 @@ func (d *dispatcher) Waiting() int {
 // wait parks until the dispatcher claimed a run for c, up to max or until
 // ctx ends (nil, nil: none).
 func (d *dispatcher) wait(ctx context.Context, c executor.Claim, labels []string, max time.Duration) *hub.Run {
+	d.mu.Lock()
+	stopping := d.stopping
+	d.mu.Unlock()
 	l := slices.Clone(labels)
 	slices.Sort(l)
 	w := &waiter{claim: c, labels: strings.Join(l, "\x00"), got: make(chan *hub.Run, 1)}
@@ -83,6 +88,7 @@ func (d *dispatcher) wait(ctx context.Context, c executor.Claim, labels []string
 		return r
 	case <-t.C:
 	case <-ctx.Done():
+	case <-stopping: // the hub shuts down: answer at once
 	}
 	d.mu.Lock()
 	if i := slices.Index(d.waiters, w); i >= 0 {
@@ -100,6 +106,9 @@ func (d *dispatcher) wait(ctx context.Context, c executor.Claim, labels []string
 
 // run takes signals while agents wait; it returns when ctx ends.
 func (d *dispatcher) run(ctx context.Context) {
+	d.mu.Lock()
+	d.stopping = ctx.Done()
+	d.mu.Unlock()
 	for {
 		d.mu.Lock()
 		n := len(d.waiters)

@@ -45,6 +45,7 @@ type Agents interface {
 }
 
 const (
+	metaAgent   = "agent"
 	tagAgents   = "Agents"
 	tagProtocol = "Agent protocol"
 	// agentScheme is the credential an agent got at enrolment.
@@ -127,14 +128,8 @@ func (r AgentRegistration) reg() agents.Registration {
 	return agents.Registration{Hostname: r.Hostname, OS: r.OS, Version: r.Version, Labels: r.Labels}
 }
 
-// AgentAuth carries an agent's credential.
-type AgentAuth struct {
-	Authorization string `header:"Authorization" doc:"Bearer and the agent's credential (hubagent_…)."`
-}
-
 // AgentRunPath names a run the calling agent holds.
 type AgentRunPath struct {
-	AgentAuth
 	RunID string `path:"run_id" doc:"A run this agent holds."`
 }
 
@@ -149,8 +144,21 @@ func (s *Server) agentFrom(ctx context.Context, authorization string) (*hub.Agen
 	return s.agents.Authenticate(ctx, tok)
 }
 
-// agentOp documents an operation of the agent protocol.
+type agentKey struct{}
+
+// agentOf is the agent authenticated for an operation of the protocol.
+func agentOf(ctx context.Context) *hub.Agent {
+	a, _ := ctx.Value(agentKey{}).(*hub.Agent)
+	return a
+}
+
+// agentOp documents an operation of the agent protocol; authMiddleware
+// authenticates the agent before its input is read.
 func agentOp(op huma.Operation) huma.Operation {
+	if op.Metadata == nil {
+		op.Metadata = map[string]any{}
+	}
+	op.Metadata[metaAgent] = true
 	op.Tags = []string{tagProtocol}
 	op.Security = []map[string][]string{{agentScheme: {}}}
 	op.Errors = append(op.Errors, http.StatusUnauthorized)
@@ -205,7 +213,6 @@ func (s *Server) registerAgentRoutes() {
 	})
 
 	type agentHeartbeatInput struct {
-		AgentAuth
 		Body struct {
 			AgentRegistration
 			Concurrency int       `json:"concurrency" minimum:"1" maximum:"1000"`
@@ -225,10 +232,7 @@ func (s *Server) registerAgentRoutes() {
 		Description: "Also checks the agent's version: 409 says what to upgrade.",
 		Errors:      []int{http.StatusBadRequest, http.StatusConflict},
 	}), false, func(ctx context.Context, in *agentHeartbeatInput) (*agentVersionOutput, error) {
-		a, err := s.agentFrom(ctx, in.Authorization)
-		if err != nil {
-			return nil, err
-		}
+		a := agentOf(ctx)
 		b := in.Body
 		if err := s.agents.Heartbeat(ctx, a, b.reg(), hub.Worker{Concurrency: b.Concurrency, RunningRuns: b.RunningRuns, StartedAt: b.StartedAt}); err != nil {
 			return nil, err
@@ -241,11 +245,8 @@ func (s *Server) registerAgentRoutes() {
 	register(s, agentOp(huma.Operation{
 		OperationID: "agent-stopped", Method: http.MethodPost, Path: APIPrefix + "/agent/stopped",
 		Summary: "Say the agent stopped (its worker row turns STOPPED)",
-	}), false, func(ctx context.Context, in *AgentAuth) (*agentMessageOutput, error) {
-		a, err := s.agentFrom(ctx, in.Authorization)
-		if err != nil {
-			return nil, err
-		}
+	}), false, func(ctx context.Context, _ *struct{}) (*agentMessageOutput, error) {
+		a := agentOf(ctx)
 		if err := s.agents.Stopped(ctx, a); err != nil {
 			return nil, err
 		}
@@ -253,7 +254,6 @@ func (s *Server) registerAgentRoutes() {
 	})
 
 	type agentClaimInput struct {
-		AgentAuth
 		Body struct {
 			Version     string `json:"version" minLength:"1" maxLength:"50" doc:"The agent's version."`
 			WaitSeconds int    `json:"wait_seconds,omitempty" minimum:"0" maximum:"60" doc:"How long to wait for a run (the hub holds at most 30 s)."`
@@ -273,10 +273,7 @@ func (s *Server) registerAgentRoutes() {
 			"agent costs the hub a parked request: one dispatcher per hub takes ready signals and claims for the agent that waited longest.",
 		Errors: []int{http.StatusConflict},
 	}), false, func(ctx context.Context, in *agentClaimInput) (*agentClaimOutput, error) {
-		a, err := s.agentFrom(ctx, in.Authorization)
-		if err != nil {
-			return nil, err
-		}
+		a := agentOf(ctx)
 		c, err := s.agents.Claim(ctx, a, in.Body.Version, time.Duration(in.Body.WaitSeconds)*time.Second)
 		if err != nil {
 			return nil, err
@@ -290,7 +287,6 @@ func (s *Server) registerAgentRoutes() {
 	})
 
 	type agentLeasesInput struct {
-		AgentAuth
 		Body struct {
 			RunIDs []string `json:"run_ids,omitempty" maxItems:"1000"`
 		}
@@ -307,10 +303,7 @@ func (s *Server) registerAgentRoutes() {
 		Description: "A run missing from held is no longer the agent's (its lease ran out): the agent stops its robot. " +
 			"An agent that cannot renew for a whole lease stops its robots too: never two copies running.",
 	}), false, func(ctx context.Context, in *agentLeasesInput) (*agentLeasesOutput, error) {
-		a, err := s.agentFrom(ctx, in.Authorization)
-		if err != nil {
-			return nil, err
-		}
+		a := agentOf(ctx)
 		l, err := s.agents.Renew(ctx, a, in.Body.RunIDs)
 		if err != nil {
 			return nil, err
@@ -337,10 +330,7 @@ func (s *Server) registerAgentRoutes() {
 		Description: "A batch sent again (its answer was lost) changes nothing. Viewers get the lines live.",
 		Errors:      []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound},
 	}), false, func(ctx context.Context, in *agentLogsInput) (*agentHeldOutput, error) {
-		a, err := s.agentFrom(ctx, in.Authorization)
-		if err != nil {
-			return nil, err
-		}
+		a := agentOf(ctx)
 		held, err := s.agents.AppendLogs(ctx, a, in.RunID, agentLines(in.Body.Lines))
 		if err != nil {
 			return nil, err
@@ -360,10 +350,7 @@ func (s *Server) registerAgentRoutes() {
 		Summary: "The last stored seq of a held run's log",
 		Errors:  []int{http.StatusForbidden, http.StatusNotFound},
 	}), false, func(ctx context.Context, in *AgentRunPath) (*agentSeqOutput, error) {
-		a, err := s.agentFrom(ctx, in.Authorization)
-		if err != nil {
-			return nil, err
-		}
+		a := agentOf(ctx)
 		seq, err := s.agents.LastLogSeq(ctx, a, in.RunID)
 		if err != nil {
 			return nil, err
@@ -383,10 +370,7 @@ func (s *Server) registerAgentRoutes() {
 		Summary: "Whether a user asked to cancel a held run",
 		Errors:  []int{http.StatusForbidden, http.StatusNotFound},
 	}), false, func(ctx context.Context, in *AgentRunPath) (*agentCancelOutput, error) {
-		a, err := s.agentFrom(ctx, in.Authorization)
-		if err != nil {
-			return nil, err
-		}
+		a := agentOf(ctx)
 		yes, err := s.agents.CancelRequested(ctx, a, in.RunID)
 		if err != nil {
 			return nil, err
@@ -407,10 +391,7 @@ func (s *Server) registerAgentRoutes() {
 		Summary: "Record the robot's process id on the agent",
 		Errors:  []int{http.StatusForbidden, http.StatusNotFound},
 	}), false, func(ctx context.Context, in *agentPidInput) (*agentMessageOutput, error) {
-		a, err := s.agentFrom(ctx, in.Authorization)
-		if err != nil {
-			return nil, err
-		}
+		a := agentOf(ctx)
 		if err := s.agents.SetProcessID(ctx, a, in.RunID, in.Body.PID); err != nil {
 			return nil, err
 		}
@@ -429,10 +410,7 @@ func (s *Server) registerAgentRoutes() {
 		Description: "Only for a RUNNING run this agent holds: any other run answers 403.",
 		Errors:      []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound},
 	}), false, func(ctx context.Context, in *AgentRunPath) (*agentConfigOutput, error) {
-		a, err := s.agentFrom(ctx, in.Authorization)
-		if err != nil {
-			return nil, err
-		}
+		a := agentOf(ctx)
 		c, err := s.agents.RunConfig(ctx, a, in.RunID)
 		if err != nil {
 			return nil, err
@@ -471,10 +449,7 @@ func (s *Server) registerAgentRoutes() {
 		Summary: "Record how a held run ended, with its last lines and its artifacts",
 		Errors:  []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound},
 	}), false, func(ctx context.Context, in *agentFinishInput) (*agentFinishOutput, error) {
-		a, err := s.agentFrom(ctx, in.Authorization)
-		if err != nil {
-			return nil, err
-		}
+		a := agentOf(ctx)
 		b := in.Body
 		arts := make([]hub.Artifact, len(b.Artifacts))
 		for i, x := range b.Artifacts {
@@ -502,10 +477,7 @@ func (s *Server) registerAgentRoutes() {
 		Summary: "End a held run FAILED before its robot ran",
 		Errors:  []int{http.StatusForbidden, http.StatusNotFound},
 	}), false, func(ctx context.Context, in *agentFailInput) (*agentMessageOutput, error) {
-		a, err := s.agentFrom(ctx, in.Authorization)
-		if err != nil {
-			return nil, err
-		}
+		a := agentOf(ctx)
 		if err := s.agents.Fail(ctx, a, in.RunID, in.Body.Error, in.Body.Log); err != nil {
 			return nil, err
 		}
@@ -523,10 +495,7 @@ func (s *Server) registerAgentRoutes() {
 		Summary: "Free artifacts of a held run that will not be recorded (a full disk)",
 		Errors:  []int{http.StatusForbidden, http.StatusNotFound},
 	}), false, func(ctx context.Context, in *agentDiscardInput) (*agentMessageOutput, error) {
-		a, err := s.agentFrom(ctx, in.Authorization)
-		if err != nil {
-			return nil, err
-		}
+		a := agentOf(ctx)
 		arts := make([]hub.Artifact, len(in.Body.Artifacts))
 		for i, x := range in.Body.Artifacts {
 			arts[i] = hub.Artifact{ID: x.ID, Path: x.Path}

@@ -65,6 +65,16 @@ func (s *Server) authenticate(ctx context.Context, authorization string) (*hub.P
 // when the request body is invalid (the previous backend's check order).
 // The exact, robot-scoped decision is made by the capability layer.
 func (s *Server) authMiddleware(ctx huma.Context, next func(huma.Context)) {
+	if agentOnly, _ := ctx.Operation().Metadata[metaAgent].(bool); agentOnly {
+		a, err := s.agentFrom(ctx.Context(), ctx.Header("Authorization"))
+		if err != nil {
+			body := errorBodyFor(ctx.Context(), err)
+			_ = huma.WriteErr(s.api, ctx, body.status, body.Detail.(string))
+			return
+		}
+		next(huma.WithValue(ctx, agentKey{}, a))
+		return
+	}
 	need, _ := ctx.Operation().Metadata[metaAuth].(string)
 	if need == "" {
 		next(ctx)

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"
 
+	"automationhub/internal/agents"
 	"automationhub/internal/archive"
 	"automationhub/internal/blob"
 	"automationhub/internal/bus/membus"
@@ -27,6 +28,7 @@ import (
 	"automationhub/internal/registry"
 	"automationhub/internal/robotenv"
 	"automationhub/internal/runs"
+	"automationhub/internal/runstate"
 	"automationhub/internal/schedule"
 	"automationhub/internal/sqlstore"
 )
@@ -42,6 +44,9 @@ const (
 	// deployRoute authenticates CI (DEPLOY_TOKEN or an API token), covered
 	// by TestDeployPublish.
 	deployRoute = "deploy"
+	// agentRoute authenticates a remote agent's own credential, covered
+	// by TestAgentProtocolAccess (cmd/hub) and TestAgentRoutesRefuseUsers.
+	agentRoute = "agent"
 	// sessionOnly after a requirement: callers signed in as a user only,
 	// never with an API token (token management, passwords).
 	sessionOnly = " session"
@@ -119,6 +124,26 @@ var routeAccess = map[string]string{
 	"GET /api/v1/pools/{pool_id}":                                   "robot.read",
 	"PATCH /api/v1/pools/{pool_id}":                                 "admin.manage",
 	"DELETE /api/v1/pools/{pool_id}":                                "admin.manage",
+	"POST /api/v1/agents/enrollment-tokens":                         "admin.manage",
+	"GET /api/v1/agents/enrollment-tokens":                          "admin.manage",
+	"DELETE /api/v1/agents/enrollment-tokens/{token_id}":            "admin.manage",
+	"GET /api/v1/agents":                                            "worker.manage",
+	"DELETE /api/v1/agents/{agent_id}":                              "admin.manage",
+	"POST /api/v1/agent/enroll":                                     public,
+	"POST /api/v1/agent/heartbeat":                                  agentRoute,
+	"POST /api/v1/agent/stopped":                                    agentRoute,
+	"POST /api/v1/agent/claim":                                      agentRoute,
+	"POST /api/v1/agent/leases":                                     agentRoute,
+	"POST /api/v1/agent/runs/{run_id}/logs":                         agentRoute,
+	"GET /api/v1/agent/runs/{run_id}/logs/last-seq":                 agentRoute,
+	"GET /api/v1/agent/runs/{run_id}/cancel":                        agentRoute,
+	"PUT /api/v1/agent/runs/{run_id}/pid":                           agentRoute,
+	"GET /api/v1/agent/runs/{run_id}/config":                        agentRoute,
+	"POST /api/v1/agent/runs/{run_id}/finish":                       agentRoute,
+	"POST /api/v1/agent/runs/{run_id}/fail":                         agentRoute,
+	"POST /api/v1/agent/runs/{run_id}/artifacts/discard":            agentRoute,
+	"GET /api/v1/agent/runs/{run_id}/package/{sha256}":              agentRoute,
+	"PUT /api/v1/agent/runs/{run_id}/artifacts":                     agentRoute,
 }
 
 // holds lists what each test principal holds, written out independently of
@@ -210,7 +235,9 @@ func setupAPIWith(t testing.TB, dialect string, maxArtifact int64, adjust func(*
 	deps := httpapi.Deps{Config: cfg, Version: "test", Logger: slog.New(slog.DiscardHandler), Auth: ids, Accounts: ids,
 		Registry: reg, Runs: runSvc, LiveLogs: mb, Ops: ops, Portal: portal.New(db, runSvc, nil),
 		RobotEnv: robotenv.New(db, ring, nil), Tokens: ids,
-		Schedules: schedule.New(db, nil, nil), Pools: pools.New(db, mb, nil)}
+		Schedules: schedule.New(db, nil, nil), Pools: pools.New(db, mb, nil),
+		Agents: agents.New(db, runstate.New(db, mb, blobs, runstate.Config{Logger: slog.New(slog.DiscardHandler)}), mb, nil,
+			agents.Config{Version: "test", Logger: slog.New(slog.DiscardHandler)})}
 	if adjust != nil {
 		adjust(&deps)
 	}
@@ -328,6 +355,16 @@ func TestRBACMatrix(t *testing.T) {
 				if need == wsRoute || need == deployRoute {
 					continue
 				}
+				if need == agentRoute {
+					// No user, and no user's token, passes for an agent.
+					for who := range holds {
+						rec := b.call(t, who, rt.Method, concrete(rt.Path), "application/json", "{}")
+						if rec.Code != http.StatusUnauthorized && rec.Code != http.StatusServiceUnavailable {
+							t.Errorf("%s as %s: status %d, want 401 (or 503 without agents)", key, who, rec.Code)
+						}
+					}
+					continue
+				}
 				need, session := strings.CutSuffix(need, sessionOnly)
 				for who, perms := range holds {
 					t.Run(strings.ReplaceAll(key, "/", "_")+"/"+who, func(t *testing.T) {
@@ -414,7 +451,7 @@ func TestOpenAPISecurity(t *testing.T) {
 	}
 	for _, rt := range b.srv.Routes() {
 		op := doc.Paths[rt.Path][strings.ToLower(rt.Method)]
-		secured := len(op.Security) == 1 && op.Security[0]["bearer"] != nil
+		secured := len(op.Security) == 1 && (op.Security[0]["bearer"] != nil || op.Security[0]["agentCredential"] != nil)
 		if secured == rt.Public {
 			t.Errorf("%s %s: public=%v but bearer security documented=%v", rt.Method, rt.Path, rt.Public, secured)
 		}
