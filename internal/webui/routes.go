@@ -32,6 +32,7 @@ func (u *UI) routes() {
 
 	u.registryRoutes()
 	u.scheduleRoutes()
+	u.agentRoutes()
 	u.adminRoutes()
 	u.manageRoutes()
 	u.accountRoutes()
