@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -130,6 +131,12 @@ func startAgentHub(t *testing.T, dialect string, lease int) *agentHub {
 		"HUB_DATA_DIR": t.TempDir(), "SECRET_KEY": strings.Repeat("s", 40)}
 	if dialect == config.Postgres {
 		vars["DATABASE_URL"] = hubtest.DatabaseConfig(t, dialect).DSN
+		// The distributed hub: ready signals through Redis.
+		if os.Getenv(hubtest.EnvRedisURL) != "" || hubtest.RequireServices() {
+			client, prefix := hubtest.Redis(t)
+			vars["REDIS_URL"] = "redis://" + client.Options().Addr + "/0"
+			vars["REDIS_QUEUE_NAME"], vars["REDIS_PUBSUB_PREFIX"] = prefix+"q", prefix+"c"
+		}
 	}
 	h := &agentHub{t: t, vars: vars}
 	h.m, h.stop = startMain(t, "serve", vars)
@@ -252,6 +259,10 @@ func TestAgentShortCutIsInvisible(t *testing.T) {
 				t.Errorf("run = %s %v, want SUCCESS", r.Status, r.ErrorMessage)
 			}
 			checkEveryLineOnce(t, h.c.logMessages(run.RunID), 300)
+			// run.log went up as a stream, checked against its SHA-256.
+			if log := h.c.artifact(run.RunID, "run.log"); !strings.Contains(log, "line 300") {
+				t.Errorf("run.log artifact holds no line 300:\n%.300s", log)
+			}
 		})
 	}
 }

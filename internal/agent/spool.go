@@ -78,6 +78,7 @@ type spool struct {
 	wake chan struct{}
 	stop chan struct{}
 	done chan struct{}
+	once sync.Once
 }
 
 func (sp *spool) open(dir string) {
@@ -201,6 +202,10 @@ func (sp *spool) send() {
 			stop := !sp.held || sp.refused != nil
 			sp.mu.Unlock()
 			if stop {
+				// The run is no longer this agent's: nothing more will be
+				// sent; the file goes now (the entry stays, answering held
+				// false).
+				sp.release()
 				return
 			}
 		}
@@ -283,9 +288,16 @@ func (sp *spool) drain(ctx context.Context, for_ time.Duration) (bool, error) {
 func (sp *spool) close() {
 	close(sp.stop)
 	<-sp.done
-	if sp.w != nil {
-		sp.w.Close()
-		sp.r.Close()
-		_ = os.Remove(sp.path)
-	}
+	sp.release()
+}
+
+// release closes and removes the spool file, once.
+func (sp *spool) release() {
+	sp.once.Do(func() {
+		if sp.w != nil {
+			sp.w.Close()
+			sp.r.Close()
+			_ = os.Remove(sp.path)
+		}
+	})
 }
