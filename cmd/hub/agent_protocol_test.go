@@ -253,10 +253,10 @@ func TestAgentLongPollsStayCheap(t *testing.T) {
 		var wg sync.WaitGroup
 		for _, a := range agents {
 			wg.Go(func() {
-				a.call("POST", "/agent/claim", map[string]any{"version": "test", "wait_seconds": 2}, nil)
+				a.call("POST", "/agent/claim", map[string]any{"version": "test", "wait_seconds": 6}, nil)
 			})
 		}
-		deadline := time.Now().Add(1500 * time.Millisecond)
+		deadline := time.Now().Add(5 * time.Second)
 		for m.agents.Waiting() < n && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}

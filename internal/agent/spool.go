@@ -137,7 +137,7 @@ func (sp *spool) append(lines []hub.LogLine) (bool, error) {
 
 // Batches sent at once after a cut.
 const (
-	sendMaxLines = 5000
+	sendMaxLines = 10000
 	sendMaxBytes = 8 << 20
 )
 

@@ -120,7 +120,7 @@ func TestRoundTripEveryTable(t *testing.T) {
 			ctx := context.Background()
 			now := time.Date(2026, 2, 23, 14, 21, 54, 123456000, time.UTC)
 			ids := map[string]string{}
-			for _, k := range []string{"user", "robot", "version", "domain", "service", "run", "artifact", "pool", "schedule"} {
+			for _, k := range []string{"user", "robot", "version", "domain", "service", "run", "artifact", "pool", "schedule", "enroll", "agent"} {
 				ids[k] = uuid.NewString()
 			}
 			inserts := []struct {
@@ -175,6 +175,10 @@ func TestRoundTripEveryTable(t *testing.T) {
 				{"api_tokens", `INSERT INTO api_tokens (id, user_id, name, token_hash, hint, permissions_json, robot_id, scope_tag, expires_at, created_at, created_by, last_used_at)
 					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, []any{uuid.NewString(), ids["user"], "ci", strings.Repeat("a", 64), "hub_abcd", `["robot.publish"]`,
 					ids["robot"], nil, now.Add(time.Hour), now, ids["user"], nil}},
+				{"agent_enrollment_tokens", `INSERT INTO agent_enrollment_tokens (id, name, token_hash, hint, max_uses, uses, expires_at, revoked_at, created_at, created_by)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, []any{ids["enroll"], "desks", strings.Repeat("e", 64), "hubenroll_ab", 3, 1, now.Add(time.Hour), nil, now, ids["user"]}},
+				{"agents", `INSERT INTO agents (id, name, token_hash, hostname, os, version, labels_json, enrollment_token_id, created_at, revoked_at, last_seen_at)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, []any{ids["agent"], "desk-1", strings.Repeat("f", 64), "desk-1", "windows", "1.2.0", `["sap"]`, ids["enroll"], now, nil, now}},
 				{"audit_events", `INSERT INTO audit_events (actor_user_id, actor_subject, action, target_type, target_id, metadata_json, ip, created_at)
 					VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, []any{ids["user"], nil, "robot.created", "robot", ids["robot"], `{"name":"invoice-bot"}`, "10.0.0.1", now}},
 			}
@@ -296,6 +300,16 @@ func TestRoundTripEveryTable(t *testing.T) {
 			mustScan(t, "api_tokens", q.QueryRow(ctx, `SELECT name, permissions_json, expires_at, last_used_at FROM api_tokens WHERE token_hash = ?`, strings.Repeat("a", 64)),
 				&tokName, &tokPerms, &tokExpires, &tokUsed)
 			check(t, "api_tokens", []any{tokName, tokPerms, tokExpires, tokUsed.Valid}, []any{"ci", `["robot.publish"]`, now.Add(time.Hour), false})
+
+			var enrollName string
+			var enrollUses int
+			var enrollExpires time.Time
+			mustScan(t, "agent_enrollment_tokens", q.QueryRow(ctx, `SELECT name, uses, expires_at FROM agent_enrollment_tokens WHERE id = ?`, ids["enroll"]), &enrollName, &enrollUses, &enrollExpires)
+			check(t, "agent_enrollment_tokens", []any{enrollName, enrollUses, enrollExpires}, []any{"desks", 1, now.Add(time.Hour)})
+			var agentHost, agentLabels string
+			var agentSeen time.Time
+			mustScan(t, "agents", q.QueryRow(ctx, `SELECT hostname, labels_json, last_seen_at FROM agents WHERE id = ?`, ids["agent"]), &agentHost, &agentLabels, &agentSeen)
+			check(t, "agents", []any{agentHost, agentLabels, agentSeen}, []any{"desk-1", `["sap"]`, now})
 
 			var fpath string
 			var fqueued time.Time
