@@ -17,6 +17,7 @@ import (
 
 	"automationhub/internal/config"
 	"automationhub/internal/hubtest"
+	"automationhub/internal/sandbox"
 )
 
 // tcpProxy forwards connections to a target the test can change (a hub
@@ -123,6 +124,8 @@ type agentHub struct {
 	proxy *tcpProxy
 	c     *hubClient
 	token string
+	// dataDir is the data folder of the last agent started.
+	dataDir string
 }
 
 func startAgentHub(t *testing.T, dialect string, lease int) *agentHub {
@@ -165,7 +168,8 @@ func (h *agentHub) restart(down time.Duration) {
 func (h *agentHub) startAgent(labels string) *hubProcess {
 	h.t.Helper()
 	dir := h.t.TempDir()
-	args := []string{"agent", "--server", h.proxy.URL(), "--token", h.token, "--data-dir", filepath.Join(dir, "agent"), "--shutdown-timeout", "5"}
+	h.dataDir = filepath.Join(dir, "agent")
+	args := []string{"agent", "--server", h.proxy.URL(), "--token", h.token, "--data-dir", h.dataDir, "--shutdown-timeout", "5"}
 	if labels != "" {
 		args = append(args, "--labels", labels)
 	}
@@ -373,5 +377,30 @@ func TestAgentHubRestart(t *testing.T) {
 				t.Errorf("run after the restart = %s %v", r.Status, r.ErrorMessage)
 			}
 		})
+	}
+}
+
+// TestAgentRobotCannotReadCredential: robots run by an agent are confined
+// (Landlock) and cannot read the agent's credential, while the agent keeps
+// it with mode 0600.
+func TestAgentRobotCannotReadCredential(t *testing.T) {
+	agentDialects(t)
+	if ok, why := sandbox.Available(); !ok {
+		t.Skip(why)
+	}
+	h := startAgentHub(t, config.SQLite, 30)
+	h.startAgent("")
+	cred := filepath.Join(h.dataDir, "credential.json")
+	info, err := os.Stat(cred)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("credential file: %v, %v", info, err)
+	}
+	robot := h.c.shellRobot("snoop", "#!/bin/sh\nif cat "+cred+" >/dev/null 2>&1; then echo READ; else echo DENIED; fi\n")
+	var run runView
+	h.c.call("POST", "/runs/"+robot+"/execute", "application/json", strings.NewReader(`{}`), &run)
+	h.c.waitRun(run.RunID, time.Minute)
+	msgs := strings.Join(h.c.logMessages(run.RunID), "\n")
+	if !strings.Contains(msgs, "DENIED") || strings.Contains(msgs, "READ") {
+		t.Errorf("the robot could read the agent's credential:\n%s", msgs)
 	}
 }
