@@ -170,13 +170,21 @@ func retryable(err error) bool {
 
 // call sends one request: body is JSON-encoded (nil: none), out decoded.
 func (c *Client) call(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
+	var b []byte
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
 			return err
 		}
-		rd = bytes.NewReader(b)
+	}
+	return c.callRaw(ctx, method, path, b, out)
+}
+
+// callRaw sends one request with a JSON body already encoded (nil: none).
+func (c *Client) callRaw(ctx context.Context, method, path string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {

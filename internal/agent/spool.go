@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -107,11 +109,15 @@ func (sp *spool) open(dir string) {
 // append queues lines; an error asks the caller to try again later (the
 // spool is full) or says the hub refused the run's lines.
 func (sp *spool) append(lines []hub.LogLine) (bool, error) {
-	b, err := json.Marshal(wireLines(lines))
+	arr, err := json.Marshal(wireLines(lines))
 	if err != nil {
 		return false, err
 	}
-	b = append(b, '\n')
+	// A record: the number of lines, a space, their JSON array, a newline.
+	b := make([]byte, 0, len(arr)+12)
+	b = strconv.AppendInt(b, int64(len(lines)), 10)
+	b = append(b, ' ')
+	b = append(append(b, arr...), '\n')
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	switch {
@@ -149,6 +155,7 @@ func (sp *spool) send() {
 	}
 	rd := bufio.NewReaderSize(sp.r, 256<<10)
 	var read int64 // bytes of the file consumed into batches
+	var body []byte
 	for {
 		select {
 		case <-sp.stop:
@@ -162,22 +169,35 @@ func (sp *spool) send() {
 			if avail <= 0 {
 				break
 			}
-			var batch []wireLine
+			// Records are joined as they are, without decoding them:
+			// {"lines":[…record 1…,…record 2…]}.
+			batch := append(make([]byte, 0, max(cap(body), 64<<10)), `{"lines":[`...)
 			var n int64
-			for n < avail && len(batch) < sendMaxLines && n < sendMaxBytes {
-				line, err := rd.ReadBytes('\n')
+			count := 0
+			for n < avail && count < sendMaxLines && n < sendMaxBytes {
+				rec, err := rd.ReadBytes('\n')
 				if err != nil {
 					sp.fail(fmt.Errorf("log spool: %w", err))
 					return
 				}
-				n += int64(len(line))
-				var part []wireLine
-				if err := json.Unmarshal(line, &part); err != nil {
-					sp.fail(fmt.Errorf("log spool: %w", err))
+				n += int64(len(rec))
+				num, arr, ok := bytes.Cut(bytes.TrimSuffix(rec, []byte("\n")), []byte(" "))
+				k, err := strconv.Atoi(string(num))
+				if !ok || err != nil || len(arr) < 2 || arr[0] != '[' || arr[len(arr)-1] != ']' {
+					sp.fail(errors.New("log spool: a damaged record"))
 					return
 				}
-				batch = append(batch, part...)
+				if k == 0 {
+					continue
+				}
+				if count > 0 {
+					batch = append(batch, ',')
+				}
+				batch = append(batch, arr[1:len(arr)-1]...)
+				count += k
 			}
+			batch = append(batch, "]}"...)
+			body = batch
 			read += n
 			held, err := sp.deliver(batch)
 			if err != nil {
@@ -212,15 +232,15 @@ func (sp *spool) send() {
 	}
 }
 
-// deliver sends one batch until the hub answers; a refusal is recorded
-// (refused), an error is returned only when the spool stops.
-func (sp *spool) deliver(batch []wireLine) (bool, error) {
+// deliver sends one batch (a JSON body) until the hub answers; a refusal
+// is recorded (refused), an error is returned only when the spool stops.
+func (sp *spool) deliver(batch []byte) (bool, error) {
 	for attempt := 0; ; attempt++ {
 		var out struct {
 			Held bool `json:"held"`
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := sp.c.call(ctx, http.MethodPost, runPath(sp.runID, "/logs"), map[string]any{"lines": batch}, &out)
+		err := sp.c.callRaw(ctx, http.MethodPost, runPath(sp.runID, "/logs"), batch, &out)
 		cancel()
 		if err == nil {
 			return out.Held, nil
@@ -232,7 +252,7 @@ func (sp *spool) deliver(batch []wireLine) (bool, error) {
 			return false, nil
 		}
 		if attempt == 0 || attempt%20 == 0 {
-			sp.c.log.Warn("the hub is unreachable; log lines wait in the spool", "run_id", sp.runID, "lines", len(batch), "error", err.Error())
+			sp.c.log.Warn("the hub is unreachable; log lines wait in the spool", "run_id", sp.runID, "error", err.Error())
 		}
 		select {
 		case <-sp.stop:

@@ -2,11 +2,14 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -313,32 +316,28 @@ func (s *Server) registerAgentRoutes() {
 		return out, nil
 	})
 
-	type agentLogsInput struct {
-		AgentRunPath
-		Body struct {
-			Lines []AgentLine `json:"lines" maxItems:"10000"`
-		}
-	}
-	type agentHeldOutput struct {
-		Body struct {
-			Held bool `json:"held" doc:"False: the run is no longer this agent's; stop its robot."`
-		}
-	}
-	register(s, agentOp(huma.Operation{
+	// Log batches are the hot path of an agent: a plain handler decodes
+	// them once (huma would decode twice, to validate).
+	lineSchema := s.api.OpenAPI().Components.Schemas.Schema(reflectTypeOf[AgentLine](), true, "AgentLine")
+	s.handlePlain(&huma.Operation{
 		OperationID: "agent-append-logs", Method: http.MethodPost, Path: APIPrefix + "/agent/runs/{run_id}/logs",
-		Summary:     "Store a batch of log lines (idempotent by seq)",
-		Description: "A batch sent again (its answer was lost) changes nothing. Viewers get the lines live.",
-		Errors:      []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound},
-	}), false, func(ctx context.Context, in *agentLogsInput) (*agentHeldOutput, error) {
-		a := agentOf(ctx)
-		held, err := s.agents.AppendLogs(ctx, a, in.RunID, agentLines(in.Body.Lines))
-		if err != nil {
-			return nil, err
-		}
-		out := &agentHeldOutput{}
-		out.Body.Held = held
-		return out, nil
-	})
+		Tags: []string{tagProtocol}, Summary: "Store a batch of log lines (idempotent by seq)",
+		Description: "At most 10000 lines. A batch sent again (its answer was lost) changes nothing. Viewers get the lines live. " +
+			"`held` false: the run is no longer this agent's; stop its robot.",
+		Parameters: []*huma.Param{{Name: "run_id", In: "path", Required: true, Schema: &huma.Schema{Type: huma.TypeString, Format: "uuid"}}},
+		Security:   []map[string][]string{{agentScheme: {}}},
+		RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{"application/json": {Schema: &huma.Schema{
+			Type: huma.TypeObject, Required: []string{"lines"},
+			Properties: map[string]*huma.Schema{"lines": {Type: huma.TypeArray, Items: lineSchema, MaxItems: ptrInt(10000)}},
+		}}}},
+		Responses: map[string]*huma.Response{
+			"200": {Description: "Stored.", Content: map[string]*huma.MediaType{"application/json": {Schema: &huma.Schema{
+				Type: huma.TypeObject, Required: []string{"held"}, Properties: map[string]*huma.Schema{"held": {Type: huma.TypeBoolean}}}}}},
+			"400": {Description: "Invalid lines."}, "401": {Description: "Invalid agent credential."},
+			"403": {Description: "Not a run of this agent."}, "404": {Description: "No such run."},
+			"413": {Description: "Body too large."},
+		},
+	}, false, http.HandlerFunc(s.agentLogs))
 
 	type agentSeqOutput struct {
 		Body struct {
@@ -541,6 +540,45 @@ func (s *Server) registerAgentRoutes() {
 			"413": {Description: "Over MAX_ARTIFACT_BYTES."},
 		},
 	}, false, http.HandlerFunc(s.agentArtifact))
+}
+
+func ptrInt(n int) *int { return &n }
+
+// agentLogs stores a batch of log lines of a run the agent holds.
+func (s *Server) agentLogs(w http.ResponseWriter, r *http.Request) {
+	a, err := s.agentFrom(r.Context(), r.Header.Get("Authorization"))
+	if err == nil {
+		err = refuseNULRequest(r)
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var body struct {
+		Lines []AgentLine `json:"lines"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, agentBodyBytes))
+	if err := dec.Decode(&body); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeError(w, r, hub.Errorf(hub.ETooLarge, "The batch is over %d bytes.", agentBodyBytes))
+			return
+		}
+		writeError(w, r, hub.Errorf(hub.EInvalid, "The body must be {\"lines\": [...]}: %v", err))
+		return
+	}
+	for i, l := range body.Lines {
+		if l.Level == "" || len(l.Level) > 20 || strings.IndexByte(l.Message, 0) >= 0 || strings.IndexByte(l.Level, 0) >= 0 {
+			writeError(w, r, hub.Errorf(hub.EInvalid, "lines[%d]: a level of 1 to 20 characters and no NUL character.", i))
+			return
+		}
+	}
+	held, err := s.agents.AppendLogs(r.Context(), a, r.PathValue("run_id"), agentLines(body.Lines))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"held": held})
 }
 
 func (s *Server) agentPackage(w http.ResponseWriter, r *http.Request) {
