@@ -242,16 +242,17 @@ func agentDialects(t *testing.T) []string {
 }
 
 // TestAgentShortCutIsInvisible cuts an agent's connection for 10 s (less
-// than the lease) while its robot prints: the robot keeps running, its lines
-// wait in the spool and arrive after the cut, every one once and in order,
-// and the run ends SUCCESS.
+// than the lease) while its robot prints: the robot keeps running and ends
+// during the cut, its lines and its end wait on the agent and arrive after
+// the cut, every line once and in order, and the run ends SUCCESS.
 func TestAgentShortCutIsInvisible(t *testing.T) {
+	t.Parallel()
 	for _, dialect := range agentDialects(t) {
 		t.Run(dialect, func(t *testing.T) {
 			t.Parallel()
 			h := startAgentHub(t, dialect, 30)
 			h.startAgent("")
-			robot := h.c.shellRobot("chatty", countingRobot(300, "0.05"))
+			robot := h.c.shellRobot("chatty", countingRobot(150, "0.05"))
 			var run runView
 			h.c.call("POST", "/runs/"+robot+"/execute", "application/json", strings.NewReader(`{}`), &run)
 			waitLine(t, h.c, run.RunID, "line 20", 30*time.Second)
@@ -262,10 +263,10 @@ func TestAgentShortCutIsInvisible(t *testing.T) {
 			if r.Status != "SUCCESS" {
 				t.Errorf("run = %s %v, want SUCCESS", r.Status, r.ErrorMessage)
 			}
-			checkEveryLineOnce(t, h.c.logMessages(run.RunID), 300)
+			checkEveryLineOnce(t, h.c.logMessages(run.RunID), 150)
 			// run.log went up as a stream, checked against its SHA-256.
-			if log := h.c.artifact(run.RunID, "run.log"); !strings.Contains(log, "line 300") {
-				t.Errorf("run.log artifact holds no line 300:\n%.300s", log)
+			if log := h.c.artifact(run.RunID, "run.log"); !strings.Contains(log, "line 150") {
+				t.Errorf("run.log artifact holds no line 150:\n%.300s", log)
 			}
 		})
 	}
@@ -275,6 +276,7 @@ func TestAgentShortCutIsInvisible(t *testing.T) {
 // the lease: the hub ends the run FAILED "agent lost", and the agent, no
 // longer able to renew, stops the robot: it never runs twice.
 func TestAgentLongCutEndsTheRun(t *testing.T) {
+	t.Parallel()
 	for _, dialect := range agentDialects(t) {
 		t.Run(dialect, func(t *testing.T) {
 			t.Parallel()
@@ -320,6 +322,7 @@ func TestAgentLongCutEndsTheRun(t *testing.T) {
 // ends FAILED "agent lost", the robot does not outlive its agent, and the
 // run is not executed again.
 func TestAgentKilledMidRun(t *testing.T) {
+	t.Parallel()
 	for _, dialect := range agentDialects(t) {
 		t.Run(dialect, func(t *testing.T) {
 			t.Parallel()
@@ -357,12 +360,13 @@ func TestAgentKilledMidRun(t *testing.T) {
 // SUCCESS with every line once, in order; a new run then goes to the same
 // agent.
 func TestAgentHubRestart(t *testing.T) {
+	t.Parallel()
 	for _, dialect := range agentDialects(t) {
 		t.Run(dialect, func(t *testing.T) {
 			t.Parallel()
 			h := startAgentHub(t, dialect, 30)
 			h.startAgent("")
-			robot := h.c.shellRobot("steady", countingRobot(200, "0.05"))
+			robot := h.c.shellRobot("steady", countingRobot(120, "0.05"))
 			var run runView
 			h.c.call("POST", "/runs/"+robot+"/execute", "application/json", strings.NewReader(`{}`), &run)
 			waitLine(t, h.c, run.RunID, "line 10", 30*time.Second)
@@ -371,7 +375,7 @@ func TestAgentHubRestart(t *testing.T) {
 			if r.Status != "SUCCESS" {
 				t.Errorf("run = %s %v, want SUCCESS", r.Status, r.ErrorMessage)
 			}
-			checkEveryLineOnce(t, h.c.logMessages(run.RunID), 200)
+			checkEveryLineOnce(t, h.c.logMessages(run.RunID), 120)
 			h.c.call("POST", "/runs/"+robot+"/execute", "application/json", strings.NewReader(`{}`), &run)
 			if r := h.c.waitRun(run.RunID, 60*time.Second); r.Status != "SUCCESS" {
 				t.Errorf("run after the restart = %s %v", r.Status, r.ErrorMessage)
@@ -384,6 +388,7 @@ func TestAgentHubRestart(t *testing.T) {
 // (Landlock) and cannot read the agent's credential, while the agent keeps
 // it with mode 0600.
 func TestAgentRobotCannotReadCredential(t *testing.T) {
+	t.Parallel()
 	agentDialects(t)
 	if ok, why := sandbox.Available(); !ok {
 		t.Skip(why)

@@ -103,6 +103,7 @@ type claimed struct {
 // request is refused (401); an incompatible version is refused with what to
 // upgrade. On both databases.
 func TestAgentProtocolAccess(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS == "windows" {
 		t.Skip("the robot is a shell script")
 	}
@@ -249,7 +250,7 @@ func TestAgentLongPollsStayCheap(t *testing.T) {
 	}
 	g0, h0 := settle()
 	var peak int
-	for round := range 3 {
+	for round := range 2 {
 		var wg sync.WaitGroup
 		for _, a := range agents {
 			wg.Go(func() {

@@ -11,6 +11,7 @@ import (
 // page (shown once, with the command line to use), an agent enrols with it
 // and is listed, and revoking it from the page cuts it off.
 func TestUIAgents(t *testing.T) {
+	t.Parallel()
 	for _, db := range []string{"sqlite", "postgres"} {
 		t.Run(db, func(t *testing.T) {
 			_, base := startUIHub(t, db, nil)

@@ -614,11 +614,9 @@ func (w *Worker) store(ctx context.Context, abs, name, runID string) (*hub.Artif
 	if err != nil {
 		return nil, fmt.Errorf("store artifact %s: %w", name, err)
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("store artifact %s: %w", name, err)
-	}
-	// A file that grows while it is sent is cut at the size hashed.
-	return w.state.StoreArtifact(ctx, runID, w.cfg.ID, name, size, hex.EncodeToString(h.Sum(nil)), io.LimitReader(f, size))
+	// A file that grows while it is sent is cut at the size hashed; the
+	// reader seeks, so that an upload cut by the network is sent again.
+	return w.state.StoreArtifact(ctx, runID, w.cfg.ID, name, size, hex.EncodeToString(h.Sum(nil)), io.NewSectionReader(f, 0, size))
 }
 
 // startRetrying starts cmd, retrying briefly while the freshly copied
