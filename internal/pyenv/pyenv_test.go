@@ -36,7 +36,7 @@ func TestCheckRequirements(t *testing.T) {
 		{"editable", "-e .\n", "editable requirements"},
 		{"local path", "./libs/mylib\n", "is a local path"},
 		{"unknown option", "--user\n", "option --user is not supported"},
-		{"not a requirement", "import pandas\n", "is not a version specifier"},
+		{"not a requirement", "import pandas\n", "is not a requirement"},
 		{"bad version", "requests >= \n", "is not a version specifier"},
 		{"bad name", "!!!\n", "is not a requirement"},
 		{"unclosed extras", "requests[socks\n", "extras are not closed"},

@@ -37,6 +37,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"automationhub/internal/archive"
 	"automationhub/internal/hub"
 )
 
@@ -52,6 +53,9 @@ const maxRequirementsBytes = 1 << 20
 
 // Spec is what a package asks of its Python environment.
 type Spec struct {
+	// Python is the interpreter version robot.yaml asks for ("3.11"), ""
+	// for any.
+	Python string
 	// Source is the file the requirements come from (RequirementsFile or
 	// PyprojectFile).
 	Source string
@@ -65,11 +69,18 @@ type Spec struct {
 	wheelsSum string
 }
 
-// Read returns what the package unpacked in dir asks for: nil when it has no
-// requirements (it runs with the interpreter as it is). Errors are
-// hub.EInvalid and say what is wrong with which file.
+// Read returns what the package unpacked in dir asks for: the Python version
+// of its robot.yaml and its requirements (none: Needed is false, it runs
+// with the interpreter as it is). Errors are hub.EInvalid and say what is
+// wrong with which file.
 func Read(dir string) (*Spec, error) {
 	s := &Spec{}
+	if rf := robotFile(dir); rf != nil {
+		if len(rf.PythonProblems) > 0 {
+			return nil, hub.Errorf(hub.EInvalid, "%s: %s", rf.Name, strings.Join(rf.PythonProblems, " "))
+		}
+		s.Python = rf.Python
+	}
 	data, err := readSmall(filepath.Join(dir, RequirementsFile))
 	switch {
 	case err == nil:
@@ -80,7 +91,7 @@ func Read(dir string) (*Spec, error) {
 	case errors.Is(err, fs.ErrNotExist):
 		data, err := readSmall(filepath.Join(dir, PyprojectFile))
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
+			return s, nil
 		}
 		if err != nil {
 			return nil, err
@@ -90,14 +101,15 @@ func Read(dir string) (*Spec, error) {
 			return nil, err
 		}
 		if len(deps) == 0 {
-			return nil, nil
+			return s, nil
 		}
 		s.Source, s.Requirements = PyprojectFile, []byte(strings.Join(deps, "\n")+"\n")
 	default:
 		return nil, err
 	}
 	if len(bytes.TrimSpace(stripComments(s.Requirements))) == 0 {
-		return nil, nil
+		s.Source, s.Requirements = "", nil
+		return s, nil
 	}
 	wheels := filepath.Join(dir, WheelsDir)
 	if st, err := os.Stat(wheels); err == nil && st.IsDir() {
@@ -108,6 +120,50 @@ func Read(dir string) (*Spec, error) {
 		s.Wheels, s.wheelsSum = wheels, sum
 	}
 	return s, nil
+}
+
+// Needed reports whether the package needs an environment of its own.
+func (s *Spec) Needed() bool { return s != nil && len(s.Requirements) > 0 }
+
+// robotFile reads the package's robot.yaml (or robot.yml, any case) at its
+// root; nil when it has none.
+func robotFile(dir string) *archive.RobotFile {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	for _, e := range entries {
+		if n := strings.ToLower(e.Name()); e.Type().IsRegular() && (n == "robot.yaml" || n == "robot.yml") {
+			data, err := readSmall(filepath.Join(dir, e.Name()))
+			if err != nil {
+				return nil
+			}
+			rf := archive.ParseRobotFile(data)
+			rf.Name = e.Name()
+			return &rf
+		}
+	}
+	return nil
+}
+
+// CheckPackage checks, at publish, what a package asks of its environment:
+// its requirements.txt, else its pyproject.toml's dependencies. Errors are
+// hub.EInvalid.
+func CheckPackage(m *archive.Manifest) error {
+	if len(m.Robot.PythonProblems) > 0 {
+		return hub.Errorf(hub.EInvalid, "%s: %s", m.Robot.Name, strings.Join(m.Robot.PythonProblems, " "))
+	}
+	if m.RequirementsOver {
+		return hub.Errorf(hub.EInvalid, "%s or %s is larger than %d KiB.", RequirementsFile, PyprojectFile, maxRequirementsBytes>>10)
+	}
+	if m.Requirements != nil {
+		return CheckRequirements(m.Requirements)
+	}
+	if m.Pyproject != nil {
+		_, err := PyprojectDependencies(m.Pyproject)
+		return err
+	}
+	return nil
 }
 
 func readSmall(path string) ([]byte, error) {
@@ -285,6 +341,9 @@ func checkRequirementLine(line string) error {
 			}
 		}
 		spec = strings.TrimSpace(spec[:i])
+	}
+	if spec != "" && !strings.ContainsRune("=<>!~(@", rune(spec[0])) {
+		return fmt.Errorf("%q is not a requirement (a project name such as requests, optionally with a version: requests>=2.31)", line)
 	}
 	switch {
 	case spec == "":

@@ -360,6 +360,13 @@ func TestPublishRejectsBadInputAndLeavesNothing(t *testing.T) {
 				{"zip slip", registry.PublishInput{Version: "1.2.0"}, zipOf(t, map[string]string{"main.py": "x", "../evil.py": "x"}), hub.EInvalid, ""},
 				{"too many files", registry.PublishInput{Version: "1.2.0"}, manyFiles(t, 101), hub.EInvalid, ""},
 				{"bad entrypoint type", registry.PublishInput{Version: "1.2.0", EntrypointType: "BASH"}, good, hub.EInvalid, ""},
+				{"requirements that do not parse", registry.PublishInput{Version: "1.2.0"}, zipOf(t, map[string]string{"main.py": "x", "requirements.txt": "requests\nimport pandas\n"}),
+					hub.EInvalid, `requirements.txt line 2: "import pandas" is not a requirement (a project name such as requests, optionally with a version: requests>=2.31)`},
+				{"requirements including a file", registry.PublishInput{Version: "1.2.0"}, zipOf(t, map[string]string{"main.py": "x", "requirements.txt": "-r base.txt\n"}),
+					hub.EInvalid, "requirements.txt line 1: including other files (-r, -c) is not supported: list every requirement in this file"},
+				{"pyproject that does not parse", registry.PublishInput{Version: "1.2.0"}, zipOf(t, map[string]string{"main.py": "x", "pyproject.toml": "[project\n"}), hub.EInvalid, ""},
+				{"python version that is not one", registry.PublishInput{Version: "1.2.0"}, zipOf(t, map[string]string{"main.py": "x", "robot.yaml": "python: latest\n"}),
+					hub.EInvalid, `robot.yaml: python must be a Python version such as "3.11".`},
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
@@ -426,6 +433,11 @@ func TestPublishExeAndRequiredEnv(t *testing.T) {
 	}
 	if strings.Join(v.RequiredEnvKeys, ",") != "API_TOKEN,REGION" {
 		t.Errorf("required env keys = %v", v.RequiredEnvKeys)
+	}
+	withReqs := zipOf(t, map[string]string{"main.py": "x", "robot.yaml": "python: \"3.11\"\n", "requirements.txt": "# deps\nrequests>=2.31\nopenpyxl==3.1.*\n",
+		"pyproject.toml": "[project]\ndependencies = [\"ignored\"]\n"})
+	if _, err := b.publish(b.admin, robot.Robot.ID, registry.PublishInput{Version: "1.0.3"}, withReqs); err != nil {
+		t.Fatalf("a package with valid requirements: %v", err)
 	}
 }
 
