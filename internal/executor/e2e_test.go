@@ -113,6 +113,8 @@ type opts struct {
 	sandbox executor.Sandbox
 	// log receives the worker's own log; nil: discarded.
 	log *slog.Logger
+	// uv is the worker's PYTHON_ENV_UV ("" finds uv on PATH).
+	uv string
 }
 
 func (o opts) logger() *slog.Logger {
@@ -192,7 +194,7 @@ func (e *env) startWorker(t testing.TB, id string, o opts) *executor.Worker {
 		ID: id, Version: "test", Concurrency: 2, LeaseDuration: o.lease, PythonExecutable: python,
 		WorkDir: filepath.Join(e.work, id), Limits: archive.Limits{MaxFiles: 100, MaxUnpackedBytes: 64 << 20},
 		GracePeriod: 500 * time.Millisecond, MaxArtifactBytes: o.maxArtifact, MaxRunDiskBytes: o.maxDisk, BaseEnv: base, Logger: o.logger(),
-		Env: e.config,
+		Env: e.config, Sandbox: o.sandbox, PythonEnvUV: o.uv,
 	})
 	if err := w.Start(context.Background()); err != nil {
 		t.Fatal(err)

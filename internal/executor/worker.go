@@ -78,6 +78,14 @@ type Config struct {
 	// (WORKER_STALE_SECONDS); heartbeats renew it three times as often.
 	LeaseDuration    time.Duration
 	PythonExecutable string
+	// PythonExecutables are more interpreters robot.yaml's python may pick
+	// (PYTHON_EXECUTABLES); PythonExecutable stays the default.
+	PythonExecutables []string
+	// PythonEnvBuildTimeout bounds one build of a Python environment
+	// (PYTHON_ENV_BUILD_TIMEOUT_SECONDS); PythonEnvUV is the uv program
+	// builds use ("" finds it on PATH, "off" always uses venv and pip).
+	PythonEnvBuildTimeout time.Duration
+	PythonEnvUV           string
 	// WorkDir holds the package cache and the runs' working copies.
 	WorkDir     string
 	Limits      archive.Limits
@@ -118,6 +126,7 @@ type Worker struct {
 	cfg   Config
 	clock hub.Clock
 	log   *slog.Logger
+	py    *pythons
 
 	mu         sync.Mutex
 	held       map[string]*activeRun
@@ -173,7 +182,7 @@ func New(state RunState, b Bus, blobs Blobs, cfg Config) *Worker {
 	if abs, err := filepath.Abs(cfg.WorkDir); err == nil {
 		cfg.WorkDir = abs
 	}
-	return &Worker{state: state, bus: b, blobs: blobs, cfg: cfg, clock: cfg.Clock, log: cfg.Logger.With("worker_id", cfg.ID), held: map[string]*activeRun{}}
+	return &Worker{state: state, bus: b, blobs: blobs, cfg: cfg, clock: cfg.Clock, log: cfg.Logger.With("worker_id", cfg.ID), held: map[string]*activeRun{}, py: newPythons(cfg)}
 }
 
 // Start launches the slots (Concurrency goroutines that take ready signals
@@ -200,6 +209,9 @@ func (w *Worker) Start(ctx context.Context) error {
 	}
 	if err := os.MkdirAll(filepath.Join(w.cfg.WorkDir, "cache"), 0o750); err != nil {
 		return fmt.Errorf("executor: cache folder: %w", err)
+	}
+	if err := w.startPythons(); err != nil {
+		return err
 	}
 	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
 	bgCtx, cancelBg := context.WithCancel(hard)

@@ -296,10 +296,11 @@ func (c *Cache) Acquire(ctx context.Context, in *Interpreter, s *Spec, out io.Wr
 		}
 		_ = unlock(f)
 		f.Close()
-		if err := c.buildOnce(ctx, key, in, s, out); err != nil {
+		did, err := c.buildOnce(ctx, key, in, s, out)
+		if err != nil {
 			return nil, err
 		}
-		built = true
+		built = built || did
 	}
 	return nil, fmt.Errorf("pyenv: environment %s vanished right after it was built (a sweep?)", key)
 }
@@ -316,19 +317,19 @@ func (c *Cache) Prepare(ctx context.Context, in *Interpreter, s *Spec, out io.Wr
 }
 
 // buildOnce builds key under the exclusive lock, unless another build
-// published it meanwhile.
-func (c *Cache) buildOnce(ctx context.Context, key string, in *Interpreter, s *Spec, out io.Writer) error {
+// published it meanwhile (built is false then).
+func (c *Cache) buildOnce(ctx context.Context, key string, in *Interpreter, s *Spec, out io.Writer) (built bool, _ error) {
 	// Runs using the environment hold shared locks for as long as they
 	// run: a build published meanwhile ends the wait.
 	f, err := c.lock(ctx, key, true, func() bool { return c.readPointer(key) != nil })
 	if err != nil || f == nil {
-		return err
+		return false, err
 	}
 	defer func() { _ = unlock(f); f.Close() }()
 	if c.readPointer(key) != nil {
-		return nil
+		return false, nil
 	}
-	return c.build(ctx, key, in, s, out)
+	return true, c.build(ctx, key, in, s, out)
 }
 
 // build creates the environment in a folder of its own and publishes it.
@@ -348,6 +349,9 @@ func (c *Cache) build(ctx context.Context, key string, in *Interpreter, s *Spec,
 		}
 	}()
 	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return fmt.Errorf("pyenv: build folder: %w", err)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
 		return fmt.Errorf("pyenv: build folder: %w", err)
 	}
 	reqs := filepath.Join(tmp, "requirements.txt")
@@ -370,8 +374,15 @@ func (c *Cache) build(ctx context.Context, key string, in *Interpreter, s *Spec,
 	}
 	if c.uv != "" {
 		steps = [][]string{
-			{c.uv, "venv", "--no-config", "--python", in.Executable, dir},
+			{c.uv, "venv", "--no-config", "--allow-existing", "--python", in.Executable, dir},
 			append(append([]string{c.uv, "pip", "install", "--no-config", "--python", python}, offline...), "-r", reqs),
+		}
+	} else if in.pipTargets() {
+		// The interpreter's own pip installs into an environment without
+		// one (creating pip in every environment takes most of a build).
+		steps = [][]string{
+			{in.Executable, "-m", "venv", "--without-pip", dir},
+			append(append([]string{in.Executable, "-m", "pip", "--python", python, "install", "--no-input", "--disable-pip-version-check", "--no-cache-dir"}, offline...), "-r", reqs),
 		}
 	} else {
 		steps = [][]string{
@@ -404,6 +415,10 @@ func (c *Cache) build(ctx context.Context, key string, in *Interpreter, s *Spec,
 			return &BuildError{Summary: tail.summary(filepath.Base(st[0]), err), Err: err}
 		}
 	}
+	// Robots (maybe another user) read it; nobody but the worker writes.
+	if err := readableByAll(dir); err != nil {
+		return fmt.Errorf("pyenv: %w", err)
+	}
 	p := pointer{Key: key, Dir: name, Python: in.Version, Platform: in.Platform, Installer: c.Installer(),
 		Source: s.Source, BuiltAt: c.cfg.Clock.Now(), Bytes: treeSize(dir)}
 	b, _ := json.MarshalIndent(p, "", "  ")
@@ -425,6 +440,28 @@ func writeAtomic(path string, b []byte) error {
 		return err
 	}
 	return nil
+}
+
+// readableByAll lets every user read (and traverse) dir, and nobody but its
+// owner write there.
+func readableByAll(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.Type()&fs.ModeSymlink != 0 {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		mode := info.Mode().Perm()&^0o022 | 0o444
+		if d.IsDir() || mode&0o100 != 0 {
+			mode |= 0o111
+		}
+		if mode != info.Mode().Perm() {
+			return os.Chmod(p, mode)
+		}
+		return nil
+	})
 }
 
 // treeSize is the size of the regular files under dir.

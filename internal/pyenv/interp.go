@@ -26,6 +26,8 @@ type Interpreter struct {
 	Implementation string
 	// Platform is sysconfig.get_platform() ("linux-x86_64", "win-amd64").
 	Platform string
+	// Pip is the version of the interpreter's own pip, "" for none.
+	Pip string
 }
 
 // probeScript prints what Interpreter holds, one value a line.
@@ -33,7 +35,12 @@ const probeScript = `import sys, sysconfig
 print("%d.%d.%d" % sys.version_info[:3])
 print(sys.implementation.name)
 print(sysconfig.get_platform())
-print(sys.executable)`
+print(sys.executable)
+try:
+    import importlib.metadata as m
+    print(m.version("pip"))
+except Exception:
+    print("")`
 
 // Interpreters finds and describes the worker's interpreters, remembering
 // what it learnt about each program (until the program file changes).
@@ -91,6 +98,9 @@ func (is *Interpreters) Probe(ctx context.Context, program string, args ...strin
 		return nil, fmt.Errorf("Python interpreter %s: unexpected answer %q", path, out)
 	}
 	in := &Interpreter{Path: path, Version: lines[0], Implementation: lines[1], Platform: lines[2], Executable: lines[3]}
+	if len(lines) > 4 {
+		in.Pip = strings.TrimSpace(lines[4])
+	}
 	if len(args) > 0 { // a launcher: run the interpreter it found
 		in.Path = in.Executable
 	}
@@ -103,6 +113,17 @@ func (is *Interpreters) Probe(ctx context.Context, program string, args ...strin
 		is.mu.Unlock()
 	}
 	return in, nil
+}
+
+// pipTargets reports whether the interpreter's pip can install into another
+// environment (pip --python, pip 22.3 and later): environments then need no
+// pip of their own, which saves most of a build's time.
+func (in *Interpreter) pipTargets() bool {
+	var major, minor int
+	if _, err := fmt.Sscanf(in.Pip, "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major > 22 || major == 22 && minor >= 3
 }
 
 // VersionMatches reports whether a full version ("3.11.7") is the one asked

@@ -272,13 +272,18 @@ func TestBrokenRequirementFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An interpreter without a pip of its own to install with: each
+	// environment gets its own pip (the slower path).
+	noPip := *in
+	noPip.Pip = ""
+	in = &noPip
 	out := &syncBuffer{}
 	_, err = c.Acquire(context.Background(), in, spec, out)
 	var be *pyenv.BuildError
 	if !errors.As(err, &be) || !strings.Contains(be.Summary, "nosuchpkg") || !strings.HasPrefix(be.Summary, "ERROR:") {
 		t.Fatalf("got %v, want a build error quoting pip's error about nosuchpkg\n%s", err, out)
 	}
-	if !strings.Contains(out.String(), "nosuchpkg") {
+	if !strings.Contains(out.String(), "nosuchpkg") || !strings.Contains(out.String(), "/bin/python -m pip install") {
 		t.Fatalf("the installer's output is not in the log:\n%s", out)
 	}
 	if c.Ready(spec.Key(in)) {
@@ -339,8 +344,8 @@ func TestUVBuild(t *testing.T) {
 	script := `#!/bin/sh
 echo "$@" >> ` + calls + `
 if [ "$1" = venv ]; then
-  # uv venv --no-config --python PY DIR
-  exec "$4" -m venv "$5"
+  # uv venv --no-config --allow-existing --python PY DIR
+  exec "$5" -m venv "$6"
 fi
 # uv pip install --no-config --python ENVPY [--no-index --find-links W] -r REQ
 shift 3; envpy="$2"; shift 2
@@ -369,7 +374,7 @@ exec "$envpy" -m pip install --no-cache-dir "$@"
 	defer e.Release()
 	b, _ := os.ReadFile(calls)
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], "venv --no-config --python "+in.Executable) ||
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "venv --no-config --allow-existing --python "+in.Executable) ||
 		!strings.HasPrefix(lines[1], "pip install --no-config --python "+e.Python+" --no-index --find-links "+spec.Wheels) {
 		t.Fatalf("got uv calls %q", lines)
 	}
@@ -427,7 +432,7 @@ func TestBuildEnvironment(t *testing.T) {
 func fakeEnv(t *testing.T, c *pyenv.Cache, spec *pyenv.Spec, in *pyenv.Interpreter) string {
 	t.Helper()
 	bin := t.TempDir()
-	script := "#!/bin/sh\nif [ \"$1\" = venv ]; then mkdir -p \"$5/bin\" && head -c 1000 /dev/zero > \"$5/bin/python\"; fi\n"
+	script := "#!/bin/sh\nif [ \"$1\" = venv ]; then mkdir -p \"$6/bin\" && head -c 1000 /dev/zero > \"$6/bin/python\"; fi\n"
 	if err := os.WriteFile(filepath.Join(bin, "uv"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,194 @@
+package executor_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"automationhub/internal/executor"
+	"automationhub/internal/hub"
+	"automationhub/internal/hubtest"
+	"automationhub/internal/pyenv/pyenvtest"
+	"automationhub/internal/registry"
+	"automationhub/internal/runs"
+	"automationhub/internal/sandbox"
+)
+
+// wheelFiles is a package's wheels/ folder holding tinypkg 1.0.
+func wheelFiles(t testing.TB) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	path := pyenvtest.Wheel(t, dir, "tinypkg", "1.0", "GREETING = 'hello from tinypkg'\n")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{"wheels/" + filepath.Base(path): string(b)}
+}
+
+// requirementsRobot is a package that imports tinypkg from its own
+// environment and reports what it sees.
+func requirementsRobot(t testing.TB, requirements, main string) map[string]string {
+	files := wheelFiles(t)
+	files["requirements.txt"] = requirements
+	files["main.py"] = main
+	return files
+}
+
+const tinyRobot = `import os, sys, tinypkg
+print(tinypkg.GREETING)
+print("in-env=" + str(sys.prefix == os.environ.get("VIRTUAL_ENV")))
+print("index=" + os.environ.get("PIP_INDEX_URL", "<none>"))
+print("proxy=" + os.environ.get("HTTPS_PROXY", "<none>"))
+`
+
+// offlineEnv is a worker environment whose package index is unreachable
+// and whose build proxy carries credentials: neither may reach a robot.
+func offlineEnv() []string {
+	return append(pyenvtest.Offline(os.Environ()), "PYTHON_BUILD_HTTPS_PROXY=http://build:proxy-pass@127.0.0.1:9")
+}
+
+func runLog(t *testing.T, e *env, runID string) (*hub.Run, string) {
+	t.Helper()
+	done := e.wait(t, runID, 120*time.Second)
+	return done, strings.Join(messages(e.logs(t, runID)), "\n")
+}
+
+// TestRobotWithRequirementsRunsInItsEnvironment: a robot importing a
+// package of its wheels/ runs offline in its own environment, built in a
+// "Preparing Python environment" step of its first run; the second run
+// reuses it without that step. Index and build-proxy settings never reach
+// the robot.
+func TestRobotWithRequirementsRunsInItsEnvironment(t *testing.T) {
+	t.Parallel()
+	pyenvtest.Python(t)
+	e := setup(t, hubtest.Dialects()[0], memBus, opts{baseEnv: offlineEnv(), uv: "off"})
+	id := e.robot(t, "needs-tinypkg", requirementsRobot(t, "tinypkg==1.0\n", tinyRobot), registry.PublishInput{})
+	for i, wantBuild := range []bool{true, false} {
+		done, log := runLog(t, e, e.execute(t, id, runs.ExecuteInput{}).ID)
+		if done.Status != hub.RunSuccess {
+			t.Fatalf("run %d: %s %v\n%s", i+1, done.Status, done.ErrorMessage, log)
+		}
+		for _, want := range []string{"INFO hello from tinypkg", "INFO in-env=True", "INFO index=<none>", "INFO proxy=<none>"} {
+			if !strings.Contains(log, want) {
+				t.Errorf("run %d: log lacks %q:\n%s", i+1, want, log)
+			}
+		}
+		if got := strings.Contains(log, "Preparing Python environment"); got != wantBuild {
+			t.Errorf("run %d: preparing step shown %v, want %v:\n%s", i+1, got, wantBuild, log)
+		}
+		if !wantBuild && !strings.Contains(log, "(requirements.txt, Python 3.") {
+			t.Errorf("run %d: the log does not say which environment it used:\n%s", i+1, log)
+		}
+		if strings.Contains(log, "proxy-pass") {
+			t.Errorf("run %d: the build proxy's password is in the log", i+1)
+		}
+	}
+	if keys := e.worker.PythonEnvs().ReadyKeys(); len(keys) != 1 {
+		t.Fatalf("got ready environments %v, want one", keys)
+	}
+}
+
+// TestConcurrentFirstRunsBuildOnce: two runs that need the same new
+// environment at the same time build it once.
+func TestConcurrentFirstRunsBuildOnce(t *testing.T) {
+	t.Parallel()
+	pyenvtest.Python(t)
+	e := setup(t, hubtest.Dialects()[0], memBus, opts{baseEnv: offlineEnv(), uv: "off"})
+	id := e.robot(t, "twice", requirementsRobot(t, "tinypkg\n", tinyRobot), registry.PublishInput{})
+	a, b := e.execute(t, id, runs.ExecuteInput{}), e.execute(t, id, runs.ExecuteInput{})
+	var logs [2]string
+	var wg sync.WaitGroup
+	for i, r := range []*hub.Run{a, b} {
+		wg.Go(func() {
+			done := e.wait(t, r.ID, 120*time.Second)
+			logs[i] = strings.Join(messages(e.logs(t, r.ID)), "\n")
+			if done.Status != hub.RunSuccess {
+				t.Errorf("run %d: %s %v\n%s", i+1, done.Status, done.ErrorMessage, logs[i])
+			}
+		})
+	}
+	wg.Wait()
+	all := logs[0] + "\n" + logs[1]
+	if n := strings.Count(all, " -m venv "); n != 1 {
+		t.Fatalf("got %d builds, want 1:\n%s", n, all)
+	}
+	if !strings.Contains(all, "was built by another run") {
+		t.Errorf("the run that waited does not say so:\n%s", all)
+	}
+}
+
+// TestBrokenRequirementFailsTheRun: a requirement the installer cannot
+// satisfy fails the run with pip's error in the log and in error_message;
+// the robot never starts.
+func TestBrokenRequirementFailsTheRun(t *testing.T) {
+	t.Parallel()
+	pyenvtest.Python(t)
+	e := setup(t, hubtest.Dialects()[0], memBus, opts{baseEnv: offlineEnv(), uv: "off"})
+	id := e.robot(t, "broken", requirementsRobot(t, "tinypkg\nnosuchpkg==9.9\n", tinyRobot), registry.PublishInput{})
+	done, log := runLog(t, e, e.execute(t, id, runs.ExecuteInput{}).ID)
+	if done.Status != hub.RunFailed || done.ErrorMessage == nil ||
+		!strings.HasPrefix(*done.ErrorMessage, "the Python environment could not be built: ERROR:") || !strings.Contains(*done.ErrorMessage, "nosuchpkg==9.9") {
+		t.Fatalf("got %s %v, want FAILED with pip's error\n%s", done.Status, done.ErrorMessage, log)
+	}
+	if !strings.Contains(log, "Preparing Python environment") || !strings.Contains(log, "nosuchpkg") || strings.Contains(log, "hello from tinypkg") {
+		t.Errorf("log:\n%s", log)
+	}
+	if len(e.worker.PythonEnvs().ReadyKeys()) != 0 {
+		t.Error("a failed build was kept")
+	}
+}
+
+// TestPythonVersionRefused: robot.yaml asking for a Python the worker does
+// not have fails the run with a clear message.
+func TestPythonVersionRefused(t *testing.T) {
+	t.Parallel()
+	pyenvtest.Python(t)
+	e := setup(t, hubtest.Dialects()[0], memBus, opts{uv: "off"})
+	id := e.robot(t, "old-python", map[string]string{"main.py": "print('ran')\n", "robot.yaml": "python: \"2.1\"\n"}, registry.PublishInput{})
+	done, log := runLog(t, e, e.execute(t, id, runs.ExecuteInput{}).ID)
+	if done.Status != hub.RunFailed || done.ErrorMessage == nil || !strings.HasPrefix(*done.ErrorMessage, "robot.yaml asks for Python 2.1, but this worker has ") {
+		t.Fatalf("got %s %v\n%s", done.Status, done.ErrorMessage, log)
+	}
+}
+
+// TestConfinedRobotCannotChangeItsEnvironment: a confined robot reads and
+// imports its environment (which lies in the worker folder, hidden from
+// robots) but cannot change it for the other runs sharing it; the build
+// itself ran confined.
+func TestConfinedRobotCannotChangeItsEnvironment(t *testing.T) {
+	t.Parallel()
+	pyenvtest.Python(t)
+	if ok, why := sandbox.Available(); !ok {
+		t.Skip("robots cannot be confined here: " + why)
+	}
+	e := setup(t, hubtest.Dialects()[0], memBus, opts{noWorker: true})
+	sb := executor.Sandbox{Launcher: os.Args[0], Required: true, Hidden: []string{e.work}}
+	e.startWorker(t, "w1", opts{baseEnv: offlineEnv(), uv: "off", sandbox: sb})
+	poison := tinyRobot + `
+import pathlib
+for target in [pathlib.Path(tinypkg.__file__), pathlib.Path(sys.prefix) / "bin" / "evil", pathlib.Path(sys.prefix) / "pyvenv.cfg"]:
+    try:
+        with open(target, "a") as f:
+            f.write("# poisoned\n")
+        print("poisoned " + target.name)
+    except OSError:
+        print("refused " + target.name)
+`
+	id := e.robot(t, "poisoner", requirementsRobot(t, "tinypkg\n", poison), registry.PublishInput{})
+	done, log := runLog(t, e, e.execute(t, id, runs.ExecuteInput{}).ID)
+	if done.Status != hub.RunSuccess {
+		t.Fatalf("got %s %v\n%s", done.Status, done.ErrorMessage, log)
+	}
+	for _, want := range []string{"INFO hello from tinypkg", "INFO refused tinypkg.py", "INFO refused evil", "INFO refused pyvenv.cfg"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, "poisoned") {
+		t.Errorf("the robot changed its shared environment:\n%s", log)
+	}
+}

@@ -1,0 +1,183 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+
+	"automationhub/internal/hub"
+	"automationhub/internal/pyenv"
+	"automationhub/internal/sandbox"
+)
+
+// pythons gives Python runs their interpreter: the one robot.yaml's python
+// asks for, in the package's own environment when it has requirements
+// (package pyenv). Environments are held for as long as their run lasts.
+type pythons struct {
+	interps *pyenv.Interpreters
+	cache   *pyenv.Cache // set by Start
+
+	mu   sync.Mutex
+	held map[string]*pyenv.Env // by run id
+}
+
+func newPythons(cfg Config) *pythons {
+	candidates := slices.Clone(cfg.PythonExecutables)
+	if cfg.PythonExecutable != "" && !slices.Contains(candidates, cfg.PythonExecutable) {
+		candidates = append(candidates, cfg.PythonExecutable)
+	}
+	// PYTHON_EXECUTABLE stays the default: it comes first.
+	if cfg.PythonExecutable != "" {
+		candidates = append([]string{cfg.PythonExecutable}, slices.DeleteFunc(candidates, func(c string) bool { return c == cfg.PythonExecutable })...)
+	}
+	return &pythons{interps: &pyenv.Interpreters{Candidates: candidates, Launcher: pyenv.DefaultLauncher()}, held: map[string]*pyenv.Env{}}
+}
+
+// startPythons opens the worker's environment cache (WorkDir/pyenv).
+func (w *Worker) startPythons() error {
+	c, err := pyenv.New(pyenv.Config{Root: filepath.Join(w.cfg.WorkDir, "pyenv"), BuildTimeout: w.cfg.PythonEnvBuildTimeout,
+		BaseEnv: w.cfg.BaseEnv, UV: w.cfg.PythonEnvUV, Wrap: w.confineBuild, Clock: w.clock})
+	if err != nil {
+		return fmt.Errorf("executor: %w", err)
+	}
+	w.py.cache = c
+	return nil
+}
+
+// PythonEnvs is the worker's cache of Python environments (nil before
+// Start).
+func (w *Worker) PythonEnvs() *pyenv.Cache { return w.py.cache }
+
+// python returns the interpreter run runID of the package in workspace
+// runs with: robot.yaml's version, in the package's environment, built
+// first when needed with its output in the run's log.
+func (w *Worker) python(ctx context.Context, p *pump, runID, workspace string) (string, error) {
+	spec, err := pyenv.Read(workspace)
+	if err != nil {
+		return "", errors.New(hub.ErrorMessage(err))
+	}
+	if spec.Python == "" && !spec.Needed() { // as before environments: PYTHON_EXECUTABLE as it is
+		python, err := exec.LookPath(w.cfg.PythonExecutable)
+		if err != nil {
+			return "", fmt.Errorf("Python interpreter %q not found on this worker (PYTHON_EXECUTABLE)", w.cfg.PythonExecutable)
+		}
+		return python, nil
+	}
+	in, err := w.py.interps.Select(ctx, spec.Python)
+	if err != nil {
+		if hub.ErrorKind(err) != hub.EInternal {
+			return "", errors.New(hub.ErrorMessage(err))
+		}
+		return "", fmt.Errorf("%v (PYTHON_EXECUTABLE)", err)
+	}
+	if !spec.Needed() || w.py.cache == nil {
+		return in.Path, nil
+	}
+	key := spec.Key(in)
+	building := !w.py.cache.Ready(key)
+	if building {
+		p.add(hub.LevelInfo, fmt.Sprintf("Preparing Python environment %s (%s, Python %s, %s)", key[:12], spec.Source, in.Version, w.py.cache.Installer()))
+	}
+	out := NewLineWriter(false, func(l Line) { p.add(hub.LevelInfo, "  "+l.Text) })
+	e, err := w.py.cache.Acquire(ctx, in, spec, out)
+	out.Flush()
+	if err != nil {
+		var be *pyenv.BuildError
+		if errors.As(err, &be) {
+			return "", be
+		}
+		return "", fmt.Errorf("the Python environment could not be prepared: %w", err)
+	}
+	switch {
+	case e.Built:
+	case building:
+		p.add(hub.LevelInfo, fmt.Sprintf("Python environment %s was built by another run; using it.", key[:12]))
+	default:
+		p.add(hub.LevelInfo, fmt.Sprintf("Python environment %s (%s, Python %s) is ready.", key[:12], spec.Source, in.Version))
+	}
+	w.py.mu.Lock()
+	w.py.held[runID] = e
+	w.py.mu.Unlock()
+	return e.Python, nil
+}
+
+// releasePython lets the sweep remove the run's environment again.
+func (w *Worker) releasePython(runID string) {
+	w.py.mu.Lock()
+	e := w.py.held[runID]
+	delete(w.py.held, runID)
+	w.py.mu.Unlock()
+	e.Release()
+}
+
+// heldPython is the environment run runID uses, nil for none.
+func (w *Worker) heldPython(runID string) *pyenv.Env {
+	w.py.mu.Lock()
+	defer w.py.mu.Unlock()
+	return w.py.held[runID]
+}
+
+// withPythonEnv activates the run's environment in its variables
+// (VIRTUAL_ENV, its programs first on PATH), so that the robot's own
+// subprocesses (python, console scripts) use it too.
+func (w *Worker) withPythonEnv(runID string, env []string) []string {
+	e := w.heldPython(runID)
+	if e == nil {
+		return env
+	}
+	bin := pyenv.BinDir(e.Dir, runtime.GOOS)
+	path, _ := lookupEnv(env, "PATH")
+	out := slices.DeleteFunc(env, func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return strings.EqualFold(k, "PATH") || strings.EqualFold(k, "VIRTUAL_ENV") || strings.EqualFold(k, "PYTHONHOME")
+	})
+	if path != "" {
+		bin += string(os.PathListSeparator) + path
+	}
+	return append(out, "PATH="+bin, "VIRTUAL_ENV="+e.Dir)
+}
+
+// pythonReadable is what a confined robot of run runID may read besides
+// its policy: its environment (which lies in the worker folder, hidden
+// from robots otherwise). It is read-only to the robot: Landlock grants
+// no write there, and the files are the worker's.
+func (w *Worker) pythonReadable(runID string) []string {
+	if e := w.heldPython(runID); e != nil {
+		return []string{e.Dir}
+	}
+	return nil
+}
+
+// confineBuild confines an environment build as robots are confined (it
+// runs code of the package's dependencies): it may read the system, the
+// interpreter and read, and write only write.
+func (w *Worker) confineBuild(program string, args, read, write []string) (string, []string, error) {
+	sb := w.cfg.Sandbox
+	if sb.Launcher == "" {
+		return program, args, nil
+	}
+	prog, err := exec.LookPath(program)
+	if err != nil {
+		prog = program
+	}
+	r := append(sandbox.ReadableSystem(), sb.Read...)
+	r = append(r, installPrefixes(prog)...)
+	for _, d := range write {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return "", nil, err
+		}
+	}
+	policy := sandbox.Policy{Read: append(sandbox.Carve(r, sb.Hidden), read...), Write: write, Devices: robotDevices, Required: sb.Required}
+	a, err := policy.Args(prog, args)
+	if err != nil {
+		return "", nil, err
+	}
+	return sb.Launcher, a, nil
+}
