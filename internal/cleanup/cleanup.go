@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"automationhub/internal/hub"
+	"automationhub/internal/pyenv"
 )
 
 // Store is the persistence cleanup needs (sqlstore).
@@ -51,7 +52,11 @@ type Config struct {
 	LogRetention      time.Duration // LOG_RETENTION_DAYS
 	ArtifactRetention time.Duration // ARTIFACT_RETENTION_DAYS
 	CacheRetention    time.Duration // WORKSPACE_CACHE_DAYS
-	Interval          time.Duration // CLEANUP_INTERVAL_HOURS
+	// PythonEnvBudget is the disk budget of the worker's Python
+	// environments (PYTHON_ENV_CACHE_BYTES; 0: none): past it the least
+	// recently used go, as do those unused for CacheRetention.
+	PythonEnvBudget int64
+	Interval        time.Duration // CLEANUP_INTERVAL_HOURS
 	// WorkDir is this host's worker folder (package cache, working copies).
 	WorkDir string
 	// BatchSize bounds each DELETE statement (default 5000 rows).
@@ -71,6 +76,7 @@ const (
 	KindUploads   = "uploads"
 	KindWorkCopy  = "working_copies"
 	KindCache     = "package_cache"
+	KindPythonEnv = "python_environments"
 )
 
 // Item counts what a pass removed (or, in a dry run, would remove) of one kind.
@@ -350,6 +356,14 @@ func (c *Cleaner) local(ctx context.Context, now time.Time, dryRun bool, rep *Re
 		if err := c.removeTree(filepath.Join(cacheDir, e.Name()), KindCache, dryRun, rep); err != nil {
 			return err
 		}
+	}
+	// Python environments in use (a run holds them) are never removed.
+	gone, err := pyenv.Sweep(filepath.Join(c.cfg.WorkDir, "pyenv"), now, c.cfg.CacheRetention, c.cfg.PythonEnvBudget, dryRun)
+	for _, g := range gone {
+		rep.add(KindPythonEnv, 0, 1, g.Bytes)
+	}
+	if err != nil {
+		return fmt.Errorf("cleanup: python environments: %w", err)
 	}
 	return nil
 }

@@ -43,7 +43,8 @@ func newPythons(cfg Config) *pythons {
 // startPythons opens the worker's environment cache (WorkDir/pyenv).
 func (w *Worker) startPythons() error {
 	c, err := pyenv.New(pyenv.Config{Root: filepath.Join(w.cfg.WorkDir, "pyenv"), BuildTimeout: w.cfg.PythonEnvBuildTimeout,
-		BaseEnv: w.cfg.BaseEnv, UV: w.cfg.PythonEnvUV, Wrap: w.confineBuild, Clock: w.clock})
+		BaseEnv: w.cfg.BaseEnv, UV: w.cfg.PythonEnvUV, Wrap: w.confineBuild, Clock: w.clock,
+		Budget: w.cfg.PythonEnvCacheBytes, Unused: w.cfg.PythonEnvUnused})
 	if err != nil {
 		return fmt.Errorf("executor: %w", err)
 	}

@@ -86,6 +86,11 @@ type Config struct {
 	// builds use ("" finds it on PATH, "off" always uses venv and pip).
 	PythonEnvBuildTimeout time.Duration
 	PythonEnvUV           string
+	// PythonEnvCacheBytes and PythonEnvUnused bound the worker's Python
+	// environments (PYTHON_ENV_CACHE_BYTES, WORKSPACE_CACHE_DAYS): each
+	// build sweeps the least recently used past them.
+	PythonEnvCacheBytes int64
+	PythonEnvUnused     time.Duration
 	// WorkDir holds the package cache and the runs' working copies.
 	WorkDir     string
 	Limits      archive.Limits

@@ -108,6 +108,11 @@ type Config struct {
 	// runs program with args such that it may write only the folders in
 	// write (and read the system, the interpreter and the folders in read).
 	Wrap func(program string, args []string, read, write []string) (string, []string, error)
+	// Budget and Unused, when set, make each build sweep the cache
+	// afterwards (Sweep): environments unused for Unused go, then the least
+	// recently used past Budget bytes.
+	Budget int64
+	Unused time.Duration
 	// Clock stamps last use; nil is the system clock.
 	Clock hub.Clock
 }
@@ -426,6 +431,21 @@ func (c *Cache) build(ctx context.Context, key string, in *Interpreter, s *Spec,
 		return fmt.Errorf("pyenv: publish the environment: %w", err)
 	}
 	fmt.Fprintf(out, "Python environment %s built with %s in %.1f s.\n", key[:12], c.Installer(), time.Since(started).Seconds())
+	if c.cfg.Budget > 0 || c.cfg.Unused > 0 {
+		unused := c.cfg.Unused
+		if unused <= 0 {
+			unused = 100 * 365 * 24 * time.Hour
+		}
+		// The new environment is the most recently used: it stays unless
+		// it alone is over the budget.
+		if gone, err := Sweep(c.cfg.Root, c.cfg.Clock.Now(), unused, c.cfg.Budget, false); err == nil {
+			for _, r := range gone {
+				if r.Key != key {
+					fmt.Fprintf(out, "Removed Python environment %s (%s).\n", r.Key[:min(12, len(r.Key))], r.Why)
+				}
+			}
+		}
+	}
 	return nil
 }
 
