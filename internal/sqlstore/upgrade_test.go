@@ -130,6 +130,26 @@ var upgradeFixtures = map[int64]*upgradeFixture{
 			}
 		},
 	},
+	8: {
+		// Python environments: a prepare request and a worker's report.
+		insert: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			ids["prepare8"] = uuid.NewString()
+			mustExec(t, ctx, db, `INSERT INTO python_env_prepares (id, robot_id, version_id, requested_by, requested_at) VALUES (?, ?, ?, ?, ?)`,
+				ids["prepare8"], ids["robot"], ids["version"], ids["user"], fixtureTime)
+			mustExec(t, ctx, db, `INSERT INTO worker_python_envs (worker_id, version_id, env_key, status, updated_at) VALUES (?, ?, ?, ?, ?)`,
+				"w-fixture", ids["version"], "k8", "READY", fixtureTime.Add(-time.Hour))
+		},
+		check: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			got, err := db.PendingPrepares(ctx, "w-fixture", fixtureTime.Add(-24*time.Hour), 10)
+			if err != nil || len(got) != 1 || got[0].ID != ids["prepare8"] {
+				t.Errorf("prepare requests after the upgrade = %+v, %v", got, err)
+			}
+			envs, err := db.VersionEnvironments(ctx, ids["version"])
+			if err != nil || len(envs) != 1 || envs[0].Key != "k8" || envs[0].Status != "READY" {
+				t.Errorf("environment reports after the upgrade = %+v, %v", envs, err)
+			}
+		},
+	},
 }
 
 // checkRunCounters compares the maintained run counters with the table.
