@@ -192,3 +192,56 @@ for target in [pathlib.Path(tinypkg.__file__), pathlib.Path(sys.prefix) / "bin" 
 		t.Errorf("the robot changed its shared environment:\n%s", log)
 	}
 }
+
+// TestPrepareAheadOfFirstRun: a prepare request makes the worker build the
+// environment with its heartbeat and report it ready; the first run then
+// needs no preparing step. A package without requirements is reported as
+// needing none.
+func TestPrepareAheadOfFirstRun(t *testing.T) {
+	t.Parallel()
+	pyenvtest.Python(t)
+	e := setup(t, hubtest.Dialects()[0], memBus, opts{baseEnv: offlineEnv(), uv: "off", lease: time.Second})
+	ctx := t.Context()
+	withReqs := e.robot(t, "prepared", requirementsRobot(t, "tinypkg\n", tinyRobot), registry.PublishInput{})
+	plain := e.robot(t, "plain", map[string]string{"main.py": "print('plain')\n"}, registry.PublishInput{})
+	versionOf := func(robotID string) string {
+		vs, err := e.reg.Versions(ctx, e.admin, robotID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vs {
+			if v.IsActive {
+				return v.ID
+			}
+		}
+		t.Fatal("no active version")
+		return ""
+	}
+	for robotID, want := range map[string]string{withReqs: hub.EnvReady, plain: hub.EnvNotNeeded} {
+		vid := versionOf(robotID)
+		if _, err := e.reg.Prepare(ctx, e.admin, robotID, vid); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			envs, err := e.reg.Environments(ctx, e.admin, robotID, vid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(envs) == 1 && envs[0].WorkerID == "w1" && envs[0].Status == want {
+				break
+			}
+			if len(envs) == 1 && envs[0].Status == hub.EnvFailed {
+				t.Fatalf("the prepare failed: %v", *envs[0].Error)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("got %+v, want w1 %s", envs, want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	done, log := runLog(t, e, e.execute(t, withReqs, runs.ExecuteInput{}).ID)
+	if done.Status != hub.RunSuccess || strings.Contains(log, "Preparing Python environment") || !strings.Contains(log, "is ready") {
+		t.Fatalf("got %s %v, want a run that finds its environment ready:\n%s", done.Status, done.ErrorMessage, log)
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"automationhub/internal/hub"
 	"automationhub/internal/pyenv"
@@ -26,6 +28,8 @@ type pythons struct {
 
 	mu   sync.Mutex
 	held map[string]*pyenv.Env // by run id
+	// preparing is set while prepare requests are being built.
+	preparing atomic.Bool
 }
 
 func newPythons(cfg Config) *pythons {
@@ -59,7 +63,7 @@ func (w *Worker) PythonEnvs() *pyenv.Cache { return w.py.cache }
 // python returns the interpreter run runID of the package in workspace
 // runs with: robot.yaml's version, in the package's environment, built
 // first when needed with its output in the run's log.
-func (w *Worker) python(ctx context.Context, p *pump, runID, workspace string) (string, error) {
+func (w *Worker) python(ctx context.Context, p *pump, runID, versionID, workspace string) (string, error) {
 	spec, err := pyenv.Read(workspace)
 	if err != nil {
 		return "", errors.New(hub.ErrorMessage(err))
@@ -92,10 +96,12 @@ func (w *Worker) python(ctx context.Context, p *pump, runID, workspace string) (
 	if err != nil {
 		var be *pyenv.BuildError
 		if errors.As(err, &be) {
+			w.reportEnv(versionID, key, in, be)
 			return "", be
 		}
 		return "", fmt.Errorf("the Python environment could not be prepared: %w", err)
 	}
+	w.reportEnv(versionID, key, in, nil)
 	switch {
 	case e.Built:
 	case building:
@@ -181,4 +187,119 @@ func (w *Worker) confineBuild(program string, args, read, write []string) (strin
 		return "", nil, err
 	}
 	return sb.Launcher, a, nil
+}
+
+// prepareWindow is how old a prepare request may be for a worker to still
+// answer it (one that starts later builds what it was asked to as well).
+const prepareWindow = 7 * 24 * time.Hour
+
+// pollPrepares starts building the environments workers were asked to
+// prepare, unless a preparation is under way; called by the heartbeat.
+// The builds stop with ctx (Stop), unanswered, so they are taken up again.
+func (w *Worker) pollPrepares(ctx context.Context) {
+	if w.py.cache == nil || !w.py.preparing.CompareAndSwap(false, true) {
+		return
+	}
+	reqs, err := w.state.PendingPrepares(ctx, w.cfg.ID, w.clock.Now().Add(-prepareWindow), 4)
+	if err != nil || len(reqs) == 0 {
+		if err != nil {
+			w.log.Warn("reading prepare requests failed", "error", err.Error())
+		}
+		w.py.preparing.Store(false)
+		return
+	}
+	w.bg.Go(func() {
+		defer w.py.preparing.Store(false)
+		for _, r := range reqs {
+			if ctx.Err() != nil {
+				return
+			}
+			w.prepareVersion(ctx, r)
+		}
+	})
+}
+
+// prepareVersion builds a version's environment ahead of its runs and
+// reports the outcome.
+func (w *Worker) prepareVersion(ctx context.Context, r hub.PrepareRequest) {
+	log := w.log.With("version_id", r.VersionID)
+	failed := func(err error) {
+		if ctx.Err() != nil {
+			return // stopped: answered by the next start
+		}
+		msg := err.Error()
+		if hub.ErrorKind(err) != hub.EInternal {
+			msg = hub.ErrorMessage(err)
+		}
+		log.Warn("preparing a Python environment failed", "error", msg)
+		w.report(hub.WorkerEnv{WorkerID: w.cfg.ID, VersionID: r.VersionID, Status: hub.EnvFailed, Error: &msg, UpdatedAt: w.clock.Now()})
+	}
+	v, err := w.state.VersionOnly(ctx, r.VersionID)
+	if err != nil {
+		failed(err)
+		return
+	}
+	dir, err := w.unpacked(v)
+	if err != nil {
+		failed(err)
+		return
+	}
+	spec, err := pyenv.Read(dir)
+	if err != nil {
+		failed(err)
+		return
+	}
+	in, err := w.py.interps.Select(ctx, spec.Python)
+	if err != nil {
+		failed(err)
+		return
+	}
+	if !spec.Needed() {
+		w.reportEnv(r.VersionID, "", in, nil)
+		return
+	}
+	out := NewLineWriter(false, func(l Line) { log.Debug("python environment build", "line", l.Text) })
+	key, err := w.py.cache.Prepare(ctx, in, spec, out)
+	out.Flush()
+	if err != nil {
+		failed(err)
+		return
+	}
+	log.Info("prepared a Python environment", "key", key)
+	w.reportEnv(r.VersionID, key, in, nil)
+}
+
+// unpacked is the worker's unpacked copy of a version's package.
+func (w *Worker) unpacked(v *hub.Version) (string, error) {
+	if v.ArtifactPath == nil || v.ArtifactType != hub.ArtifactZip {
+		return "", errors.New("the version has no ZIP package")
+	}
+	pkg, err := w.blobs.Path(*v.ArtifactPath)
+	if err != nil {
+		return "", fmt.Errorf("Version artifact not found: %s", *v.ArtifactPath)
+	}
+	dir, _, err := w.packageCache(v, pkg)
+	return dir, err
+}
+
+// reportEnv records what this worker has of a version's environment: key
+// ready ("" when none is needed), or the build error.
+func (w *Worker) reportEnv(versionID, key string, in *pyenv.Interpreter, buildErr *pyenv.BuildError) {
+	e := hub.WorkerEnv{WorkerID: w.cfg.ID, VersionID: versionID, Key: key, Status: hub.EnvReady, PythonVersion: &in.Version, UpdatedAt: w.clock.Now()}
+	switch {
+	case buildErr != nil:
+		msg := buildErr.Error()
+		e.Status, e.Error = hub.EnvFailed, &msg
+	case key == "":
+		e.Status = hub.EnvNotNeeded
+	}
+	w.report(e)
+}
+
+func (w *Worker) report(e hub.WorkerEnv) {
+	ctx, cancel := context.WithTimeout(w.hard, 10*time.Second)
+	defer cancel()
+	if err := w.state.EnvironmentReady(ctx, e); err != nil {
+		w.log.Warn("reporting a Python environment failed", "version_id", e.VersionID, "error", err.Error())
+	}
 }

@@ -385,7 +385,7 @@ func (w *Worker) prepare(ctx context.Context, p *pump, r *hub.Run, v *hub.Versio
 		_ = os.Chmod(entry, 0o755)
 		return Command{Path: entry, Args: args, Dir: dir}, workspace, copied, nil
 	}
-	python, err := w.python(ctx, p, r.ID, workspace)
+	python, err := w.python(ctx, p, r.ID, v.ID, workspace)
 	if err != nil {
 		return Command{}, "", nil, err
 	}

@@ -52,6 +52,14 @@ type RunState interface {
 	FailRun(ctx context.Context, runID, errMsg, logMsg string, now time.Time) error
 	Heartbeat(ctx context.Context, w hub.Worker) error
 	WorkerStopped(ctx context.Context, id string, now time.Time) error
+	// PendingPrepares lists the requests, made since `since`, to build a
+	// version's Python environment ahead of its runs that workerID has
+	// not answered yet (at most limit, oldest first).
+	PendingPrepares(ctx context.Context, workerID string, since time.Time, limit int) ([]hub.PrepareRequest, error)
+	// EnvironmentReady records what a worker has of a version's Python
+	// environment (ready, not needed, or why its build failed); it
+	// answers the version's pending prepare request.
+	EnvironmentReady(ctx context.Context, e hub.WorkerEnv) error
 }
 
 // Bus is the part of the bus the worker uses.
@@ -452,5 +460,6 @@ func (w *Worker) heartbeat(ctx context.Context) {
 		if err := w.state.Heartbeat(ctx, w.beat(len(ids), now)); err != nil {
 			w.log.Warn("heartbeat failed", "error", err.Error())
 		}
+		w.pollPrepares(ctx)
 	}
 }

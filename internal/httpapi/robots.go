@@ -33,6 +33,8 @@ type Registry interface {
 	TooLarge() error
 	Publish(ctx context.Context, p *hub.Principal, robotID string, in registry.PublishInput, up *blob.Upload) (*hub.Version, error)
 	Activate(ctx context.Context, p *hub.Principal, robotID, versionID string) (*hub.Version, error)
+	Prepare(ctx context.Context, p *hub.Principal, robotID, versionID string) (*hub.PrepareRequest, error)
+	Environments(ctx context.Context, p *hub.Principal, robotID, versionID string) ([]hub.WorkerEnv, error)
 	OpenArtifact(ctx context.Context, p *hub.Principal, robotID, versionID string) (*registry.Artifact, error)
 }
 
@@ -309,6 +311,72 @@ func (s *Server) registerRobotRoutes() {
 
 	s.registerPublish()
 	s.registerArtifactDownload()
+	s.registerPythonEnvs()
+}
+
+// PrepareRead is a request that workers build a version's Python
+// environment ahead of its first run.
+type PrepareRead struct {
+	ID          string    `json:"id" format:"uuid"`
+	RobotID     string    `json:"robot_id" format:"uuid"`
+	VersionID   string    `json:"version_id" format:"uuid"`
+	RequestedBy *string   `json:"requested_by"`
+	RequestedAt time.Time `json:"requested_at"`
+}
+
+// WorkerEnvRead is what a worker last reported about a version's Python
+// environment.
+type WorkerEnvRead struct {
+	WorkerID      string     `json:"worker_id"`
+	Hostname      string     `json:"hostname"`
+	Status        string     `json:"status" enum:"READY,FAILED,NOT_NEEDED" doc:"READY: built; NOT_NEEDED: the package has no requirements; FAILED: see error."`
+	EnvKey        string     `json:"env_key" doc:"The environment's key (hash of interpreter and requirements); empty when none is needed."`
+	PythonVersion *string    `json:"python_version"`
+	Error         *string    `json:"error"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+	LastHeartbeat *time.Time `json:"last_heartbeat" doc:"The worker's last heartbeat; null when it is gone."`
+}
+
+// WorkerEnvReads converts workers' reports for the API (and the web UI).
+func WorkerEnvReads(envs []hub.WorkerEnv) []WorkerEnvRead {
+	out := make([]WorkerEnvRead, 0, len(envs))
+	for _, e := range envs {
+		out = append(out, WorkerEnvRead{WorkerID: e.WorkerID, Hostname: e.Hostname, Status: e.Status, EnvKey: e.Key,
+			PythonVersion: e.PythonVersion, Error: e.Error, UpdatedAt: e.UpdatedAt, LastHeartbeat: e.LastHeartbeat})
+	}
+	return out
+}
+
+func (s *Server) registerPythonEnvs() {
+	type versionPath struct {
+		RobotID   string `path:"robot_id" doc:"Robot id (UUID)."`
+		VersionID string `path:"version_id" doc:"Version id (UUID)."`
+	}
+	type prepareOutput struct{ Body PrepareRead }
+	register(s, protect(huma.Operation{
+		OperationID: "prepare-robot-version", Method: http.MethodPost, Path: APIPrefix + "/robots/{robot_id}/versions/{version_id}/prepare",
+		Tags: []string{tagRobots}, Summary: "Ask workers to build a version's Python environment ahead of its first run",
+		Description:   "Every worker builds the environment (requirements.txt or pyproject.toml dependencies) with its next heartbeat and reports it; see the environments route.",
+		DefaultStatus: http.StatusAccepted, Errors: []int{http.StatusBadRequest, http.StatusNotFound, http.StatusConflict},
+	}, string(hub.PermRobotPublish)), false, func(ctx context.Context, in *versionPath) (*prepareOutput, error) {
+		req, err := s.registry.Prepare(ctx, principalFrom(ctx), in.RobotID, in.VersionID)
+		if err != nil {
+			return nil, err
+		}
+		return &prepareOutput{Body: PrepareRead{ID: req.ID, RobotID: req.RobotID, VersionID: req.VersionID, RequestedBy: req.RequestedBy, RequestedAt: req.RequestedAt}}, nil
+	})
+	type envsOutput struct{ Body []WorkerEnvRead }
+	register(s, protect(huma.Operation{
+		OperationID: "list-robot-version-environments", Method: http.MethodGet, Path: APIPrefix + "/robots/{robot_id}/versions/{version_id}/environments",
+		Tags: []string{tagRobots}, Summary: "Which workers have a version's Python environment ready",
+		Errors: []int{http.StatusBadRequest, http.StatusNotFound},
+	}, string(hub.PermRobotRead)), false, func(ctx context.Context, in *versionPath) (*envsOutput, error) {
+		envs, err := s.registry.Environments(ctx, principalFrom(ctx), in.RobotID, in.VersionID)
+		if err != nil {
+			return nil, err
+		}
+		return &envsOutput{Body: WorkerEnvReads(envs)}, nil
+	})
 }
 
 // publishFieldMax bounds each text field of a publish form.
