@@ -245,3 +245,50 @@ func TestPrepareAheadOfFirstRun(t *testing.T) {
 		t.Fatalf("got %s %v, want a run that finds its environment ready:\n%s", done.Status, done.ErrorMessage, log)
 	}
 }
+
+// BenchmarkPythonEnvStart reports how long a Python robot takes to start
+// (queued → its first output line) on a fresh worker, on its first run and
+// on its second, for a robot without requirements and for one with a small
+// dependency (installed offline from its wheels/ folder, with the worker's
+// installer: uv when on PATH, else venv and pip).
+func BenchmarkPythonEnvStart(b *testing.B) {
+	pyenvtest.Python(b)
+	for _, tc := range []struct {
+		name  string
+		files func() map[string]string
+	}{
+		{"no-requirements", func() map[string]string { return map[string]string{"main.py": "print('hello from tinypkg')\n"} }},
+		{"small-dependency", func() map[string]string { return requirementsRobot(b, "tinypkg==1.0\n", tinyRobot) }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var first, second time.Duration
+			n := 0
+			for b.Loop() {
+				e := setup(b, "sqlite", memBus, opts{baseEnv: offlineEnv(), lease: 10 * time.Second})
+				id := e.robot(b, "bench-"+tc.name, tc.files(), registry.PublishInput{})
+				first += startLatency(b, e, id)
+				second += startLatency(b, e, id)
+				n++
+			}
+			b.ReportMetric(first.Seconds()/float64(n), "first-start-s")
+			b.ReportMetric(second.Seconds()/float64(n), "second-start-s")
+		})
+	}
+}
+
+// startLatency runs robot id once and returns the time from queueing to
+// its first output line.
+func startLatency(b *testing.B, e *env, id string) time.Duration {
+	r := e.execute(b, id, runs.ExecuteInput{})
+	done := e.wait(b, r.ID, 5*time.Minute)
+	if done.Status != hub.RunSuccess {
+		b.Fatalf("run %s: %v", done.Status, done.ErrorMessage)
+	}
+	for _, l := range e.logs(b, r.ID) {
+		if l.Message == "hello from tinypkg" {
+			return l.Timestamp.Sub(done.QueuedAt)
+		}
+	}
+	b.Fatal("the robot's output is not in its log")
+	return 0
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"automationhub/internal/hub"
+	"automationhub/internal/hubtest"
 	"automationhub/internal/pyenv"
 	"automationhub/internal/pyenv/pyenvtest"
 )
@@ -518,5 +520,54 @@ func TestSweep(t *testing.T) {
 	got, err = pyenv.Sweep(root, now, 7*24*time.Hour, 0, false)
 	if err != nil || len(got) != 1 || got[0].Key != keys["older-but-held"] {
 		t.Fatalf("after release: got %+v, %v", got, err)
+	}
+}
+
+// BenchmarkBuild reports how long building an environment with one small
+// dependency takes offline: the interpreter's own pip installing into an
+// environment without pip (what the worker does with pip 22.3 or later),
+// and venv with its own pip (older pips; about 15 s here, so only with
+// HUB_TEST_LONG=1).
+func BenchmarkBuild(b *testing.B) {
+	py := pyenvtest.Python(b)
+	in, err := (&pyenv.Interpreters{Candidates: []string{py}}).Select(context.Background(), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		pip  string
+	}{{"pip-into-env", in.Pip}, {"venv-with-own-pip", ""}} {
+		b.Run(tc.name, func(b *testing.B) {
+			if tc.pip == "" && !hubtest.Long() {
+				b.Skip("set HUB_TEST_LONG=1 to measure the slow path")
+			}
+			it := *in
+			it.Pip = tc.pip
+			dir := b.TempDir()
+			pyenvtest.Wheel(b, filepath.Join(dir, "wheels"), "tinypkg", "1.0", "X = 1\n")
+			if err := os.WriteFile(filepath.Join(dir, "requirements.txt"), []byte("tinypkg\n"), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			spec, err := pyenv.Read(dir)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var total time.Duration
+			n := 0
+			for b.Loop() {
+				c, err := pyenv.New(pyenv.Config{Root: filepath.Join(b.TempDir(), "pyenv"), UV: "off", BaseEnv: pyenvtest.Offline(os.Environ())})
+				if err != nil {
+					b.Fatal(err)
+				}
+				start := time.Now()
+				if _, err := c.Prepare(context.Background(), &it, spec, io.Discard); err != nil {
+					b.Fatal(err)
+				}
+				total += time.Since(start)
+				n++
+			}
+			b.ReportMetric(total.Seconds()/float64(n), "build-s")
+		})
 	}
 }
