@@ -21,6 +21,8 @@ import (
 	"automationhub/internal/pyenv/pyenvtest"
 )
 
+func TestMain(m *testing.M) { hubtest.Main(m) }
+
 func TestCheckRequirements(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
