@@ -228,21 +228,23 @@ func (m *Main) Run(ctx context.Context, role string) error {
 		}
 		w := executor.New(state, m.bus, blobs, executor.Config{
 			ID: workerID(m.Config), Version: build.Version, Concurrency: m.Config.WorkerConcurrency,
-			LeaseDuration:     time.Duration(m.Config.WorkerStaleSeconds) * time.Second,
-			PythonExecutable:  m.Config.PythonExecutable,
-			PythonExecutables: m.Config.PythonExecutables, PythonEnvUV: m.Config.PythonEnvUV,
+			LeaseDuration:    time.Duration(m.Config.WorkerStaleSeconds) * time.Second,
+			PythonExecutable: m.Config.PythonExecutable,
+			WorkDir:          filepath.Join(m.Config.DataDir, "worker"),
+			Limits:           archive.Limits{MaxFiles: m.Config.MaxArtifactFiles, MaxUnpackedBytes: m.Config.MaxArtifactUnpackedBytes},
+			MaxArtifactBytes: m.Config.MaxArtifactBytes,
+			MaxRunDiskBytes:  m.Config.RunMaxDiskBytes,
+			BaseEnv:          os.Environ(),
+			Sandbox:          robots,
+			Observer:         m.metrics.RunObserver(),
+			Env:              config,
+			Logger:           log,
+
+			PythonExecutables:     m.Config.PythonExecutables,
+			PythonEnvUV:           m.Config.PythonEnvUV,
 			PythonEnvBuildTimeout: time.Duration(m.Config.PythonEnvBuildTimeoutSeconds) * time.Second,
 			PythonEnvCacheBytes:   m.Config.PythonEnvCacheBytes,
 			PythonEnvUnused:       time.Duration(m.Config.WorkspaceCacheDays) * 24 * time.Hour,
-			WorkDir:               filepath.Join(m.Config.DataDir, "worker"),
-			Limits:                archive.Limits{MaxFiles: m.Config.MaxArtifactFiles, MaxUnpackedBytes: m.Config.MaxArtifactUnpackedBytes},
-			MaxArtifactBytes:      m.Config.MaxArtifactBytes,
-			MaxRunDiskBytes:       m.Config.RunMaxDiskBytes,
-			BaseEnv:               os.Environ(),
-			Sandbox:               robots,
-			Observer:              m.metrics.RunObserver(),
-			Env:                   config,
-			Logger:                log,
 		})
 		m.metrics.RegisterWorker(m.Config.WorkerConcurrency, w.Busy)
 		if err := w.Start(gctx); err != nil {

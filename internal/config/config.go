@@ -87,19 +87,21 @@ type Config struct {
 	WebUI bool `env:"WEB_UI" envDefault:"true" group:"Web UI" help:"Serve the browser UI (portal, runs, registry, admin) at /; false leaves only the API."`
 
 	// Execution
-	PythonExecutable             string   `env:"PYTHON_EXECUTABLE" group:"Execution" help:"Interpreter for PYTHON robots (default python3; python on Windows)."`
+	PythonExecutable         string `env:"PYTHON_EXECUTABLE" group:"Execution" help:"Interpreter for PYTHON robots (default python3; python on Windows)."`
+	WorkerID                 string `env:"HUB_WORKER_ID" group:"Execution" help:"Stable id of this worker (default: derived from the host name and data folder)."`
+	WorkerAddr               string `env:"HUB_WORKER_ADDR" group:"Execution" help:"Listen address of /healthz, /readyz and /metrics for hub worker and hub cleanup (e.g. 127.0.0.1:9101); empty: none. hub serve and hub all answer them on HUB_ADDR."`
+	WorkerConcurrency        int    `env:"WORKER_CONCURRENCY" group:"Execution" help:"Runs one worker executes at once (default: number of CPUs)."`
+	WorkerStaleSeconds       int    `env:"WORKER_STALE_SECONDS" envDefault:"60" group:"Execution" help:"A running run whose worker has not renewed its lease for this long is failed as 'worker lost'."`
+	RobotSandbox             string `env:"ROBOT_SANDBOX" envDefault:"auto" group:"Execution" help:"Confine robots (Linux Landlock): auto (when the kernel can, else warn), required (refuse to run robots unconfined) or off."`
+	RobotUser                string `env:"ROBOT_USER" group:"Execution" help:"User (name or uid) robots run as when the worker runs as root, e.g. a dedicated hub-robot account; needs ROBOT_SANDBOX. Empty: robots run as the worker's user, without any capability."`
+	RunDefaultTimeoutSeconds int    `env:"RUN_DEFAULT_TIMEOUT_SECONDS" envDefault:"3600" group:"Execution" help:"Timeout of a run that does not ask for one."`
+	RunMaxDiskBytes          int64  `env:"RUN_MAX_DISK_BYTES" envDefault:"10737418240" group:"Execution" help:"Disk one run may use in its folder (working copy, outputs, temporary files), in bytes, 1 MiB to 1 PiB; a run that uses more is stopped and fails."`
+
+	// Execution: Python environments (package pyenv)
 	PythonExecutables            []string `env:"PYTHON_EXECUTABLES" envSeparator:"," group:"Execution" help:"More interpreters, comma-separated, that a robot.yaml asking for a Python version (python: \"3.11\") may use; on Windows the py launcher is tried too."`
 	PythonEnvBuildTimeoutSeconds int      `env:"PYTHON_ENV_BUILD_TIMEOUT_SECONDS" envDefault:"900" group:"Execution" help:"Longest build of a robot's Python environment (requirements.txt); a run whose build takes longer fails."`
 	PythonEnvUV                  string   `env:"PYTHON_ENV_UV" group:"Execution" help:"uv program that builds Python environments (much faster than pip); empty: uv when it is on PATH, else venv and pip; off: always venv and pip."`
 	PythonEnvCacheBytes          int64    `env:"PYTHON_ENV_CACHE_BYTES" envDefault:"21474836480" group:"Execution" help:"Disk budget of a worker's Python environments, in bytes; the least recently used are removed past it."`
-	WorkerID                     string   `env:"HUB_WORKER_ID" group:"Execution" help:"Stable id of this worker (default: derived from the host name and data folder)."`
-	WorkerAddr                   string   `env:"HUB_WORKER_ADDR" group:"Execution" help:"Listen address of /healthz, /readyz and /metrics for hub worker and hub cleanup (e.g. 127.0.0.1:9101); empty: none. hub serve and hub all answer them on HUB_ADDR."`
-	WorkerConcurrency            int      `env:"WORKER_CONCURRENCY" group:"Execution" help:"Runs one worker executes at once (default: number of CPUs)."`
-	WorkerStaleSeconds           int      `env:"WORKER_STALE_SECONDS" envDefault:"60" group:"Execution" help:"A running run whose worker has not renewed its lease for this long is failed as 'worker lost'."`
-	RobotSandbox                 string   `env:"ROBOT_SANDBOX" envDefault:"auto" group:"Execution" help:"Confine robots (Linux Landlock): auto (when the kernel can, else warn), required (refuse to run robots unconfined) or off."`
-	RobotUser                    string   `env:"ROBOT_USER" group:"Execution" help:"User (name or uid) robots run as when the worker runs as root, e.g. a dedicated hub-robot account; needs ROBOT_SANDBOX. Empty: robots run as the worker's user, without any capability."`
-	RunDefaultTimeoutSeconds     int      `env:"RUN_DEFAULT_TIMEOUT_SECONDS" envDefault:"3600" group:"Execution" help:"Timeout of a run that does not ask for one."`
-	RunMaxDiskBytes              int64    `env:"RUN_MAX_DISK_BYTES" envDefault:"10737418240" group:"Execution" help:"Disk one run may use in its folder (working copy, outputs, temporary files), in bytes, 1 MiB to 1 PiB; a run that uses more is stopped and fails."`
 
 	// Retention
 	LogRetentionDays      int `env:"LOG_RETENTION_DAYS" envDefault:"90" group:"Retention" help:"Run log lines older than this are deleted."`

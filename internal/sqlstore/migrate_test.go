@@ -170,6 +170,10 @@ func TestRoundTripEveryTable(t *testing.T) {
 				{"artifacts", `INSERT INTO artifacts (id, run_id, artifact_name, file_path, file_size_bytes, content_type, sha256, created_at)
 					VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, []any{ids["artifact"], ids["run"], "out.csv", "runs/x/outputs/out.csv", int64(3_000_000_000), "text/csv", "ff", now}},
 				{"file_deletions", `INSERT INTO file_deletions (path, queued_at) VALUES (?, ?)`, []any{"runs/x/outputs/out.csv", now}},
+				{"python_env_prepares", `INSERT INTO python_env_prepares (id, robot_id, version_id, requested_by, requested_at) VALUES (?, ?, ?, ?, ?)`,
+					[]any{uuid.NewString(), ids["robot"], ids["version"], ids["user"], now}},
+				{"worker_python_envs", `INSERT INTO worker_python_envs (worker_id, version_id, env_key, status, error, python_version, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+					[]any{"host-a:1", ids["version"], "7b27cd4fb916cea2e3a480e0cdb6b30f", "FAILED", "ERROR: No matching distribution found for nosuchpkg", "3.11.7", now}},
 				{"robot_env_vars", `INSERT INTO robot_env_vars (robot_id, env_name, env_key, value_encrypted, key_id, is_secret, created_at, created_by, updated_at, updated_by)
 					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, []any{ids["robot"], "HML", "API_TOKEN", "c2VhbGVk", "0123456789abcdef", true, now, ids["user"], now, nil}},
 				{"api_tokens", `INSERT INTO api_tokens (id, user_id, name, token_hash, hint, permissions_json, robot_id, scope_tag, expires_at, created_at, created_by, last_used_at)
@@ -301,6 +305,14 @@ func TestRoundTripEveryTable(t *testing.T) {
 			var fqueued time.Time
 			mustScan(t, "file_deletions", q.QueryRow(ctx, `SELECT path, queued_at FROM file_deletions`), &fpath, &fqueued)
 			check(t, "file_deletions", []any{fpath, fqueued}, []any{"runs/x/outputs/out.csv", now})
+
+			var envStatus, envErr, envPy string
+			var envAt, prepAt time.Time
+			mustScan(t, "worker_python_envs", q.QueryRow(ctx, `SELECT status, error, python_version, updated_at FROM worker_python_envs WHERE worker_id = ? AND version_id = ?`, "host-a:1", ids["version"]),
+				&envStatus, &envErr, &envPy, &envAt)
+			check(t, "worker_python_envs", []any{envStatus, envErr, envPy, envAt}, []any{"FAILED", "ERROR: No matching distribution found for nosuchpkg", "3.11.7", now})
+			mustScan(t, "python_env_prepares", q.QueryRow(ctx, `SELECT requested_at FROM python_env_prepares WHERE version_id = ?`, ids["version"]), &prepAt)
+			check(t, "python_env_prepares", []any{prepAt}, []any{now})
 
 			// The run counters are kept by triggers, not inserted.
 			var counted int64
