@@ -87,8 +87,23 @@ func TestRobotWithRequirementsRunsInItsEnvironment(t *testing.T) {
 			t.Errorf("run %d: the build proxy's password is in the log", i+1)
 		}
 	}
-	if keys := e.worker.PythonEnvs().ReadyKeys(); len(keys) != 1 {
+	keys := e.worker.PythonEnvs().ReadyKeys()
+	if len(keys) != 1 {
 		t.Fatalf("got ready environments %v, want one", keys)
+	}
+	// The runs told the hub which environment this worker has.
+	vs, err := e.reg.Versions(t.Context(), e.admin, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		if !v.IsActive {
+			continue
+		}
+		envs, err := e.db.VersionEnvironments(t.Context(), v.ID)
+		if err != nil || len(envs) != 1 || envs[0].WorkerID != "w1" || envs[0].Status != hub.EnvReady || envs[0].Key != keys[0] {
+			t.Errorf("got reports %+v, %v; want w1 ready with %s", envs, err, keys[0])
+		}
 	}
 }
 

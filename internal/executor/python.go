@@ -28,6 +28,8 @@ type pythons struct {
 
 	mu   sync.Mutex
 	held map[string]*pyenv.Env // by run id
+	// reported is the environment key last reported per version.
+	reported map[string]string
 	// preparing is set while prepare requests are being built.
 	preparing atomic.Bool
 }
@@ -41,7 +43,7 @@ func newPythons(cfg Config) *pythons {
 	if cfg.PythonExecutable != "" {
 		candidates = append([]string{cfg.PythonExecutable}, slices.DeleteFunc(candidates, func(c string) bool { return c == cfg.PythonExecutable })...)
 	}
-	return &pythons{interps: &pyenv.Interpreters{Candidates: candidates, Launcher: pyenv.DefaultLauncher()}, held: map[string]*pyenv.Env{}}
+	return &pythons{interps: &pyenv.Interpreters{Candidates: candidates, Launcher: pyenv.DefaultLauncher()}, held: map[string]*pyenv.Env{}, reported: map[string]string{}}
 }
 
 // startPythons opens the worker's environment cache (WorkDir/pyenv).
@@ -101,7 +103,15 @@ func (w *Worker) python(ctx context.Context, p *pump, runID, versionID, workspac
 		}
 		return "", fmt.Errorf("the Python environment could not be prepared: %w", err)
 	}
-	w.reportEnv(versionID, key, in, nil)
+	// Reported once per version and environment while the worker runs (a
+	// prepare request is answered by prepareVersion either way).
+	w.py.mu.Lock()
+	seen := w.py.reported[versionID] == key
+	w.py.reported[versionID] = key
+	w.py.mu.Unlock()
+	if !seen {
+		w.reportEnv(versionID, key, in, nil)
+	}
 	switch {
 	case e.Built:
 	case building:
