@@ -192,13 +192,18 @@ for target in [pathlib.Path(tinypkg.__file__), pathlib.Path(sys.prefix) / "bin" 
         print("poisoned " + target.name)
     except OSError:
         print("refused " + target.name)
+# The other robots' environments sit next to this one: out of reach.
+try:
+    print("listed " + str(len(os.listdir(pathlib.Path(sys.prefix).parent))))
+except OSError:
+    print("refused listing")
 `
 	id := e.robot(t, "poisoner", requirementsRobot(t, "tinypkg\n", poison), registry.PublishInput{})
 	done, log := runLog(t, e, e.execute(t, id, runs.ExecuteInput{}).ID)
 	if done.Status != hub.RunSuccess {
 		t.Fatalf("got %s %v\n%s", done.Status, done.ErrorMessage, log)
 	}
-	for _, want := range []string{"INFO hello from tinypkg", "INFO refused tinypkg.py", "INFO refused evil", "INFO refused pyvenv.cfg"} {
+	for _, want := range []string{"INFO hello from tinypkg", "INFO refused tinypkg.py", "INFO refused evil", "INFO refused pyvenv.cfg", "INFO refused listing"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
