@@ -264,6 +264,7 @@ func (m *Main) Run(ctx context.Context, role string) error {
 			ArtifactRetention: time.Duration(m.Config.ArtifactRetentionDays) * 24 * time.Hour,
 			CacheRetention:    time.Duration(m.Config.WorkspaceCacheDays) * 24 * time.Hour,
 			PythonEnvBudget:   m.Config.PythonEnvCacheBytes,
+			WorkerID:          workerID(m.Config),
 			Interval:          time.Duration(m.Config.CleanupIntervalHours) * time.Hour,
 			WorkDir:           filepath.Join(m.Config.DataDir, "worker"),
 			Logger:            log,

@@ -32,6 +32,9 @@ type Store interface {
 	PendingFileDeletions(ctx context.Context, limit int) ([]string, error)
 	FileDeleted(ctx context.Context, path string) error
 	RunFinished(ctx context.Context, runID string) (bool, error)
+	// EnvironmentsGone forgets what a worker reported about Python
+	// environments this pass removed from its cache.
+	EnvironmentsGone(ctx context.Context, workerID string, keys []string) error
 }
 
 // Blobs is the artifact store.
@@ -52,11 +55,7 @@ type Config struct {
 	LogRetention      time.Duration // LOG_RETENTION_DAYS
 	ArtifactRetention time.Duration // ARTIFACT_RETENTION_DAYS
 	CacheRetention    time.Duration // WORKSPACE_CACHE_DAYS
-	// PythonEnvBudget is the disk budget of the worker's Python
-	// environments (PYTHON_ENV_CACHE_BYTES; 0: none): past it the least
-	// recently used go, as do those unused for CacheRetention.
-	PythonEnvBudget int64
-	Interval        time.Duration // CLEANUP_INTERVAL_HOURS
+	Interval          time.Duration // CLEANUP_INTERVAL_HOURS
 	// WorkDir is this host's worker folder (package cache, working copies).
 	WorkDir string
 	// BatchSize bounds each DELETE statement (default 5000 rows).
@@ -67,6 +66,14 @@ type Config struct {
 	Clock             hub.Clock
 	Logger            *slog.Logger
 	Observer          Observer
+
+	// PythonEnvBudget is the disk budget of the worker's Python
+	// environments (PYTHON_ENV_CACHE_BYTES; 0: none): past it the least
+	// recently used go, as do those unused for CacheRetention.
+	PythonEnvBudget int64
+	// WorkerID is the worker of this host whose reports on removed Python
+	// environments are forgotten; "" for none.
+	WorkerID string
 }
 
 // Kind names in reports and metrics.
@@ -359,8 +366,17 @@ func (c *Cleaner) local(ctx context.Context, now time.Time, dryRun bool, rep *Re
 	}
 	// Python environments in use (a run holds them) are never removed.
 	gone, err := pyenv.Sweep(filepath.Join(c.cfg.WorkDir, "pyenv"), now, c.cfg.CacheRetention, c.cfg.PythonEnvBudget, dryRun)
+	var keys []string
 	for _, g := range gone {
 		rep.add(KindPythonEnv, 0, 1, g.Bytes)
+		if g.Why != "leftover" {
+			keys = append(keys, g.Key)
+		}
+	}
+	if !dryRun && c.cfg.WorkerID != "" && len(keys) > 0 {
+		if gerr := c.store.EnvironmentsGone(ctx, c.cfg.WorkerID, keys); gerr != nil && err == nil {
+			err = gerr
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("cleanup: python environments: %w", err)

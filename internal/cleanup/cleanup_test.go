@@ -54,7 +54,7 @@ func setup(t *testing.T, dialect string) *fixture {
 	}
 	f.robot, f.version = r.ID, v.ID
 	f.cleaner = cleanup.New(db, blobs, cleanup.Config{LogRetention: 30 * 24 * time.Hour, ArtifactRetention: 60 * 24 * time.Hour,
-		CacheRetention: 7 * 24 * time.Hour, WorkDir: f.work, BatchSize: 100, Clock: f.clock})
+		CacheRetention: 7 * 24 * time.Hour, WorkDir: f.work, BatchSize: 100, Clock: f.clock, WorkerID: "w-here"})
 	return f
 }
 
@@ -212,6 +212,12 @@ func TestLocalSweepAndLock(t *testing.T) {
 		os.WriteFile(filepath.Join(envs, name+".json"), []byte(`{"key":"`+name+`","dir":"`+name+`-1","bytes":1}`), 0o644)
 		os.Chtimes(filepath.Join(envs, name+".json"), used, used)
 	}
+	// This host's worker and another one report the old environment.
+	for _, worker := range []string{"w-here", "w-other"} {
+		if err := f.db.EnvironmentReady(ctx, hub.WorkerEnv{WorkerID: worker, VersionID: f.version, Key: "oldenv", Status: hub.EnvReady, UpdatedAt: base}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	up, _ := f.blobs.Create(0)
 	up.Write([]byte("half an upload"))
 	left, _ := f.blobs.Leftovers(0)
@@ -246,6 +252,11 @@ func TestLocalSweepAndLock(t *testing.T) {
 	}
 	if rep.Kinds[cleanup.KindUploads].Files != 1 || rep.Kinds[cleanup.KindCache].Files != 1 || rep.Kinds[cleanup.KindPythonEnv] == nil || rep.Kinds[cleanup.KindPythonEnv].Files != 1 {
 		t.Errorf("report = %+v %+v", rep.Kinds[cleanup.KindUploads], rep.Kinds[cleanup.KindCache])
+	}
+	// This host's worker no longer reports the removed environment; the
+	// other worker's report stays.
+	if envs, err := f.db.VersionEnvironments(ctx, f.version); err != nil || len(envs) != 1 || envs[0].WorkerID != "w-other" {
+		t.Errorf("reports after the sweep = %+v, %v; want w-other's alone", envs, err)
 	}
 	// The lock is free again: the next pass does the database part.
 	if rep, _ := f.cleaner.Pass(ctx, false); rep.Skipped {

@@ -312,3 +312,53 @@ func startLatency(b *testing.B, e *env, id string) time.Duration {
 	b.Fatal("the robot's output is not in its log")
 	return 0
 }
+
+// TestBudgetSweepForgetsReadiness: with a budget of one environment, the
+// build of a second robot's environment removes the first (no run uses it)
+// and the hub no longer lists the first as ready on this worker.
+func TestBudgetSweepForgetsReadiness(t *testing.T) {
+	t.Parallel()
+	pyenvtest.Python(t)
+	e := setup(t, hubtest.Dialects()[0], memBus, opts{baseEnv: offlineEnv(), uv: "off", envBudget: 1})
+	activeVersion := func(robotID string) string {
+		vs, err := e.reg.Versions(t.Context(), e.admin, robotID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vs {
+			if v.IsActive {
+				return v.ID
+			}
+		}
+		t.Fatal("no active version")
+		return ""
+	}
+	reports := func(versionID string) int {
+		envs, err := e.db.VersionEnvironments(t.Context(), versionID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(envs)
+	}
+	first := e.robot(t, "first", requirementsRobot(t, "tinypkg\n", tinyRobot), registry.PublishInput{})
+	second := e.robot(t, "second", requirementsRobot(t, "tinypkg==1.0\n", tinyRobot), registry.PublishInput{})
+	if done, log := runLog(t, e, e.execute(t, first, runs.ExecuteInput{}).ID); done.Status != hub.RunSuccess {
+		t.Fatalf("first: %s\n%s", done.Status, log)
+	}
+	if reports(activeVersion(first)) != 1 {
+		t.Fatal("the first run did not report its environment")
+	}
+	done, log := runLog(t, e, e.execute(t, second, runs.ExecuteInput{}).ID)
+	if done.Status != hub.RunSuccess || !strings.Contains(log, "(over budget)") {
+		t.Fatalf("second: %s, want a build that removes the first environment:\n%s", done.Status, log)
+	}
+	if n := reports(activeVersion(first)); n != 0 {
+		t.Errorf("the removed environment is still listed (%d reports)", n)
+	}
+	if n := reports(activeVersion(second)); n != 1 {
+		t.Errorf("the second environment has %d reports, want 1", n)
+	}
+	if keys := e.worker.PythonEnvs().ReadyKeys(); len(keys) != 1 {
+		t.Errorf("got ready environments %v, want the second alone", keys)
+	}
+}

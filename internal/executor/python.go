@@ -50,7 +50,7 @@ func newPythons(cfg Config) *pythons {
 func (w *Worker) startPythons() error {
 	c, err := pyenv.New(pyenv.Config{Root: filepath.Join(w.cfg.WorkDir, "pyenv"), BuildTimeout: w.cfg.PythonEnvBuildTimeout,
 		BaseEnv: w.cfg.BaseEnv, UV: w.cfg.PythonEnvUV, Wrap: w.confineBuild, Clock: w.clock,
-		Budget: w.cfg.PythonEnvCacheBytes, Unused: w.cfg.PythonEnvUnused})
+		Budget: w.cfg.PythonEnvCacheBytes, Unused: w.cfg.PythonEnvUnused, Removed: w.environmentsGone})
 	if err != nil {
 		return fmt.Errorf("executor: %w", err)
 	}
@@ -311,5 +311,22 @@ func (w *Worker) report(e hub.WorkerEnv) {
 	defer cancel()
 	if err := w.state.EnvironmentReady(ctx, e); err != nil {
 		w.log.Warn("reporting a Python environment failed", "version_id", e.VersionID, "error", err.Error())
+	}
+}
+
+// environmentsGone tells the hub that the cache removed the environments of
+// keys, so that no version shows them ready on this worker any more.
+func (w *Worker) environmentsGone(keys []string) {
+	w.py.mu.Lock()
+	for v, k := range w.py.reported {
+		if slices.Contains(keys, k) {
+			delete(w.py.reported, v)
+		}
+	}
+	w.py.mu.Unlock()
+	ctx, cancel := context.WithTimeout(w.hard, 10*time.Second)
+	defer cancel()
+	if err := w.state.EnvironmentsGone(ctx, w.cfg.ID, keys); err != nil {
+		w.log.Warn("reporting removed Python environments failed", "error", err.Error())
 	}
 }

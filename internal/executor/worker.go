@@ -60,6 +60,9 @@ type RunState interface {
 	// environment (ready, not needed, or why its build failed); it
 	// answers the version's pending prepare request.
 	EnvironmentReady(ctx context.Context, e hub.WorkerEnv) error
+	// EnvironmentsGone forgets what workerID reported about the
+	// environments of keys: its cache removed them.
+	EnvironmentsGone(ctx context.Context, workerID string, keys []string) error
 }
 
 // Bus is the part of the bus the worker uses.

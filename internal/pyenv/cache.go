@@ -113,6 +113,9 @@ type Config struct {
 	// recently used past Budget bytes.
 	Budget int64
 	Unused time.Duration
+	// Removed, when set, hears the keys of the environments such a sweep
+	// removed.
+	Removed func(keys []string)
 	// Clock stamps last use; nil is the system clock.
 	Clock hub.Clock
 }
@@ -439,10 +442,15 @@ func (c *Cache) build(ctx context.Context, key string, in *Interpreter, s *Spec,
 		// The new environment is the most recently used: it stays unless
 		// it alone is over the budget.
 		if gone, err := Sweep(c.cfg.Root, c.cfg.Clock.Now(), unused, c.cfg.Budget, false); err == nil {
+			var keys []string
 			for _, r := range gone {
-				if r.Key != key {
+				if r.Key != key && r.Why != "leftover" {
 					fmt.Fprintf(out, "Removed Python environment %s (%s).\n", r.Key[:min(12, len(r.Key))], r.Why)
+					keys = append(keys, r.Key)
 				}
+			}
+			if len(keys) > 0 && c.cfg.Removed != nil {
+				c.cfg.Removed(keys)
 			}
 		}
 	}

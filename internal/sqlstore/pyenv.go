@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"automationhub/internal/hub"
@@ -108,4 +109,22 @@ func (db *DB) VersionEnvironments(ctx context.Context, versionID string) ([]hub.
 		return nil, fmt.Errorf("sqlstore.VersionEnvironments: %w", err)
 	}
 	return out, nil
+}
+
+// EnvironmentsGone forgets a worker's reports on the environments of keys
+// (its cache removed them): the versions built with them are no longer
+// ready there.
+func (db *DB) EnvironmentsGone(ctx context.Context, workerID string, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	args := []any{workerID}
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	_, err := db.Conn().Exec(ctx, `DELETE FROM worker_python_envs WHERE worker_id = ? AND env_key IN (?`+strings.Repeat(", ?", len(keys)-1)+`)`, args...)
+	if err != nil {
+		return fmt.Errorf("sqlstore.EnvironmentsGone(%q): %w", workerID, err)
+	}
+	return nil
 }

@@ -85,6 +85,13 @@ func TestPythonEnvStore(t *testing.T) {
 			if e := envs[1]; e.WorkerID != "w2" || e.Status != hub.EnvReady || e.Error != nil || !e.UpdatedAt.Equal(now.Add(2*time.Minute)) {
 				t.Errorf("w2: got %+v", e)
 			}
+			// w1's cache removed the environment: w1 no longer has it.
+			if err := db.EnvironmentsGone(ctx, "w1", []string{"other", "abc"}); err != nil {
+				t.Fatal(err)
+			}
+			if envs, err := db.VersionEnvironments(ctx, f.vr); err != nil || len(envs) != 1 || envs[0].WorkerID != "w2" {
+				t.Errorf("after w1 removed it: got %+v, %v", envs, err)
+			}
 		})
 	}
 }
