@@ -135,7 +135,7 @@ func (m *Main) Run(ctx context.Context, role string) error {
 		"queue", map[bool]string{true: "redis", false: "in-process"}[m.Config.RedisURL != ""])
 	log.Debug("configuration", "settings", m.Config.Redacted())
 
-	db, err := sqlstore.Open(ctx, m.Config.Database(), sqlstore.Options{})
+	db, err := sqlstore.Open(ctx, m.Config.Database(), sqlstore.Options{WorkerStaleAfter: time.Duration(m.Config.WorkerStaleSeconds) * time.Second})
 	if err != nil {
 		return err
 	}
@@ -227,7 +227,7 @@ func (m *Main) Run(ctx context.Context, role string) error {
 			state = m.wrapRunState(state)
 		}
 		w := executor.New(state, m.bus, blobs, executor.Config{
-			ID: workerID(m.Config), Version: build.Version, Concurrency: m.Config.WorkerConcurrency,
+			ID: workerID(m.Config), Version: build.Version, Concurrency: m.Config.WorkerConcurrency, Labels: m.Config.Labels(),
 			LeaseDuration:    time.Duration(m.Config.WorkerStaleSeconds) * time.Second,
 			PythonExecutable: m.Config.PythonExecutable,
 			WorkDir:          filepath.Join(m.Config.DataDir, "worker"),

@@ -21,6 +21,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
+	"automationhub/internal/hub"
 	"automationhub/internal/keyring"
 )
 
@@ -91,6 +92,7 @@ type Config struct {
 	WorkerID                 string `env:"HUB_WORKER_ID" group:"Execution" help:"Stable id of this worker (default: derived from the host name and data folder)."`
 	WorkerAddr               string `env:"HUB_WORKER_ADDR" group:"Execution" help:"Listen address of /healthz, /readyz and /metrics for hub worker and hub cleanup (e.g. 127.0.0.1:9101); empty: none. hub serve and hub all answer them on HUB_ADDR."`
 	WorkerConcurrency        int    `env:"WORKER_CONCURRENCY" group:"Execution" help:"Runs one worker executes at once (default: number of CPUs)."`
+	WorkerLabels             string `env:"HUB_WORKER_LABELS" group:"Execution" help:"Comma-separated labels of this worker (os=windows,desktop,sap); hub worker and hub all also take --labels. A robot's runs go only to workers with every label it requires."`
 	WorkerStaleSeconds       int    `env:"WORKER_STALE_SECONDS" envDefault:"60" group:"Execution" help:"A running run whose worker has not renewed its lease for this long is failed as 'worker lost'."`
 	RobotSandbox             string `env:"ROBOT_SANDBOX" envDefault:"auto" group:"Execution" help:"Confine robots (Linux Landlock): auto (when the kernel can, else warn), required (refuse to run robots unconfined) or off."`
 	RobotUser                string `env:"ROBOT_USER" group:"Execution" help:"User (name or uid) robots run as when the worker runs as root, e.g. a dedicated hub-robot account; needs ROBOT_SANDBOX. Empty: robots run as the worker's user, without any capability."`
@@ -401,7 +403,20 @@ func (c Config) Validate() error {
 			return bad(r.name, "%d is outside %d..%d", r.v, r.lo, r.hi)
 		}
 	}
+	if _, err := hub.ParseLabels(c.WorkerLabels); err != nil {
+		return bad("HUB_WORKER_LABELS", "%s", hub.ErrorMessage(err))
+	}
 	return nil
+}
+
+// Labels returns the worker's labels (HUB_WORKER_LABELS), normalized;
+// Validate has checked them.
+func (c Config) Labels() []string {
+	l, err := hub.ParseLabels(c.WorkerLabels)
+	if err != nil {
+		return []string{}
+	}
+	return l
 }
 
 // AzureEnabled reports whether Azure AD tokens are accepted: tenant, client id

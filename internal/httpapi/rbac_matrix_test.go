@@ -84,6 +84,8 @@ var routeAccess = map[string]string{
 	"GET /api/v1/ws/runs/{run_id}/logs":                             wsRoute,
 	"GET /api/v1/workers":                                           "worker.manage",
 	"GET /api/v1/ops/status":                                        "worker.manage",
+	"POST /api/v1/workers/{worker_id}/pause":                        "worker.manage",
+	"POST /api/v1/workers/{worker_id}/resume":                       "worker.manage",
 	"POST /api/v1/domains":                                          "service.manage",
 	"GET /api/v1/domains":                                           "service.read",
 	"GET /api/v1/domains/{domain_id}":                               "service.read",

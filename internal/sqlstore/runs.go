@@ -507,15 +507,18 @@ func (db *DB) VersionOnly(ctx context.Context, versionID string) (*hub.Version, 
 }
 
 // Heartbeat records that a worker is alive, creating its row on the first
-// call. Every beat writes the whole row, status and start time included, so
-// a worker restarted under the same id is RUNNING again, not left STOPPED.
+// call. Every beat writes the whole row, start time and labels included, so
+// a worker restarted under the same id is RUNNING again, not left STOPPED —
+// except that a PAUSED worker stays paused until an operator resumes it.
 func (db *DB) Heartbeat(ctx context.Context, w hub.Worker) error {
-	_, err := db.Conn().Exec(ctx, `INSERT INTO workers (id, hostname, status, version, concurrency, running_runs, started_at, last_heartbeat, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, status = excluded.status, version = excluded.version,
+	_, err := db.Conn().Exec(ctx, `INSERT INTO workers (id, hostname, status, version, concurrency, running_runs, started_at, last_heartbeat, created_at, labels)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname,
+			status = CASE WHEN workers.status = '`+hub.WorkerPaused+`' THEN workers.status ELSE excluded.status END, version = excluded.version,
 			concurrency = excluded.concurrency, running_runs = excluded.running_runs, started_at = excluded.started_at,
-			last_heartbeat = excluded.last_heartbeat`,
-		w.ID, w.Hostname, hub.WorkerRunning, w.Version, w.Concurrency, w.RunningRuns, w.StartedAt, w.LastHeartbeat, w.LastHeartbeat)
+			last_heartbeat = excluded.last_heartbeat, labels = excluded.labels`,
+		w.ID, w.Hostname, hub.WorkerRunning, w.Version, w.Concurrency, w.RunningRuns, w.StartedAt, w.LastHeartbeat, w.LastHeartbeat,
+		encodeLabels(w.Labels))
 	if err != nil {
 		return fmt.Errorf("sqlstore.Heartbeat(%q): %w", w.ID, err)
 	}

@@ -130,6 +130,35 @@ var upgradeFixtures = map[int64]*upgradeFixture{
 			}
 		},
 	},
+	9: {
+		// Worker labels and required labels; rows from before have none.
+		insert: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			ids["robot9"] = uuid.NewString()
+			mustExec(t, ctx, db, `INSERT INTO robots (id, name, created_at, updated_at, required_labels) VALUES (?, ?, ?, ?, ?)`,
+				ids["robot9"], "sap-bot", fixtureTime, fixtureTime, `["os=windows","sap"]`)
+			mustExec(t, ctx, db, `INSERT INTO workers (id, hostname, started_at, last_heartbeat, created_at, labels) VALUES (?, ?, ?, ?, ?, ?)`,
+				"host-b-9", "host-b", fixtureTime, fixtureTime, fixtureTime, `["sap"]`)
+		},
+		check: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			old, err := db.RobotByID(ctx, ids["robot"])
+			if err != nil || old.Settings.RequiredLabels == nil || len(old.Settings.RequiredLabels) != 0 {
+				t.Errorf("robot from before level 9 requires %#v, %v; want []", old.Settings.RequiredLabels, err)
+			}
+			r, err := db.RobotByID(ctx, ids["robot9"])
+			if err != nil || !cmp.Equal(r.Settings.RequiredLabels, []string{"os=windows", "sap"}) {
+				t.Errorf("robot written at level 9 requires %v, %v", r.Settings.RequiredLabels, err)
+			}
+			ws, err := db.Workers(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range ws {
+				if want := map[string][]string{"host-a-1": {}, "host-b-9": {"sap"}}[w.ID]; !cmp.Equal(w.Labels, want) {
+					t.Errorf("worker %s labels = %#v, want %#v", w.ID, w.Labels, want)
+				}
+			}
+		},
+	},
 }
 
 // checkRunCounters compares the maintained run counters with the table.
