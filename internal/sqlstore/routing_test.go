@@ -118,8 +118,8 @@ func TestClaimRoutesByLabelsAndPause(t *testing.T) {
 			beat("w-plain", nil, f.now)
 			p1 := f.run(t, plain, plainV, 0, f.now.Add(-time.Second))
 			// w-sap is busy with s2: nobody may take p1.
-			if got, err := claim(p1, "w-plain"); err != nil || got != "" {
-				t.Fatalf("claim by a paused worker = %q, %v", got, err)
+			if got, err := claim(p1, "w-plain"); !errors.Is(err, hub.ErrWorkerPaused) || errors.Is(err, hub.ErrOtherWorker) || got != "" {
+				t.Fatalf("claim by a paused worker = %q, %v; want ErrWorkerPaused alone", got, err)
 			}
 			if got, want := f.reason(t, p1), "waiting for a free worker that is not paused"; got != want {
 				t.Errorf("reason = %q, want %q", got, want)
@@ -136,8 +136,18 @@ func TestClaimRoutesByLabelsAndPause(t *testing.T) {
 				!cmp.Equal(got["w-sap"].Labels, []string{"os=linux", "sap"}) {
 				t.Errorf("workers = %+v", ws)
 			}
+			// Once the sap worker has room, the paused worker passes p1 on.
+			if ok, err := db.FinishRun(ctx, s2, "w-sap", hub.RunResult{Status: hub.RunSuccess, FinishedAt: f.now}, nil, nil); err != nil || !ok {
+				t.Fatalf("finish: %v %v", ok, err)
+			}
+			if _, err := claim(p1, "w-plain"); !errors.Is(err, hub.ErrWorkerPaused) || !errors.Is(err, hub.ErrOtherWorker) {
+				t.Fatalf("claim by a paused worker with another free = %v; want ErrWorkerPaused and ErrOtherWorker", err)
+			}
 			if _, err := db.SetWorkerStatus(ctx, "w-plain", hub.WorkerRunning, func(*hub.Worker) *hub.AuditEvent { return nil }); err != nil {
 				t.Fatal(err)
+			}
+			if st, err := db.WorkerStatus(ctx, "w-plain"); err != nil || st != hub.WorkerRunning {
+				t.Errorf("status after resume = %q, %v", st, err)
 			}
 			if got, err := claim(p1, "w-plain"); err != nil || got != p1 {
 				t.Fatalf("claim after resume = %q, %v", got, err)
