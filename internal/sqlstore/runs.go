@@ -236,6 +236,22 @@ func (db *DB) AppendLogs(ctx context.Context, lines []hub.LogLine) error {
 // or has ended. A batch the database refuses for its content (not for its
 // availability) is an hub.EInvalid error: sending it again cannot succeed.
 func (db *DB) AppendRunLogs(ctx context.Context, runID, workerID string, lines []hub.LogLine) (held bool, err error) {
+	if run, one := sameRun(lines); db.dialect.name() == "postgres" && len(lines) >= copyMinLines && one && run == runID {
+		held, err = db.appendRunLogsCopy(ctx, runID, workerID, lines)
+	} else {
+		held, err = db.appendRunLogsTx(ctx, runID, workerID, lines)
+	}
+	if err != nil {
+		if isDataError(err) {
+			return false, fmt.Errorf("sqlstore.AppendRunLogs(%q): %w", runID, hub.Errorf(hub.EInvalid, "the database refused the log lines: %v", err))
+		}
+		return false, fmt.Errorf("sqlstore.AppendRunLogs(%q): %w", runID, err)
+	}
+	return held, nil
+}
+
+// appendRunLogsTx is AppendRunLogs through the store's own transaction.
+func (db *DB) appendRunLogsTx(ctx context.Context, runID, workerID string, lines []hub.LogLine) (held bool, err error) {
 	err = db.InTx(ctx, func(tx *Tx) error {
 		var one int
 		err := tx.QueryRow(ctx, `SELECT 1 FROM runs WHERE run_id = ? AND worker_id = ? AND status = ?`+db.dialect.forUpdate(),
@@ -249,20 +265,15 @@ func (db *DB) AppendRunLogs(ctx context.Context, runID, workerID string, lines [
 		held = true
 		return appendLogs(ctx, tx, lines)
 	})
-	if err != nil {
-		if isDataError(err) {
-			return false, fmt.Errorf("sqlstore.AppendRunLogs(%q): %w", runID, hub.Errorf(hub.EInvalid, "the database refused the log lines: %v", err))
-		}
-		return false, fmt.Errorf("sqlstore.AppendRunLogs(%q): %w", runID, err)
-	}
-	return held, nil
+	return held, err
 }
 
 // maxLogRowsPerStatement keeps multi-row inserts under the drivers' bound
 // parameter limits (5 per row).
 const maxLogRowsPerStatement = 1000
 
-func appendLogs(ctx context.Context, q *Tx, lines []hub.LogLine) error {
+// appendLogRows stores log lines with multi-row INSERTs.
+func appendLogRows(ctx context.Context, q *Tx, lines []hub.LogLine) error {
 	for len(lines) > 0 {
 		n := min(len(lines), maxLogRowsPerStatement)
 		var b strings.Builder
