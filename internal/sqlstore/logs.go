@@ -22,9 +22,14 @@ import (
 //   - SQLite: one INSERT … SELECT over json_each of a single JSON text
 //     argument holding the whole batch: one statement, one bound value,
 //     parsed by SQLite itself, instead of thousands of bound parameters.
-//   - PostgreSQL: COPY (pgx CopyFrom) into a temporary staging table, then
-//     INSERT … SELECT … ON CONFLICT (run_id, seq) DO NOTHING, in the same
-//     transaction; small batches keep the multi-row INSERT.
+//   - PostgreSQL: COPY (pgx CopyFrom) straight into run_logs when none of
+//     the batch's seqs is stored yet — the common case, checked with one
+//     index probe under the run's row lock, which every writer of a run's
+//     log takes, so nobody can add one meanwhile; otherwise (a batch sent
+//     again after an unseen commit) COPY into a temporary staging table and
+//     INSERT … SELECT … ON CONFLICT (run_id, seq) DO NOTHING. Either way in
+//     the transaction of the lease check. Small batches keep the multi-row
+//     INSERT.
 //
 // Both keep NUL characters out (stored as U+FFFD) and report a batch the
 // database refuses for its content as hub.EInvalid.
@@ -138,6 +143,25 @@ func (db *DB) appendRunLogsCopy(ctx context.Context, runID, workerID string, lin
 			return err
 		}
 		held = true
+		first, last := lines[0].Seq, lines[0].Seq
+		for _, l := range lines {
+			first, last = min(first, l.Seq), max(last, l.Seq)
+		}
+		var stored bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM run_logs WHERE run_id = $1 AND seq BETWEEN $2 AND $3)`,
+			runID, first, last).Scan(&stored); err != nil {
+			return err
+		}
+		if !stored {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"run_logs"}, []string{"run_id", "seq", "timestamp", "level", "message"},
+				&logRows{runID: runID, lines: lines, i: -1}); err != nil {
+				return fmt.Errorf("copy: %w", err)
+			}
+			if err := tx.Commit(ctx); err != nil {
+				return fmt.Errorf("commit transaction: %w", err)
+			}
+			return nil
+		}
 		// The staging table lives as long as the connection; its rows only
 		// as long as the transaction.
 		if _, err := tx.Exec(ctx, `CREATE TEMPORARY TABLE IF NOT EXISTS run_logs_in (seq bigint, ts timestamptz, level text, message text)
@@ -162,18 +186,24 @@ func (db *DB) appendRunLogsCopy(ctx context.Context, runID, workerID string, lin
 	return held, nil
 }
 
-// logRows feeds log lines to CopyFrom.
+// logRows feeds log lines to CopyFrom: seq, timestamp, level, message,
+// preceded by the run when runID is set.
 type logRows struct {
+	runID string
 	lines []hub.LogLine
 	i     int
-	row   [4]any
+	row   [5]any
 }
 
 func (r *logRows) Next() bool { r.i++; return r.i < len(r.lines) }
 
 func (r *logRows) Values() ([]any, error) {
 	l := r.lines[r.i]
-	r.row = [4]any{l.Seq, l.Timestamp, l.Level, storableText(l.Message)}
+	if r.runID == "" {
+		r.row = [5]any{l.Seq, l.Timestamp, l.Level, storableText(l.Message)}
+		return r.row[:4], nil
+	}
+	r.row = [5]any{r.runID, l.Seq, l.Timestamp, l.Level, storableText(l.Message)}
 	return r.row[:], nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"automationhub/internal/hub"
 )
@@ -295,9 +296,13 @@ func appendLogRows(ctx context.Context, q *Tx, lines []hub.LogLine) error {
 	return nil
 }
 
-// storableText replaces NUL characters, which PostgreSQL text cannot hold,
-// with U+FFFD on every dialect, so a log reads the same everywhere.
+// storableText replaces NUL characters and invalid UTF-8, which PostgreSQL
+// text cannot hold, with U+FFFD on every dialect, so a log reads the same
+// everywhere.
 func storableText(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
 	if strings.IndexByte(s, 0) < 0 {
 		return s
 	}
