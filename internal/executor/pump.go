@@ -26,7 +26,7 @@ const (
 	pumpBatch      = 8192
 	pumpBatchBytes = 4 << 20
 	pumpInterval   = 100 * time.Millisecond
-	pumpBuffer     = 16384
+	pumpBuffer     = 8192
 )
 
 // pump stores a run's log lines in batches (one statement each), appends
