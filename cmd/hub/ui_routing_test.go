@@ -31,6 +31,9 @@ func TestUIRoutingAndPause(t *testing.T) {
 			if code != 200 || !strings.Contains(body, `value="os=windows, sap"`) {
 				t.Errorf("save labels: %d", code)
 			}
+			if code, body := ui.get("/robots/" + robot); code != 200 || !strings.Contains(between(body, `id="robot-required-labels"`, "</dd>"), ">os=windows<") {
+				t.Errorf("robot page does not show the required labels: %d", code)
+			}
 			var rv struct {
 				RequiredLabels []string `json:"required_labels"`
 			}
