@@ -253,11 +253,25 @@ func (db *DB) RoutableRuns(ctx context.Context, now time.Time, limit int) ([]str
 func (db *DB) SetWorkerStatus(ctx context.Context, id, status string, event func(*hub.Worker) *hub.AuditEvent) (*hub.Worker, error) {
 	var out *hub.Worker
 	err := db.InTx(ctx, func(tx *Tx) error {
-		res, err := tx.Exec(ctx, `UPDATE workers SET status = ? WHERE id = ?`, status, id)
+		// A stopped worker is not running: resuming it would show a dead
+		// worker as RUNNING. Only a live (running or paused) worker resumes.
+		query := `UPDATE workers SET status = ? WHERE id = ?`
+		if status == hub.WorkerRunning {
+			query += ` AND status <> '` + hub.WorkerStopped + `'`
+		}
+		res, err := tx.Exec(ctx, query, status, id)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
+			var exists int
+			err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM workers WHERE id = ?`, id).Scan(&exists)
+			if err != nil {
+				return err
+			}
+			if exists > 0 {
+				return hub.Errorf(hub.EConflict, "Worker is stopped: only a running or paused worker can be resumed.")
+			}
 			return hub.Errorf(hub.ENotFound, "Worker not found.")
 		}
 		ws, err := scanWorkers(tx.Query(ctx, `SELECT `+workerColumns+` FROM workers WHERE id = ?`, id))

@@ -152,6 +152,20 @@ func TestClaimRoutesByLabelsAndPause(t *testing.T) {
 			if got, err := claim(p1, "w-plain"); err != nil || got != p1 {
 				t.Fatalf("claim after resume = %q, %v", got, err)
 			}
+			// A stopped worker is not brought back to RUNNING by a resume
+			// (it would show a dead worker as running); the row is unchanged.
+			if err := db.Heartbeat(ctx, hub.Worker{ID: "w-stopped-resume", Hostname: "h", Status: hub.WorkerRunning, StartedAt: f.now, LastHeartbeat: f.now}); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.WorkerStopped(ctx, "w-stopped-resume", f.now); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.SetWorkerStatus(ctx, "w-stopped-resume", hub.WorkerRunning, func(*hub.Worker) *hub.AuditEvent { return nil }); hub.ErrorKind(err) != hub.EConflict {
+				t.Errorf("resuming a stopped worker: %v, want EConflict", err)
+			}
+			if st, err := db.WorkerStatus(ctx, "w-stopped-resume"); err != nil || st != hub.WorkerStopped {
+				t.Errorf("status after a refused resume = %q, %v; want STOPPED", st, err)
+			}
 			if _, err := db.SetWorkerStatus(ctx, "nobody", hub.WorkerPaused, func(*hub.Worker) *hub.AuditEvent { return nil }); hub.ErrorKind(err) != hub.ENotFound {
 				t.Errorf("pausing an unknown worker: %v, want ENotFound", err)
 			}
