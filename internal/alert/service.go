@@ -63,6 +63,8 @@ const (
 type Service struct {
 	store Store
 	clock hub.Clock
+	// HubKey derives the webhook signing secrets (SECRET_KEY).
+	HubKey string
 }
 
 // New returns the alert service.
@@ -381,4 +383,19 @@ func (s *Service) Notifications(ctx context.Context, p *hub.Principal, status st
 		limit = 200
 	}
 	return s.store.ListNotifications(ctx, status, limit)
+}
+
+// WebhookSecret returns the signing secret of a webhook URL (admin.manage).
+func (s *Service) WebhookSecret(p *hub.Principal, target string) (string, error) {
+	if !rbac.Has(p, hub.PermAdminManage) {
+		return "", forbidden()
+	}
+	u, err := url.Parse(target)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", hub.Errorf(hub.EInvalid, "url must be an http(s) URL.")
+	}
+	if s.HubKey == "" {
+		return "", hub.Errorf(hub.EConflict, "Webhook signing needs SECRET_KEY.")
+	}
+	return WebhookSecret(s.HubKey, target), nil
 }
