@@ -135,9 +135,6 @@ const (
 )
 
 func (s *Server) registerAlertRoutes() {
-	if s.alerts == nil {
-		return
-	}
 	type slaOutput struct {
 		Body SLARuleRead
 	}
@@ -394,9 +391,6 @@ func figuresRead(list []stats.Figures) []FiguresRead {
 }
 
 func (s *Server) registerStatsRoutes() {
-	if s.stats == nil {
-		return
-	}
 	type overviewOutput struct {
 		Body OverviewRead
 	}
