@@ -1,0 +1,204 @@
+package webui
+
+import (
+	"fmt"
+	"html/template"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"automationhub/internal/httpapi"
+	"automationhub/internal/hub"
+)
+
+func (u *UI) alertRoutes() {
+	m := u.mux
+	m.Handle("GET /dashboard", u.page(u.dashboardPage))
+	m.Handle("GET /alerts", u.page(u.alertsPage))
+	m.Handle("POST /alerts/{id}/resolve", u.page(u.alertResolve))
+}
+
+type dashboardView struct {
+	Days     int
+	Overview httpapi.OverviewRead
+	Daily    []httpapi.DayRead
+	Chart    template.HTML
+	Robots   []figuresRow
+	Services []figuresRow
+	Failures []httpapi.FailureRead
+}
+
+// figuresRow is one line of the dashboard's tables with its small chart.
+type figuresRow struct {
+	httpapi.FiguresRead
+	Chart template.HTML
+}
+
+func (u *UI) dashboardPage(q *request) error {
+	days := 7
+	if q.r.URL.Query().Get("days") == "30" {
+		days = 30
+	}
+	v := dashboardView{Days: days}
+	w := fmt.Sprintf("?days=%d", days)
+	if err := q.call(http.MethodGet, "/stats/overview", nil, &v.Overview); err != nil {
+		return err
+	}
+	if err := q.call(http.MethodGet, "/stats/daily"+w, nil, &v.Daily); err != nil {
+		return err
+	}
+	v.Chart = barChart(v.Daily, 640, 120, true)
+	for _, x := range []struct {
+		path string
+		out  *[]figuresRow
+	}{{"/stats/robots" + w, &v.Robots}, {"/stats/services" + w, &v.Services}} {
+		var list []httpapi.FiguresRead
+		if err := q.call(http.MethodGet, x.path, nil, &list); err != nil {
+			return err
+		}
+		for _, f := range list {
+			*x.out = append(*x.out, figuresRow{FiguresRead: f, Chart: barChart(f.Daily, 150, 28, false)})
+		}
+	}
+	if err := q.call(http.MethodGet, "/stats/failures"+w+"&limit=15", nil, &v.Failures); err != nil {
+		return err
+	}
+	u.render(q, http.StatusOK, "dashboard", v)
+	return nil
+}
+
+// barChart draws runs per day as stacked bars (successes below, failures
+// above) in SVG, from numbers only; labels show on the large chart.
+func barChart(days []httpapi.DayRead, width, height int, labels bool) template.HTML {
+	if len(days) == 0 {
+		return ""
+	}
+	var peak int64 = 1
+	for _, d := range days {
+		peak = max(peak, d.Success+d.Failed+d.Canceled)
+	}
+	bottom := height
+	if labels {
+		bottom = height - 14
+	}
+	slot := float64(width) / float64(len(days))
+	bw := math.Max(1, slot*0.8)
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="runs per day">`, width, height, width, height)
+	scale := float64(bottom-2) / float64(peak)
+	for i, d := range days {
+		x := float64(i)*slot + (slot-bw)/2
+		y := float64(bottom)
+		for _, part := range []struct {
+			n     int64
+			class string
+		}{{d.Success, "ok"}, {d.Failed, "fail"}, {d.Canceled, "cancel"}} {
+			if part.n == 0 {
+				continue
+			}
+			h := float64(part.n) * scale
+			y -= h
+			fmt.Fprintf(&b, `<rect class="%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s: %d</title></rect>`,
+				part.class, x, y, bw, h, d.Day, part.n)
+		}
+		if labels && (len(days) <= 10 || i%5 == 0 || i == len(days)-1) {
+			fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`, x+bw/2, height-2, d.Day[5:])
+		}
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String()) // numbers and day keys only
+}
+
+type alertsView struct {
+	Alerts  []httpapi.AlertRead
+	Status  string
+	Type    string
+	RobotID string
+	Types   []string
+	Can     bool
+}
+
+func (u *UI) alertsPage(q *request) error {
+	qs := q.r.URL.Query()
+	v := alertsView{Status: qs.Get("status"), Type: qs.Get("type"), RobotID: qs.Get("robot_id"), Types: hub.AlertTypes, Can: q.me.Can("admin.manage")}
+	if qs.Get("status") == "" && !qs.Has("status") {
+		v.Status = "open"
+	}
+	p := url.Values{}
+	if slices.Contains([]string{"open", "resolved"}, v.Status) {
+		p.Set("status", v.Status)
+	}
+	if slices.Contains(hub.AlertTypes, v.Type) {
+		p.Set("type", v.Type)
+	}
+	if v.RobotID != "" {
+		p.Set("robot_id", v.RobotID)
+	}
+	p.Set("limit", "300")
+	if err := q.call(http.MethodGet, "/alerts?"+p.Encode(), nil, &v.Alerts); err != nil {
+		return err
+	}
+	u.render(q, http.StatusOK, "alerts", v)
+	return nil
+}
+
+func (u *UI) alertResolve(q *request) error {
+	id := q.r.PathValue("id")
+	if err := q.call(http.MethodPost, "/alerts/"+url.PathEscape(id)+"/resolve", nil, nil); err != nil {
+		return err
+	}
+	back := "/alerts"
+	if ref := q.r.FormValue("next"); strings.HasPrefix(ref, "/alerts") && !strings.HasPrefix(ref, "//") {
+		back = ref
+	}
+	http.Redirect(q.w, q.r, back, http.StatusSeeOther)
+	return nil
+}
+
+// percent shows a rate as a percentage.
+func percent(r *float64) string {
+	if r == nil {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f %%", *r*100)
+}
+
+// seconds shows a duration in seconds, rounded for reading.
+func seconds(s *float64) string {
+	if s == nil {
+		return "—"
+	}
+	d := time.Duration(*s * float64(time.Second))
+	switch {
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	default:
+		return d.Round(time.Second).String()
+	}
+}
+
+func waited(s *int64) string {
+	if s == nil {
+		return "—"
+	}
+	return (time.Duration(*s) * time.Second).String()
+}
+
+// figuresTable is what the figures-table block renders.
+type figuresTable struct {
+	V    view
+	Rows []figuresRow
+	Kind string
+}
+
+func init() {
+	templateFuncs["figuresArgs"] = func(v view, rows []figuresRow, kind string) figuresTable {
+		return figuresTable{V: v, Rows: rows, Kind: kind}
+	}
+	templateFuncs["percent"] = percent
+	templateFuncs["seconds"] = seconds
+	templateFuncs["waited"] = waited
+}
