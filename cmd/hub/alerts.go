@@ -37,10 +37,11 @@ func (m *Main) newAlerting(secret string) *alerting {
 	svc := alert.New(m.db, nil)
 	svc.HubKey = secret
 	httpClient := &http.Client{Timeout: 20 * time.Second}
+	st := stats.New(m.db, nil, loc)
 	a := &alerting{
 		db:      m.db,
 		service: svc,
-		stats:   stats.New(m.db, nil, loc),
+		stats:   st,
 		monitor: alert.NewMonitor(m.db, alert.MonitorConfig{
 			Interval:          time.Duration(cfg.SLAMonitorIntervalSeconds) * time.Second,
 			FailureStreak:     cfg.FailureStreakThreshold,
@@ -54,7 +55,8 @@ func (m *Main) newAlerting(secret string) *alerting {
 				}
 				return spec.Next(after)
 			},
-			Logger: m.Logger,
+			AfterPassFunc: func(ctx context.Context) error { return st.EnsureDays(ctx, 31) },
+			Logger:        m.Logger,
 		}),
 	}
 	a.notifierConfig = alert.NotifierConfig{

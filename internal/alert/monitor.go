@@ -51,8 +51,11 @@ type MonitorConfig struct {
 	// NextFireFunc returns a schedule's first fire time after after (ok
 	// false: never); SCHEDULE_MISSED is not checked without it.
 	NextFireFunc func(s hub.ScheduleState, after time.Time) (time.Time, bool)
-	Clock        hub.Clock
-	Logger       *slog.Logger
+	// AfterPassFunc, when set, runs after each full pass under the same
+	// lock (the dashboard stores the figures of finished days).
+	AfterPassFunc func(ctx context.Context) error
+	Clock         hub.Clock
+	Logger        *slog.Logger
 	// Sleep waits until the given time or ctx ends (default: a timer).
 	Sleep func(ctx context.Context, until time.Time)
 }
@@ -163,7 +166,13 @@ func (m *Monitor) Tick(ctx context.Context) error {
 	now := m.cfg.Clock.Now()
 	if m.nextFull.IsZero() || !now.Before(m.nextFull) {
 		m.nextFull = now.Add(m.cfg.Interval)
-		return m.Pass(ctx)
+		if err := m.Pass(ctx); err != nil {
+			return err
+		}
+		if m.cfg.AfterPassFunc != nil {
+			return m.cfg.AfterPassFunc(ctx)
+		}
+		return nil
 	}
 	return m.FailurePass(ctx)
 }

@@ -467,11 +467,12 @@ func runOutcomes(ctx context.Context, q *Tx, query string, args ...any) ([]hub.R
 	return out, rows.Err()
 }
 
+const finishedSinceQuery = `SELECT robot_id, MAX(finished_at) FROM runs WHERE status IN (?, ?) AND finished_at > ? GROUP BY robot_id`
+
 // RobotsFinishedSince lists the robots with a run that finished (SUCCESS or
 // FAILED) after since, with the latest such finish time.
 func (db *DB) RobotsFinishedSince(ctx context.Context, since time.Time) ([]string, time.Time, error) {
-	rows, err := db.Read().Query(ctx, `SELECT robot_id, MAX(finished_at) FROM runs WHERE status IN (?, ?) AND finished_at > ? GROUP BY robot_id`,
-		hub.RunSuccess, hub.RunFailed, since)
+	rows, err := db.Read().Query(ctx, finishedSinceQuery, hub.RunSuccess, hub.RunFailed, since)
 	if err != nil {
 		return nil, since, fmt.Errorf("sqlstore.RobotsFinishedSince: %w", err)
 	}

@@ -10,11 +10,20 @@ import (
 	"automationhub/internal/hub"
 )
 
+// Dashboard queries (their SQLite plans are checked in plan_internal_test.go).
+const (
+	finishedStatsQuery = `SELECT robot_id, COALESCE(CAST(service_id AS TEXT), ''), status, duration_seconds FROM runs
+		WHERE status IN (?, ?, ?) AND finished_at >= ? AND finished_at < ?`
+	queuedSinceQuery   = `SELECT robot_id, COUNT(*) FROM runs WHERE queued_at >= ? GROUP BY robot_id`
+	activeByRobotQuery = `SELECT robot_id, COUNT(*) FROM runs WHERE status = ? GROUP BY robot_id`
+	failureGroupsQuery = `SELECT COALESCE(error_message, ''), robot_id, COUNT(*), MAX(finished_at) FROM runs
+		WHERE status = ? AND finished_at >= ? GROUP BY error_message, robot_id ORDER BY COUNT(*) DESC`
+)
+
 // finishedStats aggregates the runs that finished in [start, end) by robot
 // and service: three range reads of the (status, finished_at) index.
 func finishedStats(ctx context.Context, q *Tx, day string, start, end time.Time) ([]hub.DayStat, error) {
-	rows, err := q.Query(ctx, `SELECT robot_id, COALESCE(CAST(service_id AS TEXT), ''), status, duration_seconds FROM runs
-		WHERE status IN (?, ?, ?) AND finished_at >= ? AND finished_at < ?`, hub.RunSuccess, hub.RunFailed, hub.RunCanceled, start, end)
+	rows, err := q.Query(ctx, finishedStatsQuery, hub.RunSuccess, hub.RunFailed, hub.RunCanceled, start, end)
 	if err != nil {
 		return nil, err
 	}
@@ -143,12 +152,12 @@ func (db *DB) StoredDayStats(ctx context.Context, from, to string) ([]hub.DaySta
 
 // QueuedSince counts the runs queued at or after since, per robot.
 func (db *DB) QueuedSince(ctx context.Context, since time.Time) (map[string]int64, error) {
-	return db.countByRobot(ctx, `SELECT robot_id, COUNT(*) FROM runs WHERE queued_at >= ? GROUP BY robot_id`, since)
+	return db.countByRobot(ctx, queuedSinceQuery, since)
 }
 
 // ActiveByRobot counts the PENDING and RUNNING runs per robot.
 func (db *DB) ActiveByRobot(ctx context.Context, status string) (map[string]int64, error) {
-	return db.countByRobot(ctx, `SELECT robot_id, COUNT(*) FROM runs WHERE status = ? GROUP BY robot_id`, status)
+	return db.countByRobot(ctx, activeByRobotQuery, status)
 }
 
 func (db *DB) countByRobot(ctx context.Context, query string, args ...any) (map[string]int64, error) {
@@ -172,8 +181,7 @@ func (db *DB) countByRobot(ctx context.Context, query string, args ...any) (map[
 // FailureGroups groups the runs that failed at or after since by error
 // message and robot, largest groups first (at most limit rows).
 func (db *DB) FailureGroups(ctx context.Context, since time.Time, limit int) ([]hub.FailureGroup, error) {
-	rows, err := db.Read().Query(ctx, `SELECT COALESCE(error_message, ''), robot_id, COUNT(*), MAX(finished_at) FROM runs
-		WHERE status = ? AND finished_at >= ? GROUP BY error_message, robot_id ORDER BY COUNT(*) DESC`+limitSQL(limit), hub.RunFailed, since)
+	rows, err := db.Read().Query(ctx, failureGroupsQuery+limitSQL(limit), hub.RunFailed, since)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore.FailureGroups: %w", err)
 	}
@@ -234,4 +242,21 @@ func (db *DB) RobotsInScope(ctx context.Context, s hub.RobotScope) ([]string, er
 		return nil, fmt.Errorf("sqlstore.RobotsInScope: %w", err)
 	}
 	return ids, nil
+}
+
+// ForgetStoredStats drops the stored daily figures, so they are computed
+// again from the runs (after runs were written into past days, as
+// hub dev seed does).
+func (db *DB) ForgetStoredStats(ctx context.Context) error {
+	err := db.InTx(ctx, func(tx *Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM run_stats_days`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM run_stats_daily`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlstore.ForgetStoredStats: %w", err)
+	}
+	return nil
 }

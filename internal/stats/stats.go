@@ -203,8 +203,13 @@ func (s *Service) window(now time.Time, days int) []string {
 	return out
 }
 
+// settle is how long after a day ends its figures are still read from the
+// runs (a run finishing at midnight may commit a moment later).
+const settle = 10 * time.Minute
+
 // EnsureDays stores the figures of the finished days among the last days
-// days that are not stored yet (at most 400 days back).
+// days that are not stored yet (at most 400 days back); a day is stored
+// once it ended more than settle ago.
 func (s *Service) EnsureDays(ctx context.Context, days int) error {
 	now := s.clock.Now()
 	keys := s.window(now, min(days, 400))
@@ -212,35 +217,54 @@ func (s *Service) EnsureDays(ctx context.Context, days int) error {
 	if err != nil {
 		return err
 	}
-	for _, k := range keys[:len(keys)-1] {
+	for _, k := range keys {
 		if stored[k] {
 			continue
 		}
-		d, _ := time.ParseInLocation(time.DateOnly, k, s.loc)
-		if err := s.store.StoreStatsDay(ctx, k, d.UTC(), d.AddDate(0, 0, 1).UTC(), now); err != nil {
+		start, end := s.bounds(k)
+		if end.After(now.Add(-settle)) {
+			continue
+		}
+		if err := s.store.StoreStatsDay(ctx, k, start, end, now); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// dayStats returns the figures of the last days days (stored days, today live).
+// bounds returns a day's start and end (UTC).
+func (s *Service) bounds(day string) (time.Time, time.Time) {
+	d, _ := time.ParseInLocation(time.DateOnly, day, s.loc)
+	return d.UTC(), d.AddDate(0, 0, 1).UTC()
+}
+
+// dayStats returns the figures of the last days days: stored days, and
+// the days not stored yet (today) read from the runs.
 func (s *Service) dayStats(ctx context.Context, days int) ([]string, []hub.DayStat, error) {
 	if err := s.EnsureDays(ctx, days); err != nil {
 		return nil, nil, err
 	}
-	now := s.clock.Now()
-	keys := s.window(now, days)
-	stored, err := s.store.StoredDayStats(ctx, keys[0], keys[len(keys)-1])
+	keys := s.window(s.clock.Now(), days)
+	rows, err := s.store.StoredDayStats(ctx, keys[0], keys[len(keys)-1])
 	if err != nil {
 		return nil, nil, err
 	}
-	day, start, end := s.today(now)
-	live, err := s.store.LiveDayStats(ctx, day, start, end)
+	stored, err := s.store.StoredStatsDays(ctx, keys[0], keys[len(keys)-1])
 	if err != nil {
 		return nil, nil, err
 	}
-	return keys, append(stored, live...), nil
+	for _, k := range keys {
+		if stored[k] {
+			continue
+		}
+		start, end := s.bounds(k)
+		live, err := s.store.LiveDayStats(ctx, k, start, end)
+		if err != nil {
+			return nil, nil, err
+		}
+		rows = append(rows, live...)
+	}
+	return keys, rows, nil
 }
 
 // ValidDays checks a window length: 7 or 30 (1 to 90 allowed).

@@ -90,11 +90,8 @@ CREATE TABLE run_stats_days (
     day         varchar(10) PRIMARY KEY,
     computed_at timestamptz NOT NULL
 );
--- Failures grouped by message over a window; the running runs by start.
-CREATE INDEX ix_runs_running_started ON runs (started_at) WHERE status = 'RUNNING';
 
 -- +goose Down
-DROP INDEX ix_runs_running_started;
 DROP TABLE run_stats_days;
 DROP TABLE run_stats_daily;
 DROP TABLE hub_settings;
