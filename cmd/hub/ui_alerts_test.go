@@ -92,6 +92,9 @@ func TestAlertsEndToEnd(t *testing.T) {
 			if code != 200 || !strings.Contains(body, `data-type="FAILED"`) || !strings.Contains(body, "portal unreachable") && !strings.Contains(body, "failed") {
 				t.Fatalf("alerts page: %d\n%s", code, body)
 			}
+			if !strings.Contains(body, `id="notices"`) || !strings.Contains(body, `data-status="SENT"`) {
+				t.Errorf("alerts page does not show the delivered notice")
+			}
 			code, body = ui.post("/alerts/"+alerts[0].ID+"/resolve", url.Values{"next": {"/alerts"}})
 			if code != 200 || strings.Contains(body, `data-alert="`+alerts[0].ID+`"`) {
 				t.Errorf("after resolve the open list still shows the alert: %d", code)

@@ -113,7 +113,9 @@ func barChart(days []httpapi.DayRead, width, height int, labels bool) template.H
 }
 
 type alertsView struct {
-	Alerts  []httpapi.AlertRead
+	Alerts []httpapi.AlertRead
+	// Notices are the newest notifications (administrators only).
+	Notices []httpapi.NotificationRead
 	Status  string
 	Type    string
 	RobotID string
@@ -140,6 +142,11 @@ func (u *UI) alertsPage(q *request) error {
 	p.Set("limit", "300")
 	if err := q.call(http.MethodGet, "/alerts?"+p.Encode(), nil, &v.Alerts); err != nil {
 		return err
+	}
+	if v.Can {
+		if err := q.call(http.MethodGet, "/notifications?limit=50", nil, &v.Notices); err != nil {
+			return err
+		}
 	}
 	u.render(q, http.StatusOK, "alerts", v)
 	return nil
@@ -199,6 +206,20 @@ func init() {
 		return figuresTable{V: v, Rows: rows, Kind: kind}
 	}
 	templateFuncs["percent"] = percent
+	templateFuncs["shorten"] = shorten
 	templateFuncs["seconds"] = seconds
 	templateFuncs["waited"] = waited
+}
+
+// shorten keeps a notification target readable: a URL's scheme, host and
+// the start of its path (webhook URLs carry credentials in their path).
+func shorten(target string) string {
+	if u, err := url.Parse(target); err == nil && u.Host != "" {
+		p := u.Path
+		if len(p) > 12 {
+			p = p[:12] + "…"
+		}
+		return u.Scheme + "://" + u.Host + p
+	}
+	return target
 }
