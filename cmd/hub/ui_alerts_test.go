@@ -116,3 +116,53 @@ func TestAlertsEndToEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestUISLATab drives a robot's SLA tab as a browser without JavaScript:
+// create a rule, see the API's message for an incomplete one, change it.
+func TestUISLATab(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			_, base := startUIHub(t, db, nil)
+			api := login(t, base+"/api/v1", "admin", "admin-password-1")
+			ui := uiLogin(t, base, "admin", "admin-password-1")
+			robot := api.shellRobot("ui-sla", "#!/bin/sh\necho ok\n")
+			code, body := ui.get("/robots/" + robot)
+			if code != 200 || !strings.Contains(body, `href="/robots/`+robot+`/sla"`) {
+				t.Fatalf("robot page has no SLA tab: %d", code)
+			}
+			code, body = ui.get("/robots/" + robot + "/sla")
+			if code != 200 || !strings.Contains(body, `id="no-sla"`) || !strings.Contains(body, `name="expected_daily_time"`) {
+				t.Fatalf("SLA tab without a rule: %d\n%s", code, body)
+			}
+			form := url.Values{"expected_run_every_minutes": {""}, "expected_daily_time": {""}, "late_after_minutes": {"15"},
+				"alert_on_failure": {"on"}, "email": {"ops@example.com\n\n"}}
+			code, body = ui.post("/robots/"+robot+"/sla", form)
+			if code != 400 || !strings.Contains(body, `id="sla-error"`) || !strings.Contains(body, "ops@example.com") {
+				t.Errorf("incomplete rule: %d\n%s", code, body)
+			}
+			form.Set("expected_daily_time", "08:30")
+			code, body = ui.post("/robots/"+robot+"/sla", form)
+			if code != 200 || !strings.Contains(body, `id="sla-saved"`) || !strings.Contains(body, `name="exists" value="1"`) {
+				t.Fatalf("save rule: %d\n%s", code, body)
+			}
+			form.Set("exists", "1")
+			form.Set("max_run_minutes", "45")
+			if code, body = ui.post("/robots/"+robot+"/sla", form); code != 200 || !strings.Contains(body, `value="45"`) {
+				t.Errorf("change rule: %d", code)
+			}
+			var rule struct {
+				ExpectedDailyTime *string `json:"expected_daily_time"`
+				AlertOnLate       bool    `json:"alert_on_late"`
+				MaxRunMinutes     *int    `json:"max_run_minutes"`
+				Channels          struct {
+					Email []string `json:"email"`
+				} `json:"notify_channels_json"`
+			}
+			if code := api.call("GET", "/robots/"+robot+"/sla", "", nil, &rule); code != 200 || rule.ExpectedDailyTime == nil ||
+				*rule.ExpectedDailyTime != "08:30" || rule.AlertOnLate || rule.MaxRunMinutes == nil || *rule.MaxRunMinutes != 45 ||
+				len(rule.Channels.Email) != 1 {
+				t.Errorf("API rule after the form: %d %+v", code, rule)
+			}
+		})
+	}
+}

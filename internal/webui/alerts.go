@@ -19,6 +19,8 @@ func (u *UI) alertRoutes() {
 	m.Handle("GET /dashboard", u.page(u.dashboardPage))
 	m.Handle("GET /alerts", u.page(u.alertsPage))
 	m.Handle("POST /alerts/{id}/resolve", u.page(u.alertResolve))
+	m.Handle("GET /robots/{id}/sla", u.page(u.slaPage))
+	m.Handle("POST /robots/{id}/sla", u.page(u.slaSave))
 }
 
 type dashboardView struct {
@@ -222,4 +224,119 @@ func shorten(target string) string {
 		return u.Scheme + "://" + u.Host + p
 	}
 	return target
+}
+
+// slaView is a robot's SLA tab: its rule (or the form to create one) and
+// its recent alerts.
+type slaView struct {
+	Robot      scheduleRobot
+	Rule       *httpapi.SLARuleRead
+	Form       slaForm
+	Alerts     []httpapi.AlertRead
+	CanPublish bool
+	Error      string
+	Saved      bool
+}
+
+// slaForm is the rule as the form shows it.
+type slaForm struct {
+	Every, Daily, LateAfter, MaxRun string
+	OnFailure, OnLate               bool
+	Webhook, Teams, Slack, Email    string
+}
+
+func slaFormOf(r *httpapi.SLARuleRead) slaForm {
+	if r == nil {
+		return slaForm{LateAfter: "15", OnFailure: true, OnLate: true}
+	}
+	f := slaForm{LateAfter: fmt.Sprint(r.LateAfterMinutes), OnFailure: r.AlertOnFailure, OnLate: r.AlertOnLate,
+		Webhook: strings.Join(r.NotifyChannels.Webhook, "\n"), Teams: strings.Join(r.NotifyChannels.Teams, "\n"),
+		Slack: strings.Join(r.NotifyChannels.Slack, "\n"), Email: strings.Join(r.NotifyChannels.Email, "\n")}
+	if r.ExpectedRunEveryMinutes != nil {
+		f.Every = fmt.Sprint(*r.ExpectedRunEveryMinutes)
+	}
+	if r.ExpectedDailyTime != nil {
+		f.Daily = *r.ExpectedDailyTime
+	}
+	if r.MaxRunMinutes != nil {
+		f.MaxRun = fmt.Sprint(*r.MaxRunMinutes)
+	}
+	return f
+}
+
+func (u *UI) slaPage(q *request) error {
+	return u.renderSLA(q, http.StatusOK, nil, "")
+}
+
+func (u *UI) renderSLA(q *request, status int, form *slaForm, errMsg string) error {
+	id := url.PathEscape(q.r.PathValue("id"))
+	v := slaView{CanPublish: q.me.Can("robot.publish"), Error: errMsg, Saved: q.r.URL.Query().Get("saved") == "1"}
+	if err := q.call(http.MethodGet, "/robots/"+id+"?include_versions=false", nil, &v.Robot); err != nil {
+		return err
+	}
+	var rule httpapi.SLARuleRead
+	err := q.call(http.MethodGet, "/robots/"+id+"/sla", nil, &rule)
+	switch ae, ok := asAPIError(err); {
+	case err == nil:
+		v.Rule = &rule
+	case ok && ae.Status == http.StatusNotFound:
+	default:
+		return err
+	}
+	if form != nil {
+		v.Form = *form
+	} else {
+		v.Form = slaFormOf(v.Rule)
+	}
+	if q.me.Can("run.read") {
+		_ = q.call(http.MethodGet, "/alerts?limit=20&robot_id="+id, nil, &v.Alerts) // a failure only hides the list
+	}
+	u.render(q, status, "sla", v)
+	return nil
+}
+
+// lines splits a textarea into its non-blank lines.
+func lines(s string) []string {
+	out := []string{}
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func (u *UI) slaSave(q *request) error {
+	id := url.PathEscape(q.r.PathValue("id"))
+	r := q.r
+	f := slaForm{Every: strings.TrimSpace(r.PostFormValue("expected_run_every_minutes")), Daily: strings.TrimSpace(r.PostFormValue("expected_daily_time")),
+		LateAfter: strings.TrimSpace(r.PostFormValue("late_after_minutes")), MaxRun: strings.TrimSpace(r.PostFormValue("max_run_minutes")),
+		OnFailure: r.PostFormValue("alert_on_failure") == "on", OnLate: r.PostFormValue("alert_on_late") == "on",
+		Webhook: r.PostFormValue("webhook"), Teams: r.PostFormValue("teams"), Slack: r.PostFormValue("slack"), Email: r.PostFormValue("email")}
+	body := map[string]any{"expected_run_every_minutes": nil, "expected_daily_time": nil, "max_run_minutes": nil,
+		"alert_on_failure": f.OnFailure, "alert_on_late": f.OnLate,
+		"notify_channels_json": map[string][]string{"webhook": lines(f.Webhook), "teams": lines(f.Teams), "slack": lines(f.Slack), "email": lines(f.Email)}}
+	for _, name := range []string{"expected_run_every_minutes", "late_after_minutes", "max_run_minutes"} {
+		intField(r, name, body)
+	}
+	if f.Daily != "" {
+		body["expected_daily_time"] = f.Daily
+	}
+	method := http.MethodPatch
+	if r.PostFormValue("exists") != "1" {
+		method = http.MethodPost
+	}
+	if err := q.call(method, "/robots/"+id+"/sla", body, nil); err != nil {
+		ae, ok := formError(err)
+		if !ok {
+			return err
+		}
+		msg := q.tr.API(ae.Detail)
+		if msg == "" {
+			msg = ae.Detail
+		}
+		return u.renderSLA(q, http.StatusBadRequest, &f, msg)
+	}
+	http.Redirect(q.w, q.r, "/robots/"+id+"/sla?saved=1", http.StatusSeeOther)
+	return nil
 }
