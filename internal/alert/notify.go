@@ -174,7 +174,8 @@ func (n *Notifier) Stop(context.Context) error {
 // Pass delivers the notices due now (one batch) and returns how many it
 // attempted.
 func (n *Notifier) Pass(ctx context.Context) (int, error) {
-	unlock, ok, err := n.store.TryLock(ctx, "notify", 10*time.Minute)
+	// The lease outlasts a whole batch at its timeouts (SQLite's lock row).
+	unlock, ok, err := n.store.TryLock(ctx, "notify", time.Duration(n.cfg.Batch)*n.cfg.SendTimeout+time.Minute)
 	if err != nil || !ok {
 		return 0, err
 	}

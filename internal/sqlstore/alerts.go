@@ -1,11 +1,13 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -251,6 +253,16 @@ func (db *DB) ApplyBreaches(ctx context.Context, now time.Time, breaches []hub.B
 	if len(breaches) == 0 && len(cleared) == 0 {
 		return ch, nil
 	}
+	// One order for every writer, so two monitors never wait on each other
+	// in a cycle.
+	breaches = slices.Clone(breaches)
+	slices.SortFunc(breaches, func(a, b hub.Breach) int {
+		return cmp.Or(strings.Compare(a.Type, b.Type), strings.Compare(a.Subject, b.Subject))
+	})
+	cleared = slices.Clone(cleared)
+	slices.SortFunc(cleared, func(a, b hub.AlertKey) int {
+		return cmp.Or(strings.Compare(a.Type, b.Type), strings.Compare(a.Subject, b.Subject))
+	})
 	lockOf := ""
 	if db.dialect.forUpdate() != "" {
 		lockOf = " FOR UPDATE OF a"
