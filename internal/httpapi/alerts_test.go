@@ -121,6 +121,13 @@ func TestSLAAndAlertsWireCompatibility(t *testing.T) {
 			}, nil); err != nil {
 				t.Fatal(err)
 			}
+			// The old dashboard loads these three together (sending a JSON
+			// content type even on GET); one failing broke the whole page.
+			for _, p := range []string{"/api/v1/robots", "/api/v1/runs", "/api/v1/alerts?status=open&limit=100"} {
+				if rec := b.call(t, "viewer", http.MethodGet, p, js, ""); rec.Code != 200 {
+					t.Errorf("dashboard call GET %s: %d %s", p, rec.Code, rec.Body)
+				}
+			}
 			rec = b.call(t, "viewer", http.MethodGet, "/api/v1/alerts?status=open&limit=100", "", "")
 			var alerts []map[string]any
 			jsonBody(t, rec.Body.Bytes(), &alerts)
