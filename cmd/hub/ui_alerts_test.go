@@ -150,6 +150,15 @@ func TestUISLATab(t *testing.T) {
 			if code, body = ui.post("/robots/"+robot+"/sla", form); code != 200 || !strings.Contains(body, `value="45"`) {
 				t.Errorf("change rule: %d", code)
 			}
+			// Default channels on the alerts page (administrators).
+			if code, body := ui.post("/alerts/channels", url.Values{"email": {"not-an-address"}}); code != 400 || !strings.Contains(body, `id="channels-error"`) ||
+				!strings.Contains(body, "not-an-address") {
+				t.Errorf("bad default channel: %d", code)
+			}
+			if code, body := ui.post("/alerts/channels", url.Values{"email": {"oncall@example.com"}, "slack": {"https://hooks.slack.com/services/T/B/x"}}); code != 200 ||
+				!strings.Contains(body, `id="channels-saved"`) || !strings.Contains(body, "oncall@example.com") {
+				t.Errorf("save default channels: %d", code)
+			}
 			var rule struct {
 				ExpectedDailyTime *string `json:"expected_daily_time"`
 				AlertOnLate       bool    `json:"alert_on_late"`

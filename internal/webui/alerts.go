@@ -19,6 +19,7 @@ func (u *UI) alertRoutes() {
 	m.Handle("GET /dashboard", u.page(u.dashboardPage))
 	m.Handle("GET /alerts", u.page(u.alertsPage))
 	m.Handle("POST /alerts/{id}/resolve", u.page(u.alertResolve))
+	m.Handle("POST /alerts/channels", u.page(u.channelsSave))
 	m.Handle("GET /robots/{id}/sla", u.page(u.slaPage))
 	m.Handle("POST /robots/{id}/sla", u.page(u.slaSave))
 }
@@ -33,9 +34,11 @@ type dashboardView struct {
 	Failures []httpapi.FailureRead
 }
 
-// figuresRow is one line of the dashboard's tables with its small chart.
+// figuresRow is one line of the dashboard's tables: the 30-day figures
+// with their small chart, and the 7-day ones beside them.
 type figuresRow struct {
 	httpapi.FiguresRead
+	Week  *httpapi.FiguresRead
 	Chart template.HTML
 }
 
@@ -56,13 +59,20 @@ func (u *UI) dashboardPage(q *request) error {
 	for _, x := range []struct {
 		path string
 		out  *[]figuresRow
-	}{{"/stats/robots" + w, &v.Robots}, {"/stats/services" + w, &v.Services}} {
-		var list []httpapi.FiguresRead
-		if err := q.call(http.MethodGet, x.path, nil, &list); err != nil {
+	}{{"/stats/robots", &v.Robots}, {"/stats/services", &v.Services}} {
+		var month, week []httpapi.FiguresRead
+		if err := q.call(http.MethodGet, x.path+"?days=30", nil, &month); err != nil {
 			return err
 		}
-		for _, f := range list {
-			*x.out = append(*x.out, figuresRow{FiguresRead: f, Chart: barChart(f.Daily, 150, 28, false)})
+		if err := q.call(http.MethodGet, x.path+"?days=7", nil, &week); err != nil {
+			return err
+		}
+		byID := map[string]*httpapi.FiguresRead{}
+		for i := range week {
+			byID[week[i].ID] = &week[i]
+		}
+		for _, f := range month {
+			*x.out = append(*x.out, figuresRow{FiguresRead: f, Week: byID[f.ID], Chart: barChart(f.Daily, 150, 28, false)})
 		}
 	}
 	if err := q.call(http.MethodGet, "/stats/failures"+w+"&limit=15", nil, &v.Failures); err != nil {
@@ -116,16 +126,26 @@ func barChart(days []httpapi.DayRead, width, height int, labels bool) template.H
 
 type alertsView struct {
 	Alerts []httpapi.AlertRead
-	// Notices are the newest notifications (administrators only).
-	Notices []httpapi.NotificationRead
-	Status  string
-	Type    string
-	RobotID string
-	Types   []string
-	Can     bool
+	// Notices are the newest notifications and Defaults the default
+	// channels (administrators only).
+	Notices  []httpapi.NotificationRead
+	Defaults slaForm
+	Saved    bool
+	Error    string
+	Status   string
+	Type     string
+	RobotID  string
+	Types    []string
+	Can      bool
 }
 
 func (u *UI) alertsPage(q *request) error {
+	return u.renderAlerts(q, http.StatusOK, nil, "")
+}
+
+// renderAlerts shows the alerts page; defaults, when not nil, is the
+// default-channels form as typed (kept after an error).
+func (u *UI) renderAlerts(q *request, status int, defaults *slaForm, errMsg string) error {
 	qs := q.r.URL.Query()
 	v := alertsView{Status: qs.Get("status"), Type: qs.Get("type"), RobotID: qs.Get("robot_id"), Types: hub.AlertTypes, Can: q.me.Can("admin.manage")}
 	if qs.Get("status") == "" && !qs.Has("status") {
@@ -149,8 +169,18 @@ func (u *UI) alertsPage(q *request) error {
 		if err := q.call(http.MethodGet, "/notifications?limit=50", nil, &v.Notices); err != nil {
 			return err
 		}
+		var c hub.NotifyChannels
+		if err := q.call(http.MethodGet, "/alerts/channels", nil, &c); err != nil {
+			return err
+		}
+		v.Defaults = slaForm{Webhook: strings.Join(c.Webhook, "\n"), Teams: strings.Join(c.Teams, "\n"), Slack: strings.Join(c.Slack, "\n"),
+			Email: strings.Join(c.Email, "\n")}
+		v.Saved = qs.Get("saved") == "1"
+		if defaults != nil {
+			v.Defaults, v.Error = *defaults, errMsg
+		}
 	}
-	u.render(q, http.StatusOK, "alerts", v)
+	u.render(q, status, "alerts", v)
 	return nil
 }
 
@@ -338,5 +368,25 @@ func (u *UI) slaSave(q *request) error {
 		return u.renderSLA(q, http.StatusBadRequest, &f, msg)
 	}
 	http.Redirect(q.w, q.r, "/robots/"+id+"/sla?saved=1", http.StatusSeeOther)
+	return nil
+}
+
+// channelsSave replaces the default notification channels.
+func (u *UI) channelsSave(q *request) error {
+	r := q.r
+	f := slaForm{Webhook: r.PostFormValue("webhook"), Teams: r.PostFormValue("teams"), Slack: r.PostFormValue("slack"), Email: r.PostFormValue("email")}
+	body := map[string][]string{"webhook": lines(f.Webhook), "teams": lines(f.Teams), "slack": lines(f.Slack), "email": lines(f.Email)}
+	if err := q.call(http.MethodPut, "/alerts/channels", body, nil); err != nil {
+		ae, ok := formError(err)
+		if !ok {
+			return err
+		}
+		msg := q.tr.API(ae.Detail)
+		if msg == "" {
+			msg = ae.Detail
+		}
+		return u.renderAlerts(q, http.StatusBadRequest, &f, msg)
+	}
+	http.Redirect(q.w, q.r, "/alerts?saved=1#channels", http.StatusSeeOther)
 	return nil
 }
