@@ -53,11 +53,6 @@ type PermanentError struct{ Err error }
 func (e *PermanentError) Error() string { return e.Err.Error() }
 func (e *PermanentError) Unwrap() error { return e.Err }
 
-// Observer counts deliveries (metrics); may be nil.
-type Observer interface {
-	Delivered(channel string, ok bool)
-}
-
 // NotifierConfig tunes a Notifier.
 type NotifierConfig struct {
 	Senders map[string]Sender
@@ -75,7 +70,6 @@ type NotifierConfig struct {
 	Batch       int
 	Clock       hub.Clock
 	Logger      *slog.Logger
-	Observer    Observer
 	Sleep       func(ctx context.Context, until time.Time)
 }
 
@@ -219,9 +213,6 @@ func (n *Notifier) deliver(ctx context.Context, no *hub.Notification) error {
 	}
 	now := n.cfg.Clock.Now()
 	attempts := no.Attempts + 1
-	if n.cfg.Observer != nil {
-		n.cfg.Observer.Delivered(no.Channel, sendErr == nil)
-	}
 	if sendErr == nil {
 		return n.store.RecordDelivery(ctx, no.ID, hub.NotifySent, attempts, now, nil, now)
 	}

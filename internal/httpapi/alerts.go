@@ -76,7 +76,7 @@ type AlertRead struct {
 	RobotName     string         `json:"robot_name"`
 }
 
-// AlertRead converts an alert for the API.
+// alertRead converts an alert for the API.
 func alertRead(a *hub.Alert) AlertRead {
 	return AlertRead{ID: a.ID, RobotID: a.RobotID, RunID: a.RunID, Type: a.Type, Severity: a.Severity, Message: a.Message, Metadata: a.Metadata,
 		CreatedAt: a.CreatedAt, ResolvedAt: a.ResolvedAt, ResolvedBy: a.ResolvedBy, BreachEndedAt: a.BreachEndedAt, Subject: a.Subject,

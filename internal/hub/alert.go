@@ -121,8 +121,9 @@ type AlertFilter struct {
 	Status  string // "open", "resolved" or ""
 	Type    string
 	RobotID string
-	Scope   RobotScope
-	// System includes alerts without a robot (the scope must be All too).
+	// Scope limits the list to these robots; alerts without a robot are
+	// listed only when it is All.
+	Scope RobotScope
 	Limit int
 }
 
