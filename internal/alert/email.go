@@ -68,6 +68,11 @@ func (e *Email) Send(ctx context.Context, target string, m *Message) error {
 		return &PermanentError{Err: fmt.Errorf("recipient: %w", err)}
 	}
 	msg.Subject(m.Title)
+	if m.ID != "" {
+		// The same Message-ID on a repeated delivery lets mail systems drop it.
+		msg.SetMessageIDWithValue(m.ID + "@automation-hub")
+	}
+	msg.SetBulk() // no out-of-office replies to the sender
 	var b strings.Builder
 	b.WriteString(m.Text + "\n")
 	for _, l := range [][2]string{{"Robot", m.RobotURL}, {"Run", m.RunURL}, {"Alerts", m.AlertURL}} {

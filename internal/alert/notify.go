@@ -31,6 +31,9 @@ type NotifyStore interface {
 // Message is one notice, ready for any channel: what broke, since when,
 // and links to the robot and run.
 type Message struct {
+	// ID identifies the notice (the outbox row): the same on a repeated
+	// delivery, so receivers can drop a duplicate.
+	ID       string
 	Event    string // raised or resolved
 	Alert    hub.Alert
 	Title    string
@@ -231,7 +234,7 @@ func (n *Notifier) deliver(ctx context.Context, no *hub.Notification) error {
 // Message builds what a notice says.
 func (n *Notifier) Message(no *hub.Notification) *Message {
 	a := *no.Alert
-	m := &Message{Event: no.Event, Alert: a, Since: a.CreatedAt}
+	m := &Message{ID: no.ID, Event: no.Event, Alert: a, Since: a.CreatedAt}
 	subject := a.RobotName
 	if subject == "" {
 		subject = a.Subject
@@ -292,13 +295,14 @@ func postJSON(ctx context.Context, client *http.Client, url string, body []byte,
 
 // WebhookPayload is the JSON body of the generic webhook.
 type WebhookPayload struct {
-	Event    string       `json:"event"`
-	Title    string       `json:"title"`
-	Text     string       `json:"text"`
-	Alert    WebhookAlert `json:"alert"`
-	RobotURL string       `json:"robot_url,omitempty"`
-	RunURL   string       `json:"run_url,omitempty"`
-	AlertURL string       `json:"alert_url,omitempty"`
+	DeliveryID string       `json:"delivery_id"`
+	Event      string       `json:"event"`
+	Title      string       `json:"title"`
+	Text       string       `json:"text"`
+	Alert      WebhookAlert `json:"alert"`
+	RobotURL   string       `json:"robot_url,omitempty"`
+	RunURL     string       `json:"run_url,omitempty"`
+	AlertURL   string       `json:"alert_url,omitempty"`
 }
 
 // WebhookAlert is the alert inside a webhook body (AlertEventRead plus
@@ -315,6 +319,9 @@ type WebhookAlert struct {
 	CreatedAt  time.Time      `json:"created_at"`
 	ResolvedAt *time.Time     `json:"resolved_at"`
 }
+
+// DeliveryHeader carries the notice's id, the same on every attempt.
+const DeliveryHeader = "X-Hub-Delivery"
 
 // SignatureHeader carries the webhook body's HMAC-SHA256, "sha256=<hex>".
 const SignatureHeader = "X-Hub-Signature-256"
@@ -345,7 +352,7 @@ type Webhook struct {
 // Send implements Sender.
 func (w *Webhook) Send(ctx context.Context, target string, m *Message) error {
 	a := m.Alert
-	body, err := json.Marshal(WebhookPayload{Event: m.Event, Title: m.Title, Text: m.Text, RobotURL: m.RobotURL, RunURL: m.RunURL, AlertURL: m.AlertURL,
+	body, err := json.Marshal(WebhookPayload{DeliveryID: m.ID, Event: m.Event, Title: m.Title, Text: m.Text, RobotURL: m.RobotURL, RunURL: m.RunURL, AlertURL: m.AlertURL,
 		Alert: WebhookAlert{ID: a.ID, RobotID: a.RobotID, RobotName: a.RobotName, RunID: a.RunID, Type: a.Type, Severity: a.Severity,
 			Message: a.Message, Metadata: a.Metadata, CreatedAt: a.CreatedAt, ResolvedAt: a.ResolvedAt}})
 	if err != nil {
@@ -354,6 +361,7 @@ func (w *Webhook) Send(ctx context.Context, target string, m *Message) error {
 	h := http.Header{}
 	h.Set(SignatureHeader, Sign([]byte(w.SecretFunc(target)), body))
 	h.Set("X-Hub-Event", "alert."+m.Event)
+	h.Set(DeliveryHeader, m.ID)
 	return postJSON(ctx, client(w.Client), target, body, h)
 }
 

@@ -149,6 +149,9 @@ func TestWebhookGetsEachNoticeOnceSigned(t *testing.T) {
 			var first, second alert.WebhookPayload
 			must(t, json.Unmarshal(bodies[0], &first))
 			must(t, json.Unmarshal(bodies[1], &second))
+			if first.DeliveryID == "" || first.DeliveryID == second.DeliveryID {
+				t.Errorf("delivery ids %q, %q: want two distinct ids", first.DeliveryID, second.DeliveryID)
+			}
 			if first.Event != "raised" || second.Event != "resolved" || first.Alert.Type != hub.AlertFailed || first.Alert.RunID == nil ||
 				first.RunURL != "https://hub.example/runs/"+*first.Alert.RunID || !strings.HasPrefix(first.RobotURL, "https://hub.example/robots/") ||
 				!strings.Contains(first.Text, "boom: the portal was down") || !strings.Contains(first.Text, "Since ") || second.Alert.ResolvedAt == nil {
@@ -365,7 +368,7 @@ func TestEmailReachesAnSMTPServerOverSTARTTLS(t *testing.T) {
 		TLSConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}}
 	robotID, runID := "2f0f6f63-93a4-4a43-9d2f-5a3f3b7f1c11", "7d2b4e2c-1c51-4b7a-9f3c-0b8e9d0c6a22"
 	n := alert.NewNotifier(nil, alert.NotifierConfig{PublicURL: "https://hub.example"})
-	m := n.Message(&hub.Notification{Event: hub.NoticeRaised, Alert: &hub.Alert{ID: "a1", RobotID: &robotID, RunID: &runID, Type: hub.AlertFailed,
+	m := n.Message(&hub.Notification{ID: "n-42", Event: hub.NoticeRaised, Alert: &hub.Alert{ID: "a1", RobotID: &robotID, RunID: &runID, Type: hub.AlertFailed,
 		Severity: hub.SeverityWarn, Message: "Run failed: boom", CreatedAt: time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC), RobotName: "invoices"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -380,6 +383,9 @@ func TestEmailReachesAnSMTPServerOverSTARTTLS(t *testing.T) {
 	got := msgs[0]
 	if !got.tls || got.user != "hub" || got.from != "hub@example.com" || len(got.to) != 1 || got.to[0] != "ops@example.com" {
 		t.Errorf("envelope = %+v", got)
+	}
+	if !strings.Contains(got.data, "Message-ID: <n-42@automation-hub>") {
+		t.Errorf("message lacks its stable Message-ID:\n%s", got.data)
 	}
 	for _, want := range []string{"Subject: [WARN] FAILED — invoices", "Run failed: boom", "Since 2026-03-02T15:00:00Z",
 		"Run: https://hub.example/runs/" + runID, "Robot: https://hub.example/robots/" + robotID} {
