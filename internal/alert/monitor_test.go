@@ -403,3 +403,39 @@ func TestConcurrentMonitorsRaiseOnce(t *testing.T) {
 }
 
 var _ = keys
+
+// TestTickRunsUnderTheFleetLock: while another process holds the alerts
+// lock, a monitor's tick does nothing; once it is free, the tick runs a
+// full pass, then looks only at finished runs until the interval is over.
+func TestTickRunsUnderTheFleetLock(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range hubtest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			b := setup(t, dialect)
+			rid := robot(t, b.db, "locked")
+			_, err := b.svc.CreateRule(ctx, admin, rid, alert.RuleInput{ExpectedRunEveryMinutes: intp(5)})
+			must(t, err)
+			m := b.monitor()
+			unlock, ok, err := b.db.TryLock(ctx, "alerts", time.Hour)
+			if err != nil || !ok {
+				t.Fatalf("take the lock: %v %v", ok, err)
+			}
+			must(t, m.Tick(ctx))
+			check(t, "lock held elsewhere", b.alerts(t), map[string]int{})
+			unlock()
+			must(t, m.Tick(ctx)) // full pass: LATE (no run at all)
+			check(t, "first tick", b.alerts(t), map[string]int{"LATE open": 1})
+			// Within the interval a tick only looks at finished runs: a run
+			// queued now does not clear LATE yet, a failure is seen at once.
+			b.clock.add(10 * time.Second)
+			run(t, b.db, rid, hub.RunFailed, b.clock.Now().Add(-5*time.Second))
+			must(t, m.Tick(ctx))
+			check(t, "failure tick", b.alerts(t), map[string]int{"LATE open": 1, "FAILED open": 1})
+			b.clock.add(time.Minute)
+			must(t, m.Tick(ctx))
+			check(t, "next full pass", b.alerts(t), map[string]int{"LATE resolved": 1, "FAILED open": 1})
+		})
+	}
+}
