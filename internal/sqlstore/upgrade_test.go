@@ -130,6 +130,26 @@ var upgradeFixtures = map[int64]*upgradeFixture{
 			}
 		},
 	},
+	7: {
+		// SLA rules, alerts and their outbox.
+		insert: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			ids["sla7"], ids["alert7"] = uuid.NewString(), uuid.NewString()
+			mustExec(t, ctx, db, `INSERT INTO sla_rules (id, robot_id, expected_run_every_minutes, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+				ids["sla7"], ids["robot"], 60, fixtureTime, fixtureTime)
+			mustExec(t, ctx, db, `INSERT INTO alert_events (id, robot_id, type, severity, subject, message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				ids["alert7"], ids["robot"], "LATE", "WARN", ids["robot"], "Robot is late based on configured SLA.", fixtureTime)
+		},
+		check: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			r, err := db.SLARuleByRobot(ctx, ids["robot"])
+			if err != nil || r.ID != ids["sla7"] || r.LateAfterMinutes != 15 || !r.AlertOnFailure || !r.AlertOnLate || r.MaxRunMinutes != nil {
+				t.Errorf("SLA rule after the upgrade = %+v, %v", r, err)
+			}
+			a, err := db.AlertByID(ctx, ids["alert7"])
+			if err != nil || a.ResolvedAt != nil || len(a.Metadata) != 0 {
+				t.Errorf("alert after the upgrade = %+v, %v", a, err)
+			}
+		},
+	},
 	9: {
 		// Worker labels and required labels; rows from before have none.
 		insert: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
