@@ -78,6 +78,7 @@ type Main struct {
 	metrics   *metrics.Metrics
 	server    *httpapi.Server
 	scheduler *schedule.Scheduler
+	alerting  *alerting
 }
 
 // openBus connects the queue and live-log transport: Redis when REDIS_URL is
@@ -135,7 +136,7 @@ func (m *Main) Run(ctx context.Context, role string) error {
 		"queue", map[bool]string{true: "redis", false: "in-process"}[m.Config.RedisURL != ""])
 	log.Debug("configuration", "settings", m.Config.Redacted())
 
-	db, err := sqlstore.Open(ctx, m.Config.Database(), sqlstore.Options{})
+	db, err := sqlstore.Open(ctx, m.Config.Database(), sqlstore.Options{WorkerStaleAfter: time.Duration(m.Config.WorkerStaleSeconds) * time.Second})
 	if err != nil {
 		return err
 	}
@@ -200,6 +201,9 @@ func (m *Main) Run(ctx context.Context, role string) error {
 		if err := m.scheduler.Start(gctx); err != nil {
 			return err
 		}
+		if err := m.alerting.start(gctx, publicURL(m.Config, m.Addr)); err != nil {
+			return err
+		}
 		g.Go(func() error {
 			select {
 			case <-gctx.Done():
@@ -213,6 +217,7 @@ func (m *Main) Run(ctx context.Context, role string) error {
 			log.Info("stopping HTTP server", "drain_timeout_seconds", m.Config.ShutdownTimeoutSeconds)
 			err := m.server.Stop(stopCtx)
 			_ = m.scheduler.Stop(stopCtx)
+			m.alerting.stop(stopCtx)
 			_ = rec.Stop(stopCtx)
 			return err
 		})
@@ -227,7 +232,7 @@ func (m *Main) Run(ctx context.Context, role string) error {
 			state = m.wrapRunState(state)
 		}
 		w := executor.New(state, m.bus, blobs, executor.Config{
-			ID: workerID(m.Config), Version: build.Version, Concurrency: m.Config.WorkerConcurrency,
+			ID: workerID(m.Config), Version: build.Version, Concurrency: m.Config.WorkerConcurrency, Labels: m.Config.Labels(),
 			LeaseDuration:    time.Duration(m.Config.WorkerStaleSeconds) * time.Second,
 			PythonExecutable: m.Config.PythonExecutable,
 			WorkDir:          filepath.Join(m.Config.DataDir, "worker"),
@@ -368,6 +373,7 @@ func (m *Main) startServer(ctx context.Context, runSvc *runs.Service, robotCfg *
 	m.metrics.RegisterRunStats(func(ctx context.Context) (hub.RunStats, error) {
 		return m.db.RunStats(ctx, time.Now().UTC(), stale)
 	})
+	m.alerting = m.newAlerting(secret)
 	schedules := schedule.New(m.db, nil, m.scheduler.Wake)
 	schedules.CheckRunsFunc = runSvc.CheckScheduledRuns
 	srv, err := httpapi.New(httpapi.Deps{
@@ -387,6 +393,8 @@ func (m *Main) startServer(ctx context.Context, runSvc *runs.Service, robotCfg *
 		Tokens:    ids,
 		Schedules: schedules,
 		Pools:     pools.New(m.db, m.bus, nil),
+		Alerts:    m.alerting.service,
+		Stats:     m.alerting.stats,
 	})
 	if err != nil {
 		return err

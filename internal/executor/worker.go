@@ -85,6 +85,8 @@ type Blobs interface {
 type Config struct {
 	ID, Hostname, Version string
 	Concurrency           int
+	// Labels route runs: a run is claimed only by a worker that has every label its robot requires.
+	Labels []string
 	// LeaseDuration is how long a claim lasts without renewal
 	// (WORKER_STALE_SECONDS); heartbeats renew it three times as often.
 	LeaseDuration    time.Duration
@@ -156,6 +158,7 @@ type Worker struct {
 	cancelHard context.CancelFunc
 	slots      sync.WaitGroup
 	bg         sync.WaitGroup
+	routing    routing // runs passed on to other workers; pause
 }
 
 type activeRun struct {
@@ -317,7 +320,7 @@ func (w *Worker) Busy() int {
 
 // slot takes one ready signal at a time and runs it.
 func (w *Worker) slot(takeCtx, bgCtx context.Context) {
-	for {
+	for w.whilePaused(takeCtx) {
 		d, err := w.bus.Dequeue(takeCtx, w.cfg.ID)
 		if err != nil {
 			if takeCtx.Err() != nil {
@@ -339,6 +342,9 @@ func (w *Worker) slot(takeCtx, bgCtx context.Context) {
 func (w *Worker) handle(ctx context.Context, d bus.Delivery) {
 	now := w.clock.Now()
 	r, ok, err := w.state.ClaimRun(ctx, d.RunID, w.cfg.ID, w.cfg.Hostname, now, now.Add(w.cfg.LeaseDuration))
+	if w.refused(ctx, d, err) {
+		return
+	}
 	if err != nil {
 		w.log.Warn("claiming a run failed; its signal will come again", "run_id", d.RunID, "error", err.Error())
 		return // not acked: redelivered later
@@ -426,7 +432,7 @@ func (w *Worker) listenCancels(ctx context.Context, sub bus.Subscription) {
 func (w *Worker) beat(running int, now time.Time) hub.Worker {
 	version := w.cfg.Version
 	return hub.Worker{ID: w.cfg.ID, Hostname: w.cfg.Hostname, Status: hub.WorkerRunning, Version: &version,
-		Concurrency: w.cfg.Concurrency, RunningRuns: running, StartedAt: w.startedAt, LastHeartbeat: now}
+		Concurrency: w.cfg.Concurrency, RunningRuns: running, StartedAt: w.startedAt, LastHeartbeat: now, Labels: w.cfg.Labels}
 }
 
 // heartbeat renews the leases of held runs and the worker row every third

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"
 
+	"automationhub/internal/alert"
 	"automationhub/internal/archive"
 	"automationhub/internal/blob"
 	"automationhub/internal/bus/membus"
@@ -29,7 +30,16 @@ import (
 	"automationhub/internal/runs"
 	"automationhub/internal/schedule"
 	"automationhub/internal/sqlstore"
+	"automationhub/internal/stats"
 )
+
+// alertService is the alert service of a test server (webhook secrets
+// from a fixed key).
+func alertService(db *sqlstore.DB) *alert.Service {
+	s := alert.New(db, nil)
+	s.HubKey = strings.Repeat("s", 40)
+	return s
+}
 
 // Who may call each route. Every registered route must have an entry: a new
 // route without one fails TestRBACMatrix.
@@ -86,6 +96,8 @@ var routeAccess = map[string]string{
 	"GET /api/v1/ws/runs/{run_id}/logs":                                wsRoute,
 	"GET /api/v1/workers":                                              "worker.manage",
 	"GET /api/v1/ops/status":                                           "worker.manage",
+	"POST /api/v1/workers/{worker_id}/pause":                           "worker.manage",
+	"POST /api/v1/workers/{worker_id}/resume":                          "worker.manage",
 	"POST /api/v1/domains":                                             "service.manage",
 	"GET /api/v1/domains":                                              "service.read",
 	"GET /api/v1/domains/{domain_id}":                                  "service.read",
@@ -121,6 +133,20 @@ var routeAccess = map[string]string{
 	"GET /api/v1/pools/{pool_id}":                                      "robot.read",
 	"PATCH /api/v1/pools/{pool_id}":                                    "admin.manage",
 	"DELETE /api/v1/pools/{pool_id}":                                   "admin.manage",
+	"POST /api/v1/robots/{robot_id}/sla":                               "robot.publish",
+	"GET /api/v1/robots/{robot_id}/sla":                                "robot.read",
+	"PATCH /api/v1/robots/{robot_id}/sla":                              "robot.publish",
+	"GET /api/v1/alerts":                                               "run.read",
+	"POST /api/v1/alerts/{alert_id}/resolve":                           "admin.manage",
+	"GET /api/v1/alerts/channels":                                      "admin.manage",
+	"PUT /api/v1/alerts/channels":                                      "admin.manage",
+	"GET /api/v1/alerts/webhook-secret":                                "admin.manage",
+	"GET /api/v1/notifications":                                        "admin.manage",
+	"GET /api/v1/stats/overview":                                       "run.read",
+	"GET /api/v1/stats/robots":                                         "run.read",
+	"GET /api/v1/stats/services":                                       "run.read",
+	"GET /api/v1/stats/daily":                                          "run.read",
+	"GET /api/v1/stats/failures":                                       "run.read",
 }
 
 // holds lists what each test principal holds, written out independently of
@@ -212,7 +238,8 @@ func setupAPIWith(t testing.TB, dialect string, maxArtifact int64, adjust func(*
 	deps := httpapi.Deps{Config: cfg, Version: "test", Logger: slog.New(slog.DiscardHandler), Auth: ids, Accounts: ids,
 		Registry: reg, Runs: runSvc, LiveLogs: mb, Ops: ops, Portal: portal.New(db, runSvc, nil),
 		RobotEnv: robotenv.New(db, ring, nil), Tokens: ids,
-		Schedules: schedule.New(db, nil, nil), Pools: pools.New(db, mb, nil)}
+		Schedules: schedule.New(db, nil, nil), Pools: pools.New(db, mb, nil),
+		Alerts: alertService(db), Stats: stats.New(db, nil, time.UTC)}
 	if adjust != nil {
 		adjust(&deps)
 	}

@@ -90,6 +90,7 @@ type RobotRead struct {
 	ResourcePools       []string `json:"resource_pools" doc:"Names of the pools every run of the robot needs a slot of."`
 	RetryCount          int      `json:"retry_count" doc:"Default retries of a failed run (schedules and execute may override)."`
 	RetryBackoffSeconds int      `json:"retry_backoff_seconds" doc:"Default wait before the first retry."`
+	RequiredLabels      []string `json:"required_labels" doc:"Labels a worker needs, all of them, to claim the robot's runs (os=windows, sap); [] for any worker."`
 }
 
 func robotRead(v *registry.RobotView) RobotRead {
@@ -99,6 +100,10 @@ func robotRead(v *registry.RobotView) RobotRead {
 		RetryCount: v.Robot.Settings.RetryCount, RetryBackoffSeconds: v.Robot.Settings.RetryBackoffSeconds}
 	if out.ResourcePools == nil {
 		out.ResourcePools = []string{}
+	}
+	out.RequiredLabels = v.Robot.Settings.RequiredLabels
+	if out.RequiredLabels == nil {
+		out.RequiredLabels = []string{}
 	}
 	for i := range v.Versions {
 		out.Versions = append(out.Versions, versionRead(&v.Versions[i]))
@@ -214,12 +219,13 @@ func (s *Server) registerRobotRoutes() {
 			ResourcePools       []string `json:"resource_pools,omitempty" doc:"The whole list of pool names the robot's runs need ([] for none)."`
 			RetryCount          *int     `json:"retry_count,omitempty" minimum:"0" maximum:"10"`
 			RetryBackoffSeconds *int     `json:"retry_backoff_seconds,omitempty" minimum:"1" maximum:"3600"`
+			RequiredLabels      []string `json:"required_labels,omitempty" doc:"The whole list of labels a worker needs to claim the robot's runs ([] for any worker): each trimmed, a name or key=value of letters, digits and . _ - = : /, at most 64 characters, at most 32 labels."`
 		}
 	}
 	register(s, protect(huma.Operation{
 		OperationID: "update-robot", Method: http.MethodPatch, Path: APIPrefix + "/robots/{robot_id}", Tags: []string{tagRobots},
 		Summary:     "Change a robot's description and run settings (only the fields sent)",
-		Description: "description null clears it; max_concurrent_runs null removes the limit; resource_pools replaces the list.",
+		Description: "description null clears it; max_concurrent_runs null removes the limit; resource_pools and required_labels replace their lists.",
 		Errors:      []int{http.StatusBadRequest, http.StatusNotFound},
 	}, string(hub.PermRobotPublish)), false, func(ctx context.Context, in *patchInput) (*robotOutput, error) {
 		var present map[string]json.RawMessage
@@ -240,6 +246,15 @@ func (s *Server) registerRobotRoutes() {
 			settings.Pools = in.Body.ResourcePools
 			if settings.Pools == nil {
 				settings.Pools = []string{}
+			}
+		}
+		if raw, ok := present["required_labels"]; ok {
+			settings.RequiredLabels = in.Body.RequiredLabels
+			if settings.RequiredLabels == nil {
+				if string(raw) == "null" {
+					return nil, hub.Errorf(hub.EUnprocessable, "required_labels must be a list of labels ([] for any worker).")
+				}
+				settings.RequiredLabels = []string{}
 			}
 		}
 		if !settings.Empty() {

@@ -66,6 +66,10 @@ type Deps struct {
 	// robot run settings.
 	Schedules Schedules
 	Pools     Pools
+	// Alerts serves SLA rules, alerts and notifications; Stats the
+	// dashboard figures (both optional).
+	Alerts Alerts
+	Stats  Stats
 }
 
 // Route is one registered method and path pattern.
@@ -96,6 +100,8 @@ type Server struct {
 	tokens         Tokens
 	schedules      Schedules
 	pools          Pools
+	alerts         Alerts
+	stats          Stats
 
 	mux     *http.ServeMux
 	api     huma.API
@@ -141,6 +147,8 @@ func New(d Deps) (*Server, error) {
 		tokens:     d.Tokens,
 		schedules:  d.Schedules,
 		pools:      d.Pools,
+		alerts:     d.Alerts,
+		stats:      d.Stats,
 	}
 	for _, p := range d.Config.TrustedProxies {
 		n, err := config.ParseIPOrCIDR(p)
@@ -178,6 +186,7 @@ func New(d Deps) (*Server, error) {
 	s.registerTokenRoutes()
 	s.registerScheduleRoutes()
 	s.registerPoolRoutes()
+	s.registerAlertRoutes()
 	s.inner = jsonFallbacks(s.mux)
 	s.handler = s.observe(s.guard(http.HandlerFunc(s.route)))
 	return s, nil

@@ -120,7 +120,7 @@ func TestRoundTripEveryTable(t *testing.T) {
 			ctx := context.Background()
 			now := time.Date(2026, 2, 23, 14, 21, 54, 123456000, time.UTC)
 			ids := map[string]string{}
-			for _, k := range []string{"user", "robot", "version", "domain", "service", "run", "artifact", "pool", "schedule"} {
+			for _, k := range []string{"user", "robot", "version", "domain", "service", "run", "artifact", "pool", "schedule", "alert"} {
 				ids[k] = uuid.NewString()
 			}
 			inserts := []struct {
@@ -181,6 +181,18 @@ func TestRoundTripEveryTable(t *testing.T) {
 					ids["robot"], nil, now.Add(time.Hour), now, ids["user"], nil}},
 				{"audit_events", `INSERT INTO audit_events (actor_user_id, actor_subject, action, target_type, target_id, metadata_json, ip, created_at)
 					VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, []any{ids["user"], nil, "robot.created", "robot", ids["robot"], `{"name":"invoice-bot"}`, "10.0.0.1", now}},
+				{"sla_rules", `INSERT INTO sla_rules (id, robot_id, expected_run_every_minutes, expected_daily_time, late_after_minutes, alert_on_failure,
+					alert_on_late, max_run_minutes, notify_channels_json, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					[]any{uuid.NewString(), ids["robot"], 10080, "23:59", 720, false, true, 600, `{"email":["ops@example.com"]}`, ids["user"], now, now}},
+				{"alert_events", `INSERT INTO alert_events (id, robot_id, run_id, type, severity, subject, message, metadata_json, created_at, resolved_at,
+					resolved_by, breach_ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					[]any{ids["alert"], ids["robot"], ids["run"], "RUNNING_TOO_LONG", "WARN", ids["robot"], strings.Repeat("é", 2000), `{"run_id":"x"}`, now, now, ids["user"], now}},
+				{"notifications", `INSERT INTO notifications (id, alert_id, event, channel, target, status, attempts, next_attempt_at, last_error, created_at,
+					updated_at, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					[]any{uuid.NewString(), ids["alert"], "resolved", "teams", "https://x.example/" + strings.Repeat("a", 1900), "FAILED", 6, now, "HTTP 500", now, now, nil}},
+				{"run_stats_daily", `INSERT INTO run_stats_daily (day, robot_id, service_id, success, failed, canceled, hist) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+					[]any{"2026-03-01", ids["robot"], "", 2_000_000_000, 1, 0, `[1,2,3]`}},
+				{"run_stats_days", `INSERT INTO run_stats_days (day, computed_at) VALUES (?, ?)`, []any{"2026-03-01", now}},
 			}
 			err := db.InTx(ctx, func(tx *sqlstore.Tx) error {
 				for _, in := range inserts {
@@ -313,6 +325,16 @@ func TestRoundTripEveryTable(t *testing.T) {
 			check(t, "worker_python_envs", []any{envStatus, envErr, envPy, envAt}, []any{"FAILED", "ERROR: No matching distribution found for nosuchpkg", "3.11.7", now})
 			mustScan(t, "python_env_prepares", q.QueryRow(ctx, `SELECT requested_at FROM python_env_prepares WHERE version_id = ?`, ids["version"]), &prepAt)
 			check(t, "python_env_prepares", []any{prepAt}, []any{now})
+			var target, nstatus string
+			var attempts int
+			mustScan(t, "notifications", q.QueryRow(ctx, `SELECT target, status, attempts FROM notifications WHERE alert_id = ?`, ids["alert"]), &target, &nstatus, &attempts)
+			check(t, "notifications", []any{len(target), nstatus, attempts}, []any{1918, "FAILED", 6})
+			var alertMsg string
+			mustScan(t, "alert_events", q.QueryRow(ctx, `SELECT message FROM alert_events WHERE id = ?`, ids["alert"]), &alertMsg)
+			check(t, "alert_events", []any{len([]rune(alertMsg))}, []any{2000})
+			var success int64
+			mustScan(t, "run_stats_daily", q.QueryRow(ctx, `SELECT success FROM run_stats_daily WHERE day = ?`, "2026-03-01"), &success)
+			check(t, "run_stats_daily", []any{success}, []any{int64(2_000_000_000)})
 
 			// The run counters are kept by triggers, not inserted.
 			var counted int64

@@ -150,6 +150,55 @@ var upgradeFixtures = map[int64]*upgradeFixture{
 			}
 		},
 	},
+	7: {
+		// SLA rules, alerts and their outbox.
+		insert: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			ids["sla7"], ids["alert7"] = uuid.NewString(), uuid.NewString()
+			mustExec(t, ctx, db, `INSERT INTO sla_rules (id, robot_id, expected_run_every_minutes, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+				ids["sla7"], ids["robot"], 60, fixtureTime, fixtureTime)
+			mustExec(t, ctx, db, `INSERT INTO alert_events (id, robot_id, type, severity, subject, message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				ids["alert7"], ids["robot"], "LATE", "WARN", ids["robot"], "Robot is late based on configured SLA.", fixtureTime)
+		},
+		check: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			r, err := db.SLARuleByRobot(ctx, ids["robot"])
+			if err != nil || r.ID != ids["sla7"] || r.LateAfterMinutes != 15 || !r.AlertOnFailure || !r.AlertOnLate || r.MaxRunMinutes != nil {
+				t.Errorf("SLA rule after the upgrade = %+v, %v", r, err)
+			}
+			a, err := db.AlertByID(ctx, ids["alert7"])
+			if err != nil || a.ResolvedAt != nil || len(a.Metadata) != 0 {
+				t.Errorf("alert after the upgrade = %+v, %v", a, err)
+			}
+		},
+	},
+	9: {
+		// Worker labels and required labels; rows from before have none.
+		insert: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			ids["robot9"] = uuid.NewString()
+			mustExec(t, ctx, db, `INSERT INTO robots (id, name, created_at, updated_at, required_labels) VALUES (?, ?, ?, ?, ?)`,
+				ids["robot9"], "sap-bot", fixtureTime, fixtureTime, `["os=windows","sap"]`)
+			mustExec(t, ctx, db, `INSERT INTO workers (id, hostname, started_at, last_heartbeat, created_at, labels) VALUES (?, ?, ?, ?, ?, ?)`,
+				"host-b-9", "host-b", fixtureTime, fixtureTime, fixtureTime, `["sap"]`)
+		},
+		check: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			old, err := db.RobotByID(ctx, ids["robot"])
+			if err != nil || old.Settings.RequiredLabels == nil || len(old.Settings.RequiredLabels) != 0 {
+				t.Errorf("robot from before level 9 requires %#v, %v; want []", old.Settings.RequiredLabels, err)
+			}
+			r, err := db.RobotByID(ctx, ids["robot9"])
+			if err != nil || !cmp.Equal(r.Settings.RequiredLabels, []string{"os=windows", "sap"}) {
+				t.Errorf("robot written at level 9 requires %v, %v", r.Settings.RequiredLabels, err)
+			}
+			ws, err := db.Workers(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range ws {
+				if want := map[string][]string{"host-a-1": {}, "host-b-9": {"sap"}}[w.ID]; !cmp.Equal(w.Labels, want) {
+					t.Errorf("worker %s labels = %#v, want %#v", w.ID, w.Labels, want)
+				}
+			}
+		},
+	},
 }
 
 // checkRunCounters compares the maintained run counters with the table.

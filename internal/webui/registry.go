@@ -36,6 +36,8 @@ type registryRobot struct {
 	CreatedAt   time.Time         `json:"created_at"`
 	UpdatedAt   time.Time         `json:"updated_at"`
 	Versions    []registryVersion `json:"versions"`
+	// RequiredLabels are the worker labels each run needs.
+	RequiredLabels []string `json:"required_labels"`
 }
 
 // Active is the robot's active version, or nil.
