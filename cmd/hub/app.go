@@ -83,6 +83,7 @@ type Main struct {
 	metrics   *metrics.Metrics
 	server    *httpapi.Server
 	scheduler *schedule.Scheduler
+	alerting  *alerting
 }
 
 // openBus connects the queue and live-log transport: Redis when REDIS_URL is
@@ -140,7 +141,7 @@ func (m *Main) Run(ctx context.Context, role string) error {
 		"queue", map[bool]string{true: "redis", false: "in-process"}[m.Config.RedisURL != ""])
 	log.Debug("configuration", "settings", m.Config.Redacted())
 
-	db, err := sqlstore.Open(ctx, m.Config.Database(), sqlstore.Options{})
+	db, err := sqlstore.Open(ctx, m.Config.Database(), sqlstore.Options{WorkerStaleAfter: time.Duration(m.Config.WorkerStaleSeconds) * time.Second})
 	if err != nil {
 		return err
 	}
@@ -206,6 +207,9 @@ func (m *Main) Run(ctx context.Context, role string) error {
 		if err := m.scheduler.Start(gctx); err != nil {
 			return err
 		}
+		if err := m.alerting.start(gctx, publicURL(m.Config, m.Addr)); err != nil {
+			return err
+		}
 		g.Go(func() error {
 			select {
 			case <-gctx.Done():
@@ -219,6 +223,7 @@ func (m *Main) Run(ctx context.Context, role string) error {
 			log.Info("stopping HTTP server", "drain_timeout_seconds", m.Config.ShutdownTimeoutSeconds)
 			err := m.server.Stop(stopCtx)
 			_ = m.scheduler.Stop(stopCtx)
+			m.alerting.stop(stopCtx)
 			_ = rec.Stop(stopCtx)
 			return err
 		})
@@ -233,7 +238,7 @@ func (m *Main) Run(ctx context.Context, role string) error {
 			state = m.wrapRunState(state)
 		}
 		w := executor.New(state, executor.Config{
-			ID: workerID(m.Config), Version: build.Version, Concurrency: m.Config.WorkerConcurrency,
+			ID: workerID(m.Config), Version: build.Version, Concurrency: m.Config.WorkerConcurrency, Labels: m.Config.Labels(),
 			LeaseDuration:    time.Duration(m.Config.WorkerStaleSeconds) * time.Second,
 			PythonExecutable: m.Config.PythonExecutable,
 			WorkDir:          filepath.Join(m.Config.DataDir, "worker"),
@@ -245,6 +250,12 @@ func (m *Main) Run(ctx context.Context, role string) error {
 			Observer:         m.metrics.RunObserver(),
 			Env:              config,
 			Logger:           log,
+
+			PythonExecutables:     m.Config.PythonExecutables,
+			PythonEnvUV:           m.Config.PythonEnvUV,
+			PythonEnvBuildTimeout: time.Duration(m.Config.PythonEnvBuildTimeoutSeconds) * time.Second,
+			PythonEnvCacheBytes:   m.Config.PythonEnvCacheBytes,
+			PythonEnvUnused:       time.Duration(m.Config.WorkspaceCacheDays) * 24 * time.Hour,
 		})
 		m.metrics.RegisterWorker(m.Config.WorkerConcurrency, w.Busy)
 		if err := w.Start(gctx); err != nil {
@@ -263,6 +274,8 @@ func (m *Main) Run(ctx context.Context, role string) error {
 			LogRetention:      time.Duration(m.Config.LogRetentionDays) * 24 * time.Hour,
 			ArtifactRetention: time.Duration(m.Config.ArtifactRetentionDays) * 24 * time.Hour,
 			CacheRetention:    time.Duration(m.Config.WorkspaceCacheDays) * 24 * time.Hour,
+			PythonEnvBudget:   m.Config.PythonEnvCacheBytes,
+			WorkerID:          workerID(m.Config),
 			Interval:          time.Duration(m.Config.CleanupIntervalHours) * time.Hour,
 			WorkDir:           filepath.Join(m.Config.DataDir, "worker"),
 			Logger:            log,
@@ -394,6 +407,7 @@ func (m *Main) startServer(ctx context.Context, runSvc *runs.Service, robotCfg *
 	m.metrics.RegisterRunStats(func(ctx context.Context) (hub.RunStats, error) {
 		return m.db.RunStats(ctx, time.Now().UTC(), stale)
 	})
+	m.alerting = m.newAlerting(secret)
 	schedules := schedule.New(m.db, nil, m.scheduler.Wake)
 	schedules.CheckRunsFunc = runSvc.CheckScheduledRuns
 	srv, err := httpapi.New(httpapi.Deps{
@@ -414,6 +428,8 @@ func (m *Main) startServer(ctx context.Context, runSvc *runs.Service, robotCfg *
 		Schedules: schedules,
 		Pools:     pools.New(m.db, m.bus, nil),
 		Agents:    m.agentService(ctx, stale, robotCfg),
+		Alerts:    m.alerting.service,
+		Stats:     m.alerting.stats,
 	})
 	if err != nil {
 		return err

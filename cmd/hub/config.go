@@ -27,6 +27,8 @@ var legacyKeys = map[string]bool{
 	"SQL_SERVER_USER": true, "SQL_SERVER_PASSWORD": true, "SQL_SERVER_DRIVER": true,
 	"SQL_SERVER_TRUST_SERVER_CERTIFICATE": true, "SQL_SERVER_ODBC_EXTRA": true,
 	"NEXT_PUBLIC_API_BASE_URL": true, "NEXT_PUBLIC_WS_BASE_URL": true, "NEXT_PUBLIC_API_TOKEN": true,
+	// QUEUE_BACKLOG alerts measure the oldest waiting run (QUEUE_BACKLOG_ALERT_SECONDS), not the queue length.
+	"QUEUE_BACKLOG_ALERT_THRESHOLD": true,
 }
 
 // loadConfig merges the .env file (if present) under the process environment

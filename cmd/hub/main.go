@@ -5,8 +5,6 @@
 package main
 
 import (
-	"automationhub/internal/buildinfo"
-	"automationhub/internal/sandbox"
 	"context"
 	"errors"
 	"fmt"
@@ -14,9 +12,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
+
+	"automationhub/internal/buildinfo"
+	"automationhub/internal/hub"
+	"automationhub/internal/sandbox"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -42,10 +45,10 @@ const (
 )
 
 var commands = []struct{ name, help string }{
-	{"all", "API + worker + cleanup in one process (the default)"},
+	{"all", "API + worker + cleanup in one process (the default; --labels a,b=c: the worker's labels)"},
 	{"serve", "the HTTP API (applies migrations first)"},
-	{"worker", "a worker that runs robots"},
 	{"agent", "a remote agent: runs robots for a hub it reaches over HTTPS only (hub agent --server URL --token T; install|uninstall a Windows service)"},
+	{"worker", "a worker that runs robots (--labels a,b=c: its labels, see HUB_WORKER_LABELS)"},
 	{"cleanup", "the retention worker (--once: one pass and exit; --dry-run: only report what would go)"},
 	{"migrate", "apply database migrations and exit (--status: show the schema version and pending migrations)"},
 	{"user", "manage users on the database directly: create, list, set-password, set-role, activate, deactivate"},
@@ -118,8 +121,16 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return exitUsage
 	}
 	var once, dryRun, status bool
-	for _, a := range args {
+	var labels *string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
 		switch {
+		case (cmd == "worker" || cmd == "all") && a == "--labels" && i+1 < len(args):
+			i++
+			labels = &args[i]
+		case (cmd == "worker" || cmd == "all") && strings.HasPrefix(a, "--labels="):
+			v := strings.TrimPrefix(a, "--labels=")
+			labels = &v
 		case a == "-h" || a == "--help":
 			usage(stdout)
 			return exitOK
@@ -142,6 +153,14 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if err != nil {
 		fmt.Fprintf(stderr, "hub: %v\n", err)
 		return exitUsage
+	}
+	if labels != nil {
+		// --labels wins over HUB_WORKER_LABELS.
+		if _, err := hub.ParseLabels(*labels); err != nil {
+			fmt.Fprintf(stderr, "hub %s: --labels: %s\n", cmd, hub.ErrorMessage(err))
+			return exitUsage
+		}
+		cfg.WorkerLabels = *labels
 	}
 	log := newLogger(cfg, stderr)
 	// The Redis client's own messages (every failed dial) go to DEBUG: the hub

@@ -17,6 +17,7 @@ import (
 	"automationhub/internal/archive"
 	"automationhub/internal/config"
 	"automationhub/internal/hub"
+	"automationhub/internal/pyenv"
 	"automationhub/internal/registry"
 )
 
@@ -182,6 +183,9 @@ func buildPackage(dir, out string, cfg config.Config) (*builtPackage, error) {
 	}
 	ep, err := registry.PackageEntrypoint(m, registry.Entrypoint{})
 	if err != nil {
+		return nil, err
+	}
+	if err := pyenv.CheckPackage(m); err != nil {
 		return nil, err
 	}
 	if err := tmp.Close(); err != nil {

@@ -311,7 +311,7 @@ func TestUICancelRun(t *testing.T) {
 	}
 	plain := newUIClient(t, base, false)
 	plain.client.Jar = nobody.client.Jar
-	if code, loc := plain.get("/"); code != http.StatusSeeOther || loc != "/runs" {
+	if code, loc := plain.get("/"); code != http.StatusSeeOther || loc != "/dashboard" {
 		t.Errorf("home of a user with only run.read: %d %q", code, loc)
 	}
 	if code, body := nobody.get("/runs"); code != 200 || !strings.Contains(body, "1 runs") {

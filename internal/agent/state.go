@@ -291,3 +291,17 @@ func (c *Client) WorkerStopped(ctx context.Context, _ string, _ time.Time) error
 	}
 	return err
 }
+
+// PendingPrepares lists no prepare requests: the agent protocol does not
+// carry them yet, so an agent builds a robot's Python environment at the
+// robot's first run on it.
+func (c *Client) PendingPrepares(context.Context, string, time.Time, int) ([]hub.PrepareRequest, error) {
+	return nil, nil
+}
+
+// EnvironmentReady is not reported to the hub by an agent yet (see
+// PendingPrepares); the environment is still built and reused locally.
+func (c *Client) EnvironmentReady(context.Context, hub.WorkerEnv) error { return nil }
+
+// EnvironmentsGone is not reported by an agent yet (see PendingPrepares).
+func (c *Client) EnvironmentsGone(context.Context, string, []string) error { return nil }

@@ -40,7 +40,12 @@ type Store interface {
 	UpdateAgent(ctx context.Context, a *hub.Agent, now time.Time) error
 	RevokeAgent(ctx context.Context, id string, now time.Time, ev *hub.AuditEvent) error
 	RunByID(ctx context.Context, id string) (*hub.Run, error)
+	WorkerStatus(ctx context.Context, id string) (string, error)
 }
+
+// pausedPoll is how often a paused agent's long poll checks whether it was
+// resumed.
+const pausedPoll = time.Second
 
 // RunConfigs hands out the robot configuration of a run a worker holds
 // (robotenv.Service).
@@ -375,6 +380,12 @@ func (s *Service) Claim(ctx context.Context, a *hub.Agent, version string, wait 
 		return nil, err
 	}
 	wait = min(max(wait, 0), s.cfg.MaxWait)
+	if paused, err := s.waitWhilePaused(ctx, a.ID, wait); err != nil || paused {
+		// A paused agent finishes its runs and is handed no new ones: its
+		// long poll ends empty (and never takes a ready signal from the
+		// queue, so the queue does not cycle through it).
+		return nil, err
+	}
 	r := s.disp.wait(ctx, executor.Claim{WorkerID: a.ID, Host: a.Hostname, Lease: s.cfg.Lease}, a.Labels, wait)
 	if r == nil {
 		return nil, nil
@@ -386,6 +397,32 @@ func (s *Service) Claim(ctx context.Context, a *hub.Agent, version string, wait 
 		return &Claimed{Run: r}, nil
 	}
 	return &Claimed{Run: r, Version: v}, nil
+}
+
+// waitWhilePaused holds the long poll of a paused agent up to wait,
+// checking every pausedPoll; paused is false as soon as it is resumed.
+func (s *Service) waitWhilePaused(ctx context.Context, id string, wait time.Duration) (paused bool, err error) {
+	deadline := time.Now().Add(wait)
+	for {
+		st, err := s.store.WorkerStatus(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		if st != hub.WorkerPaused {
+			return false, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return true, nil
+		}
+		t := time.NewTimer(min(left, pausedPoll))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return true, nil
+		case <-t.C:
+		}
+	}
 }
 
 // held returns run runID when agent a holds it (RUNNING, leased to it);

@@ -2,6 +2,7 @@ package agents
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"strings"
@@ -16,6 +17,9 @@ import (
 // claimer claims a run for a worker (runstate.State).
 type claimer interface {
 	ClaimRun(ctx context.Context, runID string, c executor.Claim) (*hub.Run, bool, error)
+	// PassOn signals a run again for another worker that may take it,
+	// with a growing delay when it keeps coming back.
+	PassOn(ctx context.Context, runID string)
 }
 
 // queue is the bus's work queue.
@@ -157,7 +161,7 @@ func (d *dispatcher) hand(ctx context.Context, del bus.Delivery) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	tried := map[string]bool{}
-	anyone := false
+	anyone, passOn := false, false
 	for {
 		d.mu.Lock()
 		var w *waiter
@@ -185,16 +189,26 @@ func (d *dispatcher) hand(ctx context.Context, del bus.Delivery) {
 			return
 		}
 		d.giveBack(w)
+		if errors.Is(err, hub.ErrOtherWorker) || errors.Is(err, hub.ErrWorkerPaused) {
+			// This agent may not take the run (it lacks a label or was
+			// paused); another waiting agent may, else the worker the
+			// store says can.
+			passOn = passOn || errors.Is(err, hub.ErrOtherWorker)
+			continue
+		}
 		if err != nil {
 			d.log.Warn("claiming a run for an agent failed; its signal will come again", "run_id", del.RunID, "error", err.Error())
 			return // not acked: redelivered
 		}
 	}
-	if !anyone {
+	_ = d.q.Ack(cctx, del)
+	switch {
+	case !anyone:
 		// Every agent left while the signal came: pass it on at once.
 		_ = d.q.Enqueue(cctx, del.RunID)
+	case passOn:
+		d.state.PassOn(ctx, del.RunID)
 	}
-	_ = d.q.Ack(cctx, del)
 }
 
 // giveBack returns a waiter the dispatcher took without a run to the head

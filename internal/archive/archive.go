@@ -89,7 +89,16 @@ type Manifest struct {
 	Dirs map[string]bool
 	// Robot is what the package's robot.yaml declares.
 	Robot RobotFile
+	// Requirements and Pyproject are the package's requirements.txt and
+	// pyproject.toml at its root (nil when it has none), the first
+	// MaxRequirementsBytes of them; RequirementsOver notes a larger one.
+	Requirements, Pyproject []byte
+	RequirementsOver        bool
 }
+
+// MaxRequirementsBytes is how much of a requirements.txt or pyproject.toml
+// Inspect keeps.
+const MaxRequirementsBytes = 1 << 20
 
 // RobotFile is what a package's robot.yaml declares. The file is optional. It
 // is the package's robot.yaml or robot.yml (any case) at the root, else the
@@ -116,6 +125,11 @@ type RobotFile struct {
 	// RuntimeEnvProblems is what was wrong with runtime_env, which publish
 	// refuses (it is new, so no older package relies on it).
 	RuntimeEnvProblems []string
+	// Python is the interpreter version the robot asks for (python:
+	// "3.11"), "" for any; PythonProblems is what was wrong with it, which
+	// publish refuses.
+	Python         string
+	PythonProblems []string
 	// Problems says what could not be read, one sentence each (e.g.
 	// "required_env must be a list of strings.").
 	Problems []string
@@ -478,7 +492,7 @@ func (p *pending) unpack(s sink) error {
 	if yamlIdx < 0 {
 		yamlIdx = p.anyYAML
 	}
-	var yamlBuf *capBuffer
+	var yamlBuf, reqBuf, pyprojectBuf *capBuffer
 	for i, e := range p.entries {
 		var w io.WriteCloser
 		var err error
@@ -495,6 +509,14 @@ func (p *pending) unpack(s sink) error {
 			yamlBuf = &capBuffer{max: maxManifestBytes}
 			dst = io.MultiWriter(w, yamlBuf)
 		}
+		if !e.dir && e.name == "requirements.txt" {
+			reqBuf = &capBuffer{max: MaxRequirementsBytes}
+			dst = io.MultiWriter(dst, reqBuf)
+		}
+		if !e.dir && e.name == "pyproject.toml" {
+			pyprojectBuf = &capBuffer{max: MaxRequirementsBytes}
+			dst = io.MultiWriter(dst, pyprojectBuf)
+		}
 		n, err := p.copyEntry(e, dst)
 		if cerr := w.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("archive: write %q: %w", e.name, cerr)
@@ -506,6 +528,13 @@ func (p *pending) unpack(s sink) error {
 			return corrupt("folder entry %s has content", quote(e.f.Name))
 		}
 		p.m.UnpackedBytes += n
+	}
+	if reqBuf != nil {
+		p.m.Requirements, p.m.RequirementsOver = append([]byte{}, reqBuf.Bytes()...), reqBuf.over
+	}
+	if pyprojectBuf != nil {
+		p.m.Pyproject = append([]byte{}, pyprojectBuf.Bytes()...)
+		p.m.RequirementsOver = p.m.RequirementsOver || pyprojectBuf.over
 	}
 	switch {
 	case yamlBuf == nil:
@@ -753,7 +782,35 @@ func parseRobotFile(data []byte) (rf RobotFile) {
 	}
 	slices.Sort(rf.RuntimeEnv)
 	rf.Problems = append(rf.Problems, rf.RuntimeEnvProblems...)
+	if n, err := lookup(top, []string{"python"}); err == nil && n != nil {
+		tag := n.ShortTag()
+		if n.Kind != yaml.ScalarNode || (tag != "!!str" && tag != "!!float" && tag != "!!int") || !validPythonVersion(strings.TrimSpace(n.Value)) {
+			rf.PythonProblems = append(rf.PythonProblems, `python must be a Python version such as "3.11".`)
+		} else {
+			rf.Python = strings.TrimSpace(n.Value)
+		}
+	}
+	rf.Problems = append(rf.Problems, rf.PythonProblems...)
 	return rf
+}
+
+// ParseRobotFile reads the keys of a robot.yaml that the hub uses, as
+// Inspect does for a package's.
+func ParseRobotFile(data []byte) RobotFile { return parseRobotFile(data) }
+
+// validPythonVersion reports whether v is a major, major.minor or
+// major.minor.patch number.
+func validPythonVersion(v string) bool {
+	parts := strings.Split(v, ".")
+	if len(parts) > 3 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || len(p) > 4 || strings.Trim(p, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 func deref(n *yaml.Node) *yaml.Node {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"automationhub/internal/hub"
+	"automationhub/internal/pyenv"
 )
 
 // Store is the persistence cleanup needs (sqlstore).
@@ -31,6 +32,9 @@ type Store interface {
 	PendingFileDeletions(ctx context.Context, limit int) ([]string, error)
 	FileDeleted(ctx context.Context, path string) error
 	RunFinished(ctx context.Context, runID string) (bool, error)
+	// EnvironmentsGone forgets what a worker reported about Python
+	// environments this pass removed from its cache.
+	EnvironmentsGone(ctx context.Context, workerID string, keys []string) error
 }
 
 // Blobs is the artifact store.
@@ -62,6 +66,14 @@ type Config struct {
 	Clock             hub.Clock
 	Logger            *slog.Logger
 	Observer          Observer
+
+	// PythonEnvBudget is the disk budget of the worker's Python
+	// environments (PYTHON_ENV_CACHE_BYTES; 0: none): past it the least
+	// recently used go, as do those unused for CacheRetention.
+	PythonEnvBudget int64
+	// WorkerID is the worker of this host whose reports on removed Python
+	// environments are forgotten; "" for none.
+	WorkerID string
 }
 
 // Kind names in reports and metrics.
@@ -71,6 +83,7 @@ const (
 	KindUploads   = "uploads"
 	KindWorkCopy  = "working_copies"
 	KindCache     = "package_cache"
+	KindPythonEnv = "python_environments"
 )
 
 // Item counts what a pass removed (or, in a dry run, would remove) of one kind.
@@ -350,6 +363,23 @@ func (c *Cleaner) local(ctx context.Context, now time.Time, dryRun bool, rep *Re
 		if err := c.removeTree(filepath.Join(cacheDir, e.Name()), KindCache, dryRun, rep); err != nil {
 			return err
 		}
+	}
+	// Python environments in use (a run holds them) are never removed.
+	gone, err := pyenv.Sweep(filepath.Join(c.cfg.WorkDir, "pyenv"), now, c.cfg.CacheRetention, c.cfg.PythonEnvBudget, dryRun)
+	var keys []string
+	for _, g := range gone {
+		rep.add(KindPythonEnv, 0, 1, g.Bytes)
+		if g.Why != "leftover" {
+			keys = append(keys, g.Key)
+		}
+	}
+	if !dryRun && c.cfg.WorkerID != "" && len(keys) > 0 {
+		if gerr := c.store.EnvironmentsGone(ctx, c.cfg.WorkerID, keys); gerr != nil && err == nil {
+			err = gerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("cleanup: python environments: %w", err)
 	}
 	return nil
 }

@@ -54,7 +54,7 @@ func setup(t *testing.T, dialect string) *fixture {
 	}
 	f.robot, f.version = r.ID, v.ID
 	f.cleaner = cleanup.New(db, blobs, cleanup.Config{LogRetention: 30 * 24 * time.Hour, ArtifactRetention: 60 * 24 * time.Hour,
-		CacheRetention: 7 * 24 * time.Hour, WorkDir: f.work, BatchSize: 100, Clock: f.clock})
+		CacheRetention: 7 * 24 * time.Hour, WorkDir: f.work, BatchSize: 100, Clock: f.clock, WorkerID: "w-here"})
 	return f
 }
 
@@ -204,6 +204,20 @@ func TestLocalSweepAndLock(t *testing.T) {
 	os.WriteFile(filepath.Join(oldCache, "main.py"), []byte("x"), 0o640)
 	os.Chtimes(oldCache, base.Add(-30*24*time.Hour), base.Add(-30*24*time.Hour))
 	os.Chtimes(newCache, base.Add(-time.Hour), base.Add(-time.Hour))
+	// Python environments: the pointer file's time is the last use.
+	envs := filepath.Join(f.work, "pyenv")
+	for name, used := range map[string]time.Time{"oldenv": base.Add(-30 * 24 * time.Hour), "newenv": base.Add(-time.Hour)} {
+		os.MkdirAll(filepath.Join(envs, name+"-1", "bin"), 0o755)
+		os.WriteFile(filepath.Join(envs, name+"-1", "bin", "python"), []byte("x"), 0o755)
+		os.WriteFile(filepath.Join(envs, name+".json"), []byte(`{"key":"`+name+`","dir":"`+name+`-1","bytes":1}`), 0o644)
+		os.Chtimes(filepath.Join(envs, name+".json"), used, used)
+	}
+	// This host's worker and another one report the old environment.
+	for _, worker := range []string{"w-here", "w-other"} {
+		if err := f.db.EnvironmentReady(ctx, hub.WorkerEnv{WorkerID: worker, VersionID: f.version, Key: "oldenv", Status: hub.EnvReady, UpdatedAt: base}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	up, _ := f.blobs.Create(0)
 	up.Write([]byte("half an upload"))
 	left, _ := f.blobs.Leftovers(0)
@@ -227,6 +241,7 @@ func TestLocalSweepAndLock(t *testing.T) {
 	}{
 		{filepath.Join(f.work, "runs", done), false}, {filepath.Join(f.work, "runs", busy), true},
 		{oldCache, false}, {newCache, true},
+		{filepath.Join(envs, "oldenv-1"), false}, {filepath.Join(envs, "oldenv.json"), false}, {filepath.Join(envs, "newenv-1"), true},
 	} {
 		if _, err := os.Stat(c.path); (err == nil) != c.want {
 			t.Errorf("%s exists = %v, want %v", c.path, err == nil, c.want)
@@ -235,8 +250,13 @@ func TestLocalSweepAndLock(t *testing.T) {
 	if rest, _ := f.blobs.Leftovers(0); len(rest) != 0 {
 		t.Errorf("upload leftovers kept: %v", rest)
 	}
-	if rep.Kinds[cleanup.KindUploads].Files != 1 || rep.Kinds[cleanup.KindCache].Files != 1 {
+	if rep.Kinds[cleanup.KindUploads].Files != 1 || rep.Kinds[cleanup.KindCache].Files != 1 || rep.Kinds[cleanup.KindPythonEnv] == nil || rep.Kinds[cleanup.KindPythonEnv].Files != 1 {
 		t.Errorf("report = %+v %+v", rep.Kinds[cleanup.KindUploads], rep.Kinds[cleanup.KindCache])
+	}
+	// This host's worker no longer reports the removed environment; the
+	// other worker's report stays.
+	if envs, err := f.db.VersionEnvironments(ctx, f.version); err != nil || len(envs) != 1 || envs[0].WorkerID != "w-other" {
+		t.Errorf("reports after the sweep = %+v, %v; want w-other's alone", envs, err)
 	}
 	// The lock is free again: the next pass does the database part.
 	if rep, _ := f.cleaner.Pass(ctx, false); rep.Skipped {

@@ -18,9 +18,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caarlos0/env/v11"
 
+	"automationhub/internal/hub"
 	"automationhub/internal/keyring"
 )
 
@@ -91,17 +93,36 @@ type Config struct {
 	WorkerID                 string `env:"HUB_WORKER_ID" group:"Execution" help:"Stable id of this worker (default: derived from the host name and data folder)."`
 	WorkerAddr               string `env:"HUB_WORKER_ADDR" group:"Execution" help:"Listen address of /healthz, /readyz and /metrics for hub worker and hub cleanup (e.g. 127.0.0.1:9101); empty: none. hub serve and hub all answer them on HUB_ADDR."`
 	WorkerConcurrency        int    `env:"WORKER_CONCURRENCY" group:"Execution" help:"Runs one worker executes at once (default: number of CPUs)."`
+	WorkerLabels             string `env:"HUB_WORKER_LABELS" group:"Execution" help:"Comma-separated labels of this worker (os=windows,desktop,sap); hub worker and hub all also take --labels. A robot's runs go only to workers with every label it requires."`
 	WorkerStaleSeconds       int    `env:"WORKER_STALE_SECONDS" envDefault:"60" group:"Execution" help:"A running run whose worker has not renewed its lease for this long is failed as 'worker lost'."`
 	RobotSandbox             string `env:"ROBOT_SANDBOX" envDefault:"auto" group:"Execution" help:"Confine robots (Linux Landlock): auto (when the kernel can, else warn), required (refuse to run robots unconfined) or off."`
 	RobotUser                string `env:"ROBOT_USER" group:"Execution" help:"User (name or uid) robots run as when the worker runs as root, e.g. a dedicated hub-robot account; needs ROBOT_SANDBOX. Empty: robots run as the worker's user, without any capability."`
 	RunDefaultTimeoutSeconds int    `env:"RUN_DEFAULT_TIMEOUT_SECONDS" envDefault:"3600" group:"Execution" help:"Timeout of a run that does not ask for one."`
 	RunMaxDiskBytes          int64  `env:"RUN_MAX_DISK_BYTES" envDefault:"10737418240" group:"Execution" help:"Disk one run may use in its folder (working copy, outputs, temporary files), in bytes, 1 MiB to 1 PiB; a run that uses more is stopped and fails."`
 
+	// Execution: Python environments (package pyenv)
+	PythonExecutables            []string `env:"PYTHON_EXECUTABLES" envSeparator:"," group:"Execution" help:"More interpreters, comma-separated, that a robot.yaml asking for a Python version (python: \"3.11\") may use; on Windows the py launcher is tried too."`
+	PythonEnvBuildTimeoutSeconds int      `env:"PYTHON_ENV_BUILD_TIMEOUT_SECONDS" envDefault:"900" group:"Execution" help:"Longest build of a robot's Python environment (requirements.txt); a run whose build takes longer fails."`
+	PythonEnvUV                  string   `env:"PYTHON_ENV_UV" group:"Execution" help:"uv program that builds Python environments (much faster than pip); empty: uv when it is on PATH, else venv and pip; off: always venv and pip."`
+	PythonEnvCacheBytes          int64    `env:"PYTHON_ENV_CACHE_BYTES" envDefault:"21474836480" group:"Execution" help:"Disk budget of a worker's Python environments, in bytes; the least recently used are removed past it."`
+
 	// Retention
 	LogRetentionDays      int `env:"LOG_RETENTION_DAYS" envDefault:"90" group:"Retention" help:"Run log lines older than this are deleted."`
 	ArtifactRetentionDays int `env:"ARTIFACT_RETENTION_DAYS" envDefault:"90" group:"Retention" help:"Run artifacts (files and rows) older than this are deleted."`
-	WorkspaceCacheDays    int `env:"WORKSPACE_CACHE_DAYS" envDefault:"7" group:"Retention" help:"Unpacked robot packages unused for this long are removed from worker caches."`
+	WorkspaceCacheDays    int `env:"WORKSPACE_CACHE_DAYS" envDefault:"7" group:"Retention" help:"Unpacked robot packages and Python environments unused for this long are removed from worker caches."`
 	CleanupIntervalHours  int `env:"CLEANUP_INTERVAL_HOURS" envDefault:"24" group:"Retention" help:"Hours between cleanup passes."`
+
+	// Alerts and notifications
+	AppTimezone               string `env:"APP_TIMEZONE" envDefault:"America/Sao_Paulo" group:"Alerts" help:"Time zone of daily SLA times (robots without a schedule) and of the dashboard's days."`
+	SLAMonitorIntervalSeconds int    `env:"SLA_MONITOR_INTERVAL_SECONDS" envDefault:"60" group:"Alerts" help:"Seconds between looks for late robots, long runs, missed schedule fires, queue backlog and silent workers (one hub serve process does it at a time). Failed runs are seen within 5 seconds."`
+	FailureStreakThreshold    int    `env:"FAILURE_STREAK_THRESHOLD" envDefault:"3" group:"Alerts" help:"Finished runs in a row that must fail for a FAILURE_STREAK alert."`
+	QueueBacklogAlertSeconds  int    `env:"QUEUE_BACKLOG_ALERT_SECONDS" envDefault:"900" group:"Alerts" help:"A QUEUE_BACKLOG alert is raised when the oldest waiting run has waited longer than this."`
+	SMTPHost                  string `env:"SMTP_HOST" group:"Alerts" help:"Mail server for e-mail notifications; empty: e-mail notices fail (and show as failed)."`
+	SMTPPort                  int    `env:"SMTP_PORT" envDefault:"587" group:"Alerts" help:"Its port."`
+	SMTPUsername              string `env:"SMTP_USERNAME" group:"Alerts" help:"User to authenticate as (empty: no authentication)."`
+	SMTPPassword              string `env:"SMTP_PASSWORD" file:"true" group:"Alerts" secret:"true" help:"Its password."`
+	SMTPFrom                  string `env:"SMTP_FROM" group:"Alerts" help:"Sender address of e-mail notifications (default automation-hub@<SMTP_HOST>)."`
+	SMTPTLS                   string `env:"SMTP_TLS" envDefault:"starttls" group:"Alerts" help:"starttls (required before authenticating or sending), tls (implicit TLS, port 465) or none (trusted local relays only)."`
 
 	// SecretFiles are the files secret settings were read from (NAME_FILE);
 	// robots must never read them.
@@ -288,6 +309,7 @@ func (c Config) Validate() error {
 		oneOf("ALGORITHM", c.Algorithm, "HS256"),
 		oneOf("AZURE_AD_DEFAULT_ROLE", c.AzureDefaultRole, "Viewer", "Operator", "Maintainer", "Admin", "none"),
 		oneOf("ROBOT_SANDBOX", c.RobotSandbox, "auto", "required", "off"),
+		oneOf("SMTP_TLS", c.SMTPTLS, "starttls", "tls", "none"),
 	} {
 		if check != nil {
 			return check
@@ -300,6 +322,9 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.WorkerAddr); err != nil {
 			return bad("HUB_WORKER_ADDR", "%q is not host:port", c.WorkerAddr)
 		}
+	}
+	if _, err := time.LoadLocation(c.AppTimezone); err != nil || c.AppTimezone == "" {
+		return bad("APP_TIMEZONE", "%q is not a known time zone", c.AppTimezone)
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		return bad("HUB_DATA_DIR", "must not be empty")
@@ -391,17 +416,36 @@ func (c Config) Validate() error {
 		{"WORKER_STALE_SECONDS", int64(c.WorkerStaleSeconds), 10, 86400},
 		{"RUN_DEFAULT_TIMEOUT_SECONDS", int64(c.RunDefaultTimeoutSeconds), 1, 7 * 86400},
 		{"RUN_MAX_DISK_BYTES", c.RunMaxDiskBytes, 1 << 20, 1 << 50},
+		{"PYTHON_ENV_BUILD_TIMEOUT_SECONDS", int64(c.PythonEnvBuildTimeoutSeconds), 10, 86400},
+		{"PYTHON_ENV_CACHE_BYTES", c.PythonEnvCacheBytes, 1 << 20, 1 << 50},
 		{"LOG_RETENTION_DAYS", int64(c.LogRetentionDays), 1, 36500},
 		{"ARTIFACT_RETENTION_DAYS", int64(c.ArtifactRetentionDays), 1, 36500},
 		{"WORKSPACE_CACHE_DAYS", int64(c.WorkspaceCacheDays), 1, 36500},
 		{"CLEANUP_INTERVAL_HOURS", int64(c.CleanupIntervalHours), 1, 24 * 365},
+		{"SLA_MONITOR_INTERVAL_SECONDS", int64(c.SLAMonitorIntervalSeconds), 5, 86400},
+		{"FAILURE_STREAK_THRESHOLD", int64(c.FailureStreakThreshold), 1, 100},
+		{"QUEUE_BACKLOG_ALERT_SECONDS", int64(c.QueueBacklogAlertSeconds), 10, 7 * 86400},
+		{"SMTP_PORT", int64(c.SMTPPort), 1, 65535},
 	}
 	for _, r := range ranges {
 		if r.v < r.lo || r.v > r.hi {
 			return bad(r.name, "%d is outside %d..%d", r.v, r.lo, r.hi)
 		}
 	}
+	if _, err := hub.ParseLabels(c.WorkerLabels); err != nil {
+		return bad("HUB_WORKER_LABELS", "%s", hub.ErrorMessage(err))
+	}
 	return nil
+}
+
+// Labels returns the worker's labels (HUB_WORKER_LABELS), normalized;
+// Validate has checked them.
+func (c Config) Labels() []string {
+	l, err := hub.ParseLabels(c.WorkerLabels)
+	if err != nil {
+		return []string{}
+	}
+	return l
 }
 
 // AzureEnabled reports whether Azure AD tokens are accepted: tenant, client id

@@ -56,7 +56,7 @@ func (w *Worker) confine(cmd Command, runID, runDir string) (_ Command, confined
 	read := append(sandbox.ReadableSystem(), sb.Read...)
 	read = append(read, installPrefixes(program)...)
 	policy := sandbox.Policy{
-		Read:     sandbox.Carve(read, sb.Hidden),
+		Read:     append(sandbox.Carve(read, sb.Hidden), w.pythonReadable(runID)...),
 		Write:    []string{runDir},
 		Devices:  robotDevices,
 		Required: sb.Required,

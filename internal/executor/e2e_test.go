@@ -114,6 +114,10 @@ type opts struct {
 	sandbox executor.Sandbox
 	// log receives the worker's own log; nil: discarded.
 	log *slog.Logger
+	// uv is the worker's PYTHON_ENV_UV ("" finds uv on PATH); envBudget
+	// its PYTHON_ENV_CACHE_BYTES (0: none).
+	uv        string
+	envBudget int64
 }
 
 func (o opts) logger() *slog.Logger {
@@ -193,7 +197,7 @@ func (e *env) startWorker(t testing.TB, id string, o opts) *executor.Worker {
 		ID: id, Version: "test", Concurrency: 2, LeaseDuration: o.lease, PythonExecutable: python,
 		WorkDir: filepath.Join(e.work, id), Limits: archive.Limits{MaxFiles: 100, MaxUnpackedBytes: 64 << 20},
 		GracePeriod: 500 * time.Millisecond, MaxArtifactBytes: o.maxArtifact, MaxRunDiskBytes: o.maxDisk, BaseEnv: base, Logger: o.logger(),
-		Env: e.config,
+		Env: e.config, Sandbox: o.sandbox, PythonEnvUV: o.uv, PythonEnvCacheBytes: o.envBudget,
 	})
 	if err := w.Start(context.Background()); err != nil {
 		t.Fatal(err)

@@ -12,13 +12,19 @@ import (
 	"automationhub/internal/hub"
 )
 
-// Pump batching: a batch is written when it holds pumpBatch lines or is
-// pumpInterval old. The input buffer bounds how far a robot can run ahead of
-// the database before its writes block (no line is ever dropped).
+// Pump batching: a batch is written when it holds pumpBatch lines or
+// pumpBatchBytes of text, or is pumpInterval old. A quiet robot's lines
+// are stored within pumpInterval; under load batches grow to thousands of
+// lines, so the per-transaction cost (lease check, commit) is paid rarely
+// and the database stores them at its bulk speed (COPY on PostgreSQL, one
+// statement per batch on SQLite). The input buffer bounds how far a robot
+// can run ahead of the database before its writes block (no line is ever
+// dropped); together the buffer and one batch bound the pump's memory.
 const (
-	pumpBatch    = 1000
-	pumpInterval = 100 * time.Millisecond
-	pumpBuffer   = 8192
+	pumpBatch      = 8192
+	pumpBatchBytes = 4 << 20
+	pumpInterval   = 100 * time.Millisecond
+	pumpBuffer     = 8192
 )
 
 // pump stores a run's log lines in batches (one call each; the store
@@ -90,6 +96,7 @@ func (p *pump) add(level, msg string) {
 func (p *pump) loop() {
 	defer close(p.done)
 	batch := make([]hub.LogLine, 0, pumpBatch)
+	size := 0
 	timer := time.NewTimer(pumpInterval)
 	defer timer.Stop()
 	for {
@@ -100,13 +107,15 @@ func (p *pump) loop() {
 				return
 			}
 			batch = append(batch, l)
-			if len(batch) < pumpBatch {
+			size += len(l.Message)
+			if len(batch) < pumpBatch && size < pumpBatchBytes {
 				continue
 			}
 		case <-timer.C:
 		}
 		p.flush(batch)
-		batch = batch[:0]
+		clear(batch) // let the stored messages go
+		batch, size = batch[:0], 0
 		timer.Reset(pumpInterval)
 	}
 }

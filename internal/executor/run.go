@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"maps"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
@@ -28,6 +27,7 @@ func (w *Worker) execute(ctx context.Context, stop context.CancelCauseFunc, r *h
 	bg := w.hard // store calls outlive the robot, but not a Stop that gave up
 	runDir := filepath.Join(w.cfg.WorkDir, "runs", r.ID)
 	defer os.RemoveAll(runDir)
+	defer w.releasePython(r.ID)
 	// masker hides the run's secrets in everything written about it; it
 	// is set once the robot's configuration is read.
 	var masker *Masker
@@ -97,7 +97,7 @@ func (w *Worker) execute(ctx context.Context, stop context.CancelCauseFunc, r *h
 		p.add(hub.LevelWarn, "Robot configuration not applied (reserved or invalid names): "+strings.Join(cfgDropped, ", "))
 	}
 
-	cmd, workspace, copied, err := w.prepare(bg, r, v, runDir)
+	cmd, workspace, copied, err := w.prepare(ctx, p, r, v, runDir)
 	if err != nil {
 		p.add(hub.LevelError, "Unexpected failure: "+err.Error())
 		closePump()
@@ -124,6 +124,7 @@ func (w *Worker) execute(ctx context.Context, stop context.CancelCauseFunc, r *h
 		return
 	}
 	env := withAttempt(withTemp(BuildEnv(w.cfg.BaseEnv, r.ID, outputs, v.EnvVars, cfgEnv, runEnv), tmp), r.Attempt)
+	env = w.withPythonEnv(r.ID, env)
 	p.add(hub.LevelInfo, "Command: "+redact(commandLine(cmd.Path, cmd.Args), v.EnvVars, runEnv))
 	p.add(hub.LevelInfo, "Working directory: "+cmd.Dir)
 	p.add(hub.LevelInfo, "Timeout seconds: "+strconv.Itoa(r.TimeoutSeconds))
@@ -333,8 +334,9 @@ func withAttempt(env []string, attempt int) []string {
 	return append(out, "HUB_ATTEMPT="+strconv.Itoa(max(attempt, 1)))
 }
 
-// prepare builds the robot's command in a fresh workspace.
-func (w *Worker) prepare(ctx context.Context, r *hub.Run, v *hub.Version, runDir string) (Command, string, map[string]fileState, error) {
+// prepare builds the robot's command in a fresh workspace; a Python
+// environment's build logs to p.
+func (w *Worker) prepare(ctx context.Context, p *pump, r *hub.Run, v *hub.Version, runDir string) (Command, string, map[string]fileState, error) {
 	if v.ArtifactPath == nil {
 		return Command{}, "", nil, errors.New("the version has no package")
 	}
@@ -376,9 +378,9 @@ func (w *Worker) prepare(ctx context.Context, r *hub.Run, v *hub.Version, runDir
 		_ = os.Chmod(entry, 0o755)
 		return Command{Path: entry, Args: args, Dir: dir}, workspace, copied, nil
 	}
-	python, err := exec.LookPath(w.cfg.PythonExecutable)
+	python, err := w.python(ctx, p, r.ID, v.ID, workspace)
 	if err != nil {
-		return Command{}, "", nil, fmt.Errorf("Python interpreter %q not found on this worker (PYTHON_EXECUTABLE)", w.cfg.PythonExecutable)
+		return Command{}, "", nil, err
 	}
 	return Command{Path: python, Args: append([]string{entry}, args...), Dir: dir}, workspace, copied, nil
 }

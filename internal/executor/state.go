@@ -57,6 +57,17 @@ type RunState interface {
 	FailRun(ctx context.Context, runID, workerID, errMsg, logMsg string) error
 	Heartbeat(ctx context.Context, w hub.Worker) error
 	WorkerStopped(ctx context.Context, id string, now time.Time) error
+	// PendingPrepares lists the requests, made since `since`, to build a
+	// version's Python environment ahead of its runs that workerID has
+	// not answered yet (at most limit, oldest first).
+	PendingPrepares(ctx context.Context, workerID string, since time.Time, limit int) ([]hub.PrepareRequest, error)
+	// EnvironmentReady records what a worker has of a version's Python
+	// environment (ready, not needed, or why its build failed); it
+	// answers the version's pending prepare request.
+	EnvironmentReady(ctx context.Context, e hub.WorkerEnv) error
+	// EnvironmentsGone forgets what workerID reported about the
+	// environments of keys: its cache removed them.
+	EnvironmentsGone(ctx context.Context, workerID string, keys []string) error
 }
 
 // Claim is who asks for a run.

@@ -32,6 +32,19 @@ type Config struct {
 	// (WORKER_STALE_SECONDS); heartbeats renew it three times as often.
 	LeaseDuration    time.Duration
 	PythonExecutable string
+	// PythonExecutables are more interpreters robot.yaml's python may pick
+	// (PYTHON_EXECUTABLES); PythonExecutable stays the default.
+	PythonExecutables []string
+	// PythonEnvBuildTimeout bounds one build of a Python environment
+	// (PYTHON_ENV_BUILD_TIMEOUT_SECONDS); PythonEnvUV is the uv program
+	// builds use ("" finds it on PATH, "off" always uses venv and pip).
+	PythonEnvBuildTimeout time.Duration
+	PythonEnvUV           string
+	// PythonEnvCacheBytes and PythonEnvUnused bound the worker's Python
+	// environments (PYTHON_ENV_CACHE_BYTES, WORKSPACE_CACHE_DAYS): each
+	// build sweeps the least recently used past them.
+	PythonEnvCacheBytes int64
+	PythonEnvUnused     time.Duration
 	// WorkDir holds the package cache and the runs' working copies.
 	WorkDir     string
 	Limits      archive.Limits
@@ -70,6 +83,7 @@ type Worker struct {
 	cfg   Config
 	clock hub.Clock
 	log   *slog.Logger
+	py    *pythons
 
 	mu         sync.Mutex
 	held       map[string]*activeRun
@@ -83,6 +97,7 @@ type Worker struct {
 	cancelHard context.CancelFunc
 	slots      sync.WaitGroup
 	bg         sync.WaitGroup
+	routing    routing // runs passed on to other workers; pause
 }
 
 type activeRun struct {
@@ -127,7 +142,7 @@ func New(state RunState, cfg Config) *Worker {
 	if abs, err := filepath.Abs(cfg.WorkDir); err == nil {
 		cfg.WorkDir = abs
 	}
-	return &Worker{state: state, cfg: cfg, clock: cfg.Clock, log: cfg.Logger.With("worker_id", cfg.ID), held: map[string]*activeRun{}}
+	return &Worker{state: state, cfg: cfg, clock: cfg.Clock, log: cfg.Logger.With("worker_id", cfg.ID), held: map[string]*activeRun{}, py: newPythons(cfg)}
 }
 
 // Start launches the slots (Concurrency goroutines that take ready signals
@@ -154,6 +169,9 @@ func (w *Worker) Start(ctx context.Context) error {
 	}
 	if err := os.MkdirAll(filepath.Join(w.cfg.WorkDir, "cache"), 0o750); err != nil {
 		return fmt.Errorf("executor: cache folder: %w", err)
+	}
+	if err := w.startPythons(); err != nil {
+		return err
 	}
 	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
 	bgCtx, cancelBg := context.WithCancel(hard)
@@ -240,11 +258,14 @@ func (w *Worker) Busy() int {
 
 // slot claims one run at a time and runs it.
 func (w *Worker) slot(takeCtx, bgCtx context.Context) {
-	for {
+	for w.whilePaused(takeCtx) {
 		r, err := w.state.NextRun(takeCtx, Claim{WorkerID: w.cfg.ID, Host: w.cfg.Hostname, Lease: w.cfg.LeaseDuration})
 		if err != nil {
 			if takeCtx.Err() != nil {
 				return
+			}
+			if w.noticePaused(err) {
+				continue
 			}
 			w.log.Warn("taking work failed", "error", err.Error())
 			select {
@@ -350,6 +371,7 @@ func (w *Worker) heartbeat(ctx context.Context) {
 		if err := w.state.Heartbeat(ctx, w.beat(len(ids), now)); err != nil {
 			w.log.Warn("heartbeat failed", "error", err.Error())
 		}
+		w.pollPrepares(ctx)
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 type OpsViews interface {
 	Workers(ctx context.Context, p *hub.Principal) ([]runs.WorkerView, error)
 	Status(ctx context.Context, p *hub.Principal) (*runs.Status, error)
+	Pause(ctx context.Context, p *hub.Principal, workerID string) (*runs.WorkerView, error)
+	Resume(ctx context.Context, p *hub.Principal, workerID string) (*runs.WorkerView, error)
 }
 
 // WorkerRead is a worker as its heartbeats describe it.
@@ -29,6 +31,17 @@ type WorkerRead struct {
 	RunningRuns   int       `json:"running_runs"`
 	StartedAt     time.Time `json:"started_at"`
 	CreatedAt     time.Time `json:"created_at"`
+	Labels        []string  `json:"labels" doc:"The worker's labels: it claims only runs whose robot requires none it lacks."`
+}
+
+func workerRead(w runs.WorkerView) WorkerRead {
+	labels := w.Labels
+	if labels == nil {
+		labels = []string{}
+	}
+	return WorkerRead{ID: w.ID, Hostname: w.Hostname, Status: w.Status, State: w.State, LastHeartbeat: w.LastHeartbeat,
+		Version: w.Version, Concurrency: w.Concurrency, RunningRuns: w.RunningRuns, StartedAt: w.StartedAt, CreatedAt: w.CreatedAt,
+		Labels: labels}
 }
 
 const tagOps = "Operations"
@@ -47,11 +60,41 @@ func (s *Server) registerOpsRoutes() {
 		}
 		out := &workersOutput{Body: make([]WorkerRead, 0, len(ws))}
 		for _, w := range ws {
-			out.Body = append(out.Body, WorkerRead{ID: w.ID, Hostname: w.Hostname, Status: w.Status, State: w.State, LastHeartbeat: w.LastHeartbeat,
-				Version: w.Version, Concurrency: w.Concurrency, RunningRuns: w.RunningRuns, StartedAt: w.StartedAt, CreatedAt: w.CreatedAt})
+			out.Body = append(out.Body, workerRead(w))
 		}
 		return out, nil
 	})
+
+	type workerInput struct {
+		WorkerID string `path:"worker_id"`
+	}
+	type workerOutput struct {
+		Body WorkerRead
+	}
+	for _, op := range []struct {
+		id, verb, summary string
+		call              func(context.Context, *hub.Principal, string) (*runs.WorkerView, error)
+	}{
+		{"pause-worker", "pause", "Pause a worker: it finishes its runs and claims no new ones (status PAUSED)",
+			func(ctx context.Context, p *hub.Principal, id string) (*runs.WorkerView, error) {
+				return s.ops.Pause(ctx, p, id)
+			}},
+		{"resume-worker", "resume", "Resume a worker: it claims runs again (status RUNNING, also for a STOPPED worker)",
+			func(ctx context.Context, p *hub.Principal, id string) (*runs.WorkerView, error) {
+				return s.ops.Resume(ctx, p, id)
+			}},
+	} {
+		register(s, protect(huma.Operation{
+			OperationID: op.id, Method: http.MethodPost, Path: APIPrefix + "/workers/{worker_id}/" + op.verb, Tags: []string{tagOps},
+			Summary: op.summary, Errors: []int{http.StatusNotFound},
+		}, string(hub.PermWorkerManage)), false, func(ctx context.Context, in *workerInput) (*workerOutput, error) {
+			w, err := op.call(ctx, principalFrom(ctx), in.WorkerID)
+			if err != nil {
+				return nil, err
+			}
+			return &workerOutput{Body: workerRead(*w)}, nil
+		})
+	}
 
 	type statusOutput struct {
 		Body struct {

@@ -33,6 +33,8 @@ type Registry interface {
 	TooLarge() error
 	Publish(ctx context.Context, p *hub.Principal, robotID string, in registry.PublishInput, up *blob.Upload) (*hub.Version, error)
 	Activate(ctx context.Context, p *hub.Principal, robotID, versionID string) (*hub.Version, error)
+	Prepare(ctx context.Context, p *hub.Principal, robotID, versionID string) (*hub.PrepareRequest, error)
+	Environments(ctx context.Context, p *hub.Principal, robotID, versionID string) ([]hub.WorkerEnv, error)
 	OpenArtifact(ctx context.Context, p *hub.Principal, robotID, versionID string) (*registry.Artifact, error)
 }
 
@@ -88,6 +90,7 @@ type RobotRead struct {
 	ResourcePools       []string `json:"resource_pools" doc:"Names of the pools every run of the robot needs a slot of."`
 	RetryCount          int      `json:"retry_count" doc:"Default retries of a failed run (schedules and execute may override)."`
 	RetryBackoffSeconds int      `json:"retry_backoff_seconds" doc:"Default wait before the first retry."`
+	RequiredLabels      []string `json:"required_labels" doc:"Labels a worker needs, all of them, to claim the robot's runs (os=windows, sap); [] for any worker."`
 }
 
 func robotRead(v *registry.RobotView) RobotRead {
@@ -97,6 +100,10 @@ func robotRead(v *registry.RobotView) RobotRead {
 		RetryCount: v.Robot.Settings.RetryCount, RetryBackoffSeconds: v.Robot.Settings.RetryBackoffSeconds}
 	if out.ResourcePools == nil {
 		out.ResourcePools = []string{}
+	}
+	out.RequiredLabels = v.Robot.Settings.RequiredLabels
+	if out.RequiredLabels == nil {
+		out.RequiredLabels = []string{}
 	}
 	for i := range v.Versions {
 		out.Versions = append(out.Versions, versionRead(&v.Versions[i]))
@@ -212,12 +219,13 @@ func (s *Server) registerRobotRoutes() {
 			ResourcePools       []string `json:"resource_pools,omitempty" doc:"The whole list of pool names the robot's runs need ([] for none)."`
 			RetryCount          *int     `json:"retry_count,omitempty" minimum:"0" maximum:"10"`
 			RetryBackoffSeconds *int     `json:"retry_backoff_seconds,omitempty" minimum:"1" maximum:"3600"`
+			RequiredLabels      []string `json:"required_labels,omitempty" doc:"The whole list of labels a worker needs to claim the robot's runs ([] for any worker): each trimmed, a name or key=value of letters, digits and . _ - = : /, at most 64 characters, at most 32 labels."`
 		}
 	}
 	register(s, protect(huma.Operation{
 		OperationID: "update-robot", Method: http.MethodPatch, Path: APIPrefix + "/robots/{robot_id}", Tags: []string{tagRobots},
 		Summary:     "Change a robot's description and run settings (only the fields sent)",
-		Description: "description null clears it; max_concurrent_runs null removes the limit; resource_pools replaces the list.",
+		Description: "description null clears it; max_concurrent_runs null removes the limit; resource_pools and required_labels replace their lists.",
 		Errors:      []int{http.StatusBadRequest, http.StatusNotFound},
 	}, string(hub.PermRobotPublish)), false, func(ctx context.Context, in *patchInput) (*robotOutput, error) {
 		var present map[string]json.RawMessage
@@ -238,6 +246,15 @@ func (s *Server) registerRobotRoutes() {
 			settings.Pools = in.Body.ResourcePools
 			if settings.Pools == nil {
 				settings.Pools = []string{}
+			}
+		}
+		if raw, ok := present["required_labels"]; ok {
+			settings.RequiredLabels = in.Body.RequiredLabels
+			if settings.RequiredLabels == nil {
+				if string(raw) == "null" {
+					return nil, hub.Errorf(hub.EUnprocessable, "required_labels must be a list of labels ([] for any worker).")
+				}
+				settings.RequiredLabels = []string{}
 			}
 		}
 		if !settings.Empty() {
@@ -309,6 +326,72 @@ func (s *Server) registerRobotRoutes() {
 
 	s.registerPublish()
 	s.registerArtifactDownload()
+	s.registerPythonEnvs()
+}
+
+// PrepareRead is a request that workers build a version's Python
+// environment ahead of its first run.
+type PrepareRead struct {
+	ID          string    `json:"id" format:"uuid"`
+	RobotID     string    `json:"robot_id" format:"uuid"`
+	VersionID   string    `json:"version_id" format:"uuid"`
+	RequestedBy *string   `json:"requested_by"`
+	RequestedAt time.Time `json:"requested_at"`
+}
+
+// WorkerEnvRead is what a worker last reported about a version's Python
+// environment.
+type WorkerEnvRead struct {
+	WorkerID      string     `json:"worker_id"`
+	Hostname      string     `json:"hostname"`
+	Status        string     `json:"status" enum:"READY,FAILED,NOT_NEEDED" doc:"READY: built; NOT_NEEDED: the package has no requirements; FAILED: see error."`
+	EnvKey        string     `json:"env_key" doc:"The environment's key (hash of interpreter and requirements); empty when none is needed."`
+	PythonVersion *string    `json:"python_version"`
+	Error         *string    `json:"error"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+	LastHeartbeat *time.Time `json:"last_heartbeat" doc:"The worker's last heartbeat; null when it is gone."`
+}
+
+// WorkerEnvReads converts workers' reports for the API (and the web UI).
+func WorkerEnvReads(envs []hub.WorkerEnv) []WorkerEnvRead {
+	out := make([]WorkerEnvRead, 0, len(envs))
+	for _, e := range envs {
+		out = append(out, WorkerEnvRead{WorkerID: e.WorkerID, Hostname: e.Hostname, Status: e.Status, EnvKey: e.Key,
+			PythonVersion: e.PythonVersion, Error: e.Error, UpdatedAt: e.UpdatedAt, LastHeartbeat: e.LastHeartbeat})
+	}
+	return out
+}
+
+func (s *Server) registerPythonEnvs() {
+	type versionPath struct {
+		RobotID   string `path:"robot_id" doc:"Robot id (UUID)."`
+		VersionID string `path:"version_id" doc:"Version id (UUID)."`
+	}
+	type prepareOutput struct{ Body PrepareRead }
+	register(s, protect(huma.Operation{
+		OperationID: "prepare-robot-version", Method: http.MethodPost, Path: APIPrefix + "/robots/{robot_id}/versions/{version_id}/prepare",
+		Tags: []string{tagRobots}, Summary: "Ask workers to build a version's Python environment ahead of its first run",
+		Description:   "Every worker builds the environment (requirements.txt or pyproject.toml dependencies) with its next heartbeat and reports it; see the environments route.",
+		DefaultStatus: http.StatusAccepted, Errors: []int{http.StatusBadRequest, http.StatusNotFound, http.StatusConflict},
+	}, string(hub.PermRobotPublish)), false, func(ctx context.Context, in *versionPath) (*prepareOutput, error) {
+		req, err := s.registry.Prepare(ctx, principalFrom(ctx), in.RobotID, in.VersionID)
+		if err != nil {
+			return nil, err
+		}
+		return &prepareOutput{Body: PrepareRead{ID: req.ID, RobotID: req.RobotID, VersionID: req.VersionID, RequestedBy: req.RequestedBy, RequestedAt: req.RequestedAt}}, nil
+	})
+	type envsOutput struct{ Body []WorkerEnvRead }
+	register(s, protect(huma.Operation{
+		OperationID: "list-robot-version-environments", Method: http.MethodGet, Path: APIPrefix + "/robots/{robot_id}/versions/{version_id}/environments",
+		Tags: []string{tagRobots}, Summary: "Which workers have a version's Python environment ready",
+		Errors: []int{http.StatusBadRequest, http.StatusNotFound},
+	}, string(hub.PermRobotRead)), false, func(ctx context.Context, in *versionPath) (*envsOutput, error) {
+		envs, err := s.registry.Environments(ctx, principalFrom(ctx), in.RobotID, in.VersionID)
+		if err != nil {
+			return nil, err
+		}
+		return &envsOutput{Body: WorkerEnvReads(envs)}, nil
+	})
 }
 
 // publishFieldMax bounds each text field of a publish form.

@@ -68,6 +68,10 @@ type Deps struct {
 	Pools     Pools
 	// Agents serves remote agents: enrolment and their protocol.
 	Agents Agents
+	// Alerts serves SLA rules, alerts and notifications; Stats the
+	// dashboard figures (both optional).
+	Alerts Alerts
+	Stats  Stats
 }
 
 // Route is one registered method and path pattern.
@@ -99,6 +103,8 @@ type Server struct {
 	schedules      Schedules
 	pools          Pools
 	agents         Agents
+	alerts         Alerts
+	stats          Stats
 
 	mux     *http.ServeMux
 	api     huma.API
@@ -145,6 +151,8 @@ func New(d Deps) (*Server, error) {
 		schedules:  d.Schedules,
 		pools:      d.Pools,
 		agents:     d.Agents,
+		alerts:     d.Alerts,
+		stats:      d.Stats,
 	}
 	for _, p := range d.Config.TrustedProxies {
 		n, err := config.ParseIPOrCIDR(p)
@@ -183,6 +191,7 @@ func New(d Deps) (*Server, error) {
 	s.registerScheduleRoutes()
 	s.registerPoolRoutes()
 	s.registerAgentRoutes()
+	s.registerAlertRoutes()
 	s.inner = jsonFallbacks(s.mux)
 	s.handler = s.observe(s.guard(http.HandlerFunc(s.route)))
 	return s, nil

@@ -159,6 +159,9 @@ type RunStats struct {
 // Worker states as the workers list shows them.
 const (
 	WorkerRunning = "RUNNING"
+	// WorkerPaused is a worker an operator paused: it finishes its runs
+	// and claims no new ones until resumed.
+	WorkerPaused  = "PAUSED"
 	WorkerStopped = "STOPPED"
 )
 
@@ -187,4 +190,7 @@ const (
 	WaitRobotLimit    = "robot_limit"
 	WaitScheduleLimit = "schedule_limit"
 	WaitBackoff       = "backoff"
+	// WaitWorker: no online worker that may take the run (labels, pause)
+	// has a free slot.
+	WaitWorker = "worker"
 )

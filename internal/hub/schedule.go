@@ -106,6 +106,9 @@ type RunSettings struct {
 	RetryBackoffSeconds int
 	// Pools are the names of the pools every run of the robot needs, sorted.
 	Pools []string
+	// RequiredLabels are the labels a worker needs to claim the robot's
+	// runs, sorted; empty: any worker.
+	RequiredLabels []string
 }
 
 // Bounds of retry policies.

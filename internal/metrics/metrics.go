@@ -102,7 +102,8 @@ func (m *Metrics) RegisterRunStats(fn StatsFunc) {
 		lines:      prometheus.NewDesc("hub_run_log_lines_total", "Log lines ingested so far.", nil, nil),
 		workers:    prometheus.NewDesc("hub_workers", "Workers by heartbeat state.", []string{"state"}, nil),
 		waiting: prometheus.NewDesc("hub_runs_waiting", "PENDING runs held back, by reason: pool (a resource pool is full), robot_limit "+
-			"(max_concurrent_runs), schedule_limit (the schedule's max_concurrency) or backoff (a retry waiting for its time).", []string{"reason"}, nil),
+			"(max_concurrent_runs), schedule_limit (the schedule's max_concurrency), backoff (a retry waiting for its time) or worker "+
+			"(no online worker with the robot's labels, or all busy or paused).", []string{"reason"}, nil),
 		poolInUse:    prometheus.NewDesc("hub_pool_slots_in_use", "Slots of a resource pool held by RUNNING runs, fleet-wide.", []string{"pool"}, nil),
 		poolCapacity: prometheus.NewDesc("hub_pool_capacity", "Slots of a resource pool.", []string{"pool"}, nil),
 	})

@@ -208,11 +208,15 @@ type SettingsInput struct {
 	RetryBackoffSeconds *int
 	// Pools, when not nil, replaces the pools the robot needs (names).
 	Pools []string
+	// RequiredLabels, when not nil, replaces the labels a worker needs to
+	// claim the robot's runs.
+	RequiredLabels []string
 }
 
 // Empty reports whether the input changes nothing.
 func (in SettingsInput) Empty() bool {
-	return in.MaxConcurrentRuns == nil && !in.ClearMaxConcurrent && in.RetryCount == nil && in.RetryBackoffSeconds == nil && in.Pools == nil
+	return in.MaxConcurrentRuns == nil && !in.ClearMaxConcurrent && in.RetryCount == nil && in.RetryBackoffSeconds == nil && in.Pools == nil &&
+		in.RequiredLabels == nil
 }
 
 // SetRunSettings changes a robot's run settings (robot.publish on it). A
@@ -253,6 +257,13 @@ func (s *Service) SetRunSettings(ctx context.Context, p *hub.Principal, robotID 
 	case set.RetryBackoffSeconds < 1 || set.RetryBackoffSeconds > hub.MaxRetryBackoffSeconds:
 		return nil, hub.Errorf(hub.EUnprocessable, "retry_backoff_seconds must be between 1 and %d.", hub.MaxRetryBackoffSeconds)
 	}
+	if in.RequiredLabels != nil {
+		labels, err := hub.NormalizeLabels("required_labels", in.RequiredLabels)
+		if err != nil {
+			return nil, err
+		}
+		set.RequiredLabels = labels
+	}
 	var names []string
 	if in.Pools != nil {
 		names = []string{}
@@ -270,12 +281,15 @@ func (s *Service) SetRunSettings(ctx context.Context, p *hub.Principal, robotID 
 	if names != nil {
 		meta["resource_pools"] = names
 	}
+	if in.RequiredLabels != nil {
+		meta["required_labels"] = set.RequiredLabels
+	}
 	ev := audit.Event(p, "robot.updated", "robot", r.ID, meta, now)
 	out, err := s.store.SetRunSettings(ctx, r.ID, set, names, now, ev)
 	if err != nil {
 		return nil, err
 	}
-	if raised(r.Settings.MaxConcurrentRuns, out.Settings.MaxConcurrentRuns) || in.Pools != nil {
+	if raised(r.Settings.MaxConcurrentRuns, out.Settings.MaxConcurrentRuns) || in.Pools != nil || in.RequiredLabels != nil {
 		s.signal(ctx, s.store.WaitingForRobot, r.ID, 4)
 	}
 	return out, nil

@@ -12,6 +12,7 @@ import (
 	"automationhub/internal/audit"
 	"automationhub/internal/blob"
 	"automationhub/internal/hub"
+	"automationhub/internal/pyenv"
 )
 
 // PublishInput holds the text fields of a publish request, as sent.
@@ -101,6 +102,9 @@ func (s *Service) Publish(ctx context.Context, p *hub.Principal, robotID string,
 			return nil, hub.Errorf(hub.EInvalid, "%s: %s", m.Robot.Name, strings.Join(m.Robot.RuntimeEnvProblems, " "))
 		}
 		v.RuntimeEnvKeys = m.Robot.RuntimeEnv
+		if err := pyenv.CheckPackage(m); err != nil {
+			return nil, err
+		}
 	case hub.ArtifactExe:
 		if !archive.IsWindowsExecutable(up) {
 			return nil, hub.Errorf(hub.EInvalid, "The .exe artifact is not a Windows executable.")

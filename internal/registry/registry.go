@@ -40,6 +40,13 @@ type Store interface {
 	VersionExists(ctx context.Context, robotID, version string) (bool, error)
 	PublishVersion(ctx context.Context, v *hub.Version, ev *hub.AuditEvent, place func() error, unplace func()) error
 	ActivateVersion(ctx context.Context, robotID, versionID string, ev *hub.AuditEvent) (*hub.Version, error)
+	// RequestPrepare records a request that workers build a version's
+	// Python environment, with its audit event; hub.ENotFound when the
+	// version is not the robot's.
+	RequestPrepare(ctx context.Context, req *hub.PrepareRequest, ev *hub.AuditEvent) error
+	// VersionEnvironments lists what workers reported about a version's
+	// Python environment.
+	VersionEnvironments(ctx context.Context, versionID string) ([]hub.WorkerEnv, error)
 }
 
 // Blobs is the artifact store (blob.Local).
@@ -447,4 +454,51 @@ func decodeJSONField(raw string, dst any, typeMsg string) error {
 		return hub.Errorf(hub.EInvalid, "%s", typeMsg)
 	}
 	return nil
+}
+
+// Prepare asks every worker to build a version's Python environment ahead
+// of its first run (robot.publish on the robot); workers take the request
+// up with their next heartbeat. ENotFound for an unknown version, EConflict
+// for a version without a ZIP package.
+func (s *Service) Prepare(ctx context.Context, p *hub.Principal, robotID, versionID string) (*hub.PrepareRequest, error) {
+	r, err := s.robotFor(ctx, p, robotID, hub.PermRobotPublish)
+	if err != nil {
+		return nil, err
+	}
+	vid, err := uuid.Parse(versionID)
+	if err != nil {
+		return nil, hub.Errorf(hub.ENotFound, "Version not found.")
+	}
+	v, err := s.store.VersionByID(ctx, r.ID, vid.String())
+	if err != nil {
+		return nil, err
+	}
+	if v.ArtifactPath == nil || v.ArtifactType != hub.ArtifactZip || v.EntrypointType != hub.EntrypointPython {
+		return nil, hub.Errorf(hub.EConflict, "Version %s is not a Python package; it has no Python environment to prepare.", v.Version)
+	}
+	now := s.cfg.Clock.Now()
+	req := &hub.PrepareRequest{ID: uuid.NewString(), RobotID: r.ID, VersionID: v.ID, RequestedBy: p.UserID(), RequestedAt: now}
+	ev := audit.Event(p, "robot_version_prepare_requested", "robot_version", v.ID,
+		map[string]any{"robot_id": r.ID, "version_id": v.ID, "version": v.Version}, now)
+	if err := s.store.RequestPrepare(ctx, req, ev); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// Environments lists what workers reported about a version's Python
+// environment (robot.read on the robot).
+func (s *Service) Environments(ctx context.Context, p *hub.Principal, robotID, versionID string) ([]hub.WorkerEnv, error) {
+	r, err := s.robotFor(ctx, p, robotID, hub.PermRobotRead)
+	if err != nil {
+		return nil, err
+	}
+	vid, err := uuid.Parse(versionID)
+	if err != nil {
+		return nil, hub.Errorf(hub.ENotFound, "Version not found.")
+	}
+	if _, err := s.store.VersionByID(ctx, r.ID, vid.String()); err != nil {
+		return nil, err
+	}
+	return s.store.VersionEnvironments(ctx, vid.String())
 }

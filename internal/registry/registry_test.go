@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"
@@ -360,6 +361,13 @@ func TestPublishRejectsBadInputAndLeavesNothing(t *testing.T) {
 				{"zip slip", registry.PublishInput{Version: "1.2.0"}, zipOf(t, map[string]string{"main.py": "x", "../evil.py": "x"}), hub.EInvalid, ""},
 				{"too many files", registry.PublishInput{Version: "1.2.0"}, manyFiles(t, 101), hub.EInvalid, ""},
 				{"bad entrypoint type", registry.PublishInput{Version: "1.2.0", EntrypointType: "BASH"}, good, hub.EInvalid, ""},
+				{"requirements that do not parse", registry.PublishInput{Version: "1.2.0"}, zipOf(t, map[string]string{"main.py": "x", "requirements.txt": "requests\nimport pandas\n"}),
+					hub.EInvalid, `requirements.txt line 2: "import pandas" is not a requirement (a project name such as requests, optionally with a version: requests>=2.31)`},
+				{"requirements including a file", registry.PublishInput{Version: "1.2.0"}, zipOf(t, map[string]string{"main.py": "x", "requirements.txt": "-r base.txt\n"}),
+					hub.EInvalid, "requirements.txt line 1: including other files (-r, -c) is not supported: list every requirement in this file"},
+				{"pyproject that does not parse", registry.PublishInput{Version: "1.2.0"}, zipOf(t, map[string]string{"main.py": "x", "pyproject.toml": "[project\n"}), hub.EInvalid, ""},
+				{"python version that is not one", registry.PublishInput{Version: "1.2.0"}, zipOf(t, map[string]string{"main.py": "x", "robot.yaml": "python: latest\n"}),
+					hub.EInvalid, `robot.yaml: python must be a Python version such as "3.11".`},
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
@@ -426,6 +434,11 @@ func TestPublishExeAndRequiredEnv(t *testing.T) {
 	}
 	if strings.Join(v.RequiredEnvKeys, ",") != "API_TOKEN,REGION" {
 		t.Errorf("required env keys = %v", v.RequiredEnvKeys)
+	}
+	withReqs := zipOf(t, map[string]string{"main.py": "x", "robot.yaml": "python: \"3.11\"\n", "requirements.txt": "# deps\nrequests>=2.31\nopenpyxl==3.1.*\n",
+		"pyproject.toml": "[project]\ndependencies = [\"ignored\"]\n"})
+	if _, err := b.publish(b.admin, robot.Robot.ID, registry.PublishInput{Version: "1.0.3"}, withReqs); err != nil {
+		t.Fatalf("a package with valid requirements: %v", err)
 	}
 }
 
@@ -616,6 +629,59 @@ func TestScopedAccess(t *testing.T) {
 			vs, _ = b.svc.Versions(ctx, b.admin, hr.Robot.ID)
 			if vs[0].EnvVars["API_KEY"] != "s3cret" {
 				t.Errorf("publisher sees env value %q", vs[0].EnvVars["API_KEY"])
+			}
+		})
+	}
+}
+
+// TestPrepareVersion: a prepare request needs a Python package version of
+// the robot, is audited, and is listed for workers; nothing is recorded
+// for a refused one.
+func TestPrepareVersion(t *testing.T) {
+	for _, dialect := range hubtest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			b := setup(t, dialect)
+			ctx := context.Background()
+			robot := b.createRobot(t, "prepare-robot")
+			other := b.createRobot(t, "other-robot")
+			py, err := b.publish(b.admin, robot.Robot.ID, registry.PublishInput{Version: "1.0.1"}, zipOf(t, map[string]string{"main.py": "x", "requirements.txt": "requests\n"}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			exe, err := b.publish(b.admin, robot.Robot.ID, registry.PublishInput{Version: "1.0.2", FileName: "Tool.exe"}, append([]byte("MZ\x90\x00"), make([]byte, 200)...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tt := range []struct {
+				name, robot, version, kind string
+			}{
+				{"not a uuid", robot.Robot.ID, "nope", hub.ENotFound},
+				{"unknown version", robot.Robot.ID, uuid.NewString(), hub.ENotFound},
+				{"another robot's version", other.Robot.ID, py.ID, hub.ENotFound},
+				{"an exe", robot.Robot.ID, exe.ID, hub.EConflict},
+			} {
+				_, err := b.svc.Prepare(ctx, b.admin, tt.robot, tt.version)
+				if hub.ErrorKind(err) != tt.kind {
+					t.Errorf("%s: got %v, want %s", tt.name, err, tt.kind)
+				}
+			}
+			if got, _ := b.db.PendingPrepares(ctx, "w1", time.Time{}, 10); len(got) != 0 {
+				t.Fatalf("refused requests were recorded: %+v", got)
+			}
+			req, err := b.svc.Prepare(ctx, b.admin, robot.Robot.ID, py.ID)
+			if err != nil || req.VersionID != py.ID || req.RequestedBy == nil {
+				t.Fatalf("got %+v, %v", req, err)
+			}
+			if got, _ := b.db.PendingPrepares(ctx, "w1", time.Time{}, 10); len(got) != 1 || got[0].ID != req.ID {
+				t.Fatalf("pending = %+v", got)
+			}
+			events, _, _ := b.db.ListAudit(ctx, hub.AuditFilter{Action: "robot_version_prepare_requested", Page: hub.Page{Limit: 10}})
+			if len(events) != 1 || events[0].TargetID != py.ID {
+				t.Errorf("audit = %+v", events)
+			}
+			envs, err := b.svc.Environments(ctx, b.admin, robot.Robot.ID, py.ID)
+			if err != nil || len(envs) != 0 {
+				t.Errorf("environments = %+v, %v", envs, err)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"automationhub/internal/audit"
 	"automationhub/internal/hub"
 	"automationhub/internal/rbac"
 )
@@ -12,6 +13,9 @@ import (
 type OpsStore interface {
 	Workers(ctx context.Context) ([]hub.Worker, error)
 	RunStats(ctx context.Context, now time.Time, staleAfter time.Duration) (hub.RunStats, error)
+	// SetWorkerStatus sets a worker's status with the audit event built
+	// from the changed row; ENotFound "Worker not found.".
+	SetWorkerStatus(ctx context.Context, id, status string, event func(*hub.Worker) *hub.AuditEvent) (*hub.Worker, error)
 }
 
 // WorkerView is a worker with its liveness judged from its heartbeat.
@@ -49,14 +53,7 @@ func (o *Ops) Workers(ctx context.Context, p *hub.Principal) ([]WorkerView, erro
 	now := o.clock.Now()
 	out := make([]WorkerView, len(ws))
 	for i, w := range ws {
-		state := "alive"
-		switch {
-		case w.Status == "STOPPED":
-			state = "stopped"
-		case now.Sub(w.LastHeartbeat) > o.staleAfter:
-			state = "stale"
-		}
-		out[i] = WorkerView{Worker: w, State: state}
+		out[i] = o.view(w, now)
 	}
 	return out, nil
 }
@@ -94,4 +91,44 @@ func (o *Ops) Status(ctx context.Context, p *hub.Principal) (*Status, error) {
 		}
 	}
 	return out, nil
+}
+
+// Pause stops a worker from claiming new runs (worker.manage); the runs it
+// holds finish. Audited as worker.paused.
+func (o *Ops) Pause(ctx context.Context, p *hub.Principal, workerID string) (*WorkerView, error) {
+	return o.setStatus(ctx, p, workerID, hub.WorkerPaused, "worker.paused")
+}
+
+// Resume lets a paused (or stopped) worker claim runs again: its status is
+// RUNNING (worker.manage). Audited as worker.resumed. Runs that waited for
+// it are signalled by the reconciler.
+func (o *Ops) Resume(ctx context.Context, p *hub.Principal, workerID string) (*WorkerView, error) {
+	return o.setStatus(ctx, p, workerID, hub.WorkerRunning, "worker.resumed")
+}
+
+func (o *Ops) setStatus(ctx context.Context, p *hub.Principal, workerID, status, action string) (*WorkerView, error) {
+	if !rbac.Allowed(p, hub.PermWorkerManage, nil) {
+		return nil, forbidden()
+	}
+	now := o.clock.Now()
+	w, err := o.store.SetWorkerStatus(ctx, workerID, status, func(w *hub.Worker) *hub.AuditEvent {
+		return audit.Event(p, action, "worker", w.ID, map[string]any{"worker_id": w.ID, "hostname": w.Hostname, "status": w.Status}, now)
+	})
+	if err != nil {
+		return nil, err
+	}
+	v := o.view(*w, now)
+	return &v, nil
+}
+
+// view judges a worker's liveness from its heartbeat.
+func (o *Ops) view(w hub.Worker, now time.Time) WorkerView {
+	state := "alive"
+	switch {
+	case w.Status == hub.WorkerStopped:
+		state = "stopped"
+	case now.Sub(w.LastHeartbeat) > o.staleAfter:
+		state = "stale"
+	}
+	return WorkerView{Worker: w, State: state}
 }

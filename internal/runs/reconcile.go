@@ -16,7 +16,9 @@ import (
 // "worker lost" (queueing their retry when their policy allows, and
 // signalling the runs their end made room for), and — a safety net for
 // lost signals — signals again runs that a limit holds back, each at most
-// once per WaitingResendAfter. Several API processes may run one each:
+// once per WaitingResendAfter. Runs that wait for a worker with their
+// labels (or for a worker that is not paused) are signalled as soon as such
+// a worker is online with a free slot, at most once per ResendAfter. Several API processes may run one each:
 // every action is idempotent.
 type Reconciler struct {
 	svc                *Service
@@ -29,6 +31,7 @@ type Reconciler struct {
 	done   chan struct{}
 	resent map[string]time.Time
 	waited map[string]time.Time
+	routed map[string]time.Time
 }
 
 // waitingPerPass bounds the held-back runs one pass signals again.
@@ -37,7 +40,7 @@ const waitingPerPass = 50
 // NewReconciler returns a reconciler for the service's store and bus.
 func NewReconciler(svc *Service) *Reconciler {
 	return &Reconciler{svc: svc, Interval: 2 * time.Second, ResendAfter: 5 * time.Second, WaitingResendAfter: 30 * time.Second,
-		resent: map[string]time.Time{}, waited: map[string]time.Time{}}
+		resent: map[string]time.Time{}, waited: map[string]time.Time{}, routed: map[string]time.Time{}}
 }
 
 // Start runs the loop in a goroutine that exits when Stop is called or ctx
@@ -117,6 +120,22 @@ func (r *Reconciler) Pass(ctx context.Context) error {
 		seen[id] = now
 	}
 	r.resent = seen // forget runs that are no longer pending
+	routable, err := s.store.RoutableRuns(ctx, now, waitingPerPass)
+	if err != nil {
+		return err
+	}
+	routed := make(map[string]time.Time, len(routable))
+	for _, id := range routable {
+		if last, ok := r.routed[id]; ok && now.Sub(last) < r.ResendAfter {
+			routed[id] = last
+			continue
+		}
+		if err := s.bus.Enqueue(ctx, id); err != nil {
+			return fmt.Errorf("resend ready signal: %w", err)
+		}
+		routed[id] = now
+	}
+	r.routed = routed
 	waiting, err := s.store.WaitingRuns(ctx, now, waitingPerPass)
 	if err != nil {
 		return err

@@ -49,6 +49,9 @@ type Store interface {
 	// WaitingBehind lists the PENDING runs a limit holds back that the end
 	// of a run may have made room for, in queue order.
 	WaitingBehind(ctx context.Context, runID string, now time.Time, limit int) ([]string, error)
+	// RoutableRuns lists the PENDING runs waiting for a worker (labels,
+	// pause) that an online worker with a free slot may take now.
+	RoutableRuns(ctx context.Context, now time.Time, limit int) ([]string, error)
 	ExpiredRuns(ctx context.Context, now time.Time, limit int) ([]string, error)
 	FailRun(ctx context.Context, runID, errMsg, logMsg string, now time.Time) error
 	// FoldRunCounts compacts the maintained run counters; several

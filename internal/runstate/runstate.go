@@ -43,6 +43,10 @@ type Store interface {
 	FailRun(ctx context.Context, runID, errMsg, logMsg string, now time.Time) error
 	Heartbeat(ctx context.Context, w hub.Worker) error
 	WorkerStopped(ctx context.Context, id string, now time.Time) error
+	WorkerStatus(ctx context.Context, id string) (string, error)
+	PendingPrepares(ctx context.Context, workerID string, since time.Time, limit int) ([]hub.PrepareRequest, error)
+	EnvironmentReady(ctx context.Context, e hub.WorkerEnv) error
+	EnvironmentsGone(ctx context.Context, workerID string, keys []string) error
 }
 
 // Bus is the part of the bus run state uses.
@@ -71,7 +75,9 @@ type Config struct {
 
 // State is executor.RunState over a hub's database, bus and artifact store.
 type State struct {
-	store Store
+	// passes counts the ready signals passed on to other workers.
+	passes passes
+	store  Store
 	bus   Bus
 	blobs Blobs
 	cfg   Config
@@ -104,6 +110,9 @@ func (s *State) NextRun(ctx context.Context, c executor.Claim) (*hub.Run, error)
 			return nil, err
 		}
 		r, err := s.Claim(ctx, d, c)
+		if errors.Is(err, hub.ErrWorkerPaused) {
+			return nil, err
+		}
 		if err != nil {
 			s.log.Warn("claiming a run failed; its signal will come again", "run_id", d.RunID, "error", err.Error())
 			continue
@@ -128,6 +137,19 @@ func (s *State) Claim(ctx context.Context, d bus.Delivery, c executor.Claim) (*h
 	defer cancel()
 	now := s.clock.Now()
 	r, ok, err := s.store.ClaimRun(cctx, d.RunID, c.WorkerID, c.Host, now, now.Add(c.Lease))
+	if paused, other := errors.Is(err, hub.ErrWorkerPaused), errors.Is(err, hub.ErrOtherWorker); paused || other {
+		// This worker may not take the run (paused, or lacking a label
+		// the robot requires): the signal is acked, and passed on when
+		// another online worker may take it.
+		_ = s.bus.Ack(cctx, d)
+		if other {
+			s.PassOn(ctx, d.RunID)
+		}
+		if paused {
+			return nil, err
+		}
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -353,6 +375,29 @@ func (s *State) signalWaiting(ctx context.Context, runID string) {
 
 // Heartbeat records that a worker is alive.
 func (s *State) Heartbeat(ctx context.Context, w hub.Worker) error { return s.store.Heartbeat(ctx, w) }
+
+// WorkerStatus returns a worker's status (PAUSED while an operator paused
+// it), so that a paused worker notices when it is resumed.
+func (s *State) WorkerStatus(ctx context.Context, id string) (string, error) {
+	return s.store.WorkerStatus(ctx, id)
+}
+
+// PendingPrepares lists the Python environment prepare requests workerID
+// has not answered yet.
+func (s *State) PendingPrepares(ctx context.Context, workerID string, since time.Time, limit int) ([]hub.PrepareRequest, error) {
+	return s.store.PendingPrepares(ctx, workerID, since, limit)
+}
+
+// EnvironmentReady records what a worker has of a version's Python
+// environment.
+func (s *State) EnvironmentReady(ctx context.Context, e hub.WorkerEnv) error {
+	return s.store.EnvironmentReady(ctx, e)
+}
+
+// EnvironmentsGone forgets a worker's reports of removed environments.
+func (s *State) EnvironmentsGone(ctx context.Context, workerID string, keys []string) error {
+	return s.store.EnvironmentsGone(ctx, workerID, keys)
+}
 
 // WorkerStopped marks a worker stopped.
 func (s *State) WorkerStopped(ctx context.Context, id string, now time.Time) error {

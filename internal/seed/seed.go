@@ -80,6 +80,10 @@ func Run(ctx context.Context, db *sqlstore.DB, blobs Artifacts, o Options) (Resu
 	if err := s.addRuns(ctx); err != nil {
 		return s.res, err
 	}
+	// The runs went into past days: their dashboard figures are computed again.
+	if err := db.ForgetStoredStats(ctx); err != nil {
+		return s.res, err
+	}
 	if err := db.Optimize(ctx); err != nil {
 		return s.res, err
 	}

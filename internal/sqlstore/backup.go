@@ -64,7 +64,7 @@ func OpenSQLiteFile(ctx context.Context, path string) (*DB, error) {
 		sqldb.Close()
 		return nil, fmt.Errorf("sqlstore.OpenSQLiteFile(%s): %w", path, err)
 	}
-	return &DB{sql: sqldb, read: sqldb, dialect: sqliteDialect{}, clock: hub.SystemClock{}}, nil
+	return &DB{sql: sqldb, read: sqldb, dialect: sqliteDialect{}, clock: hub.SystemClock{}, staleAfter: time.Minute}, nil
 }
 
 // QuickCheck runs SQLite's PRAGMA quick_check and returns its first

@@ -142,24 +142,11 @@ func (db *DB) RunFinished(ctx context.Context, runID string) (bool, error) {
 
 // Workers lists worker rows by host name, then age.
 func (db *DB) Workers(ctx context.Context) ([]hub.Worker, error) {
-	rows, err := db.Read().Query(ctx, `SELECT id, hostname, status, version, concurrency, running_runs, started_at, last_heartbeat, created_at
-		FROM workers ORDER BY hostname, created_at`)
+	ws, err := scanWorkers(db.Read().Query(ctx, `SELECT `+workerColumns+` FROM workers ORDER BY hostname, created_at`))
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore.Workers: %w", err)
 	}
-	defer rows.Close()
-	out := []hub.Worker{}
-	for rows.Next() {
-		var w hub.Worker
-		var version sql.NullString
-		if err := rows.Scan(&w.ID, &w.Hostname, &w.Status, &version, &w.Concurrency, &w.RunningRuns, &w.StartedAt, &w.LastHeartbeat, &w.CreatedAt); err != nil {
-			return nil, err
-		}
-		w.Version = nullStr(version)
-		w.StartedAt, w.LastHeartbeat, w.CreatedAt = w.StartedAt.UTC(), w.LastHeartbeat.UTC(), w.CreatedAt.UTC()
-		out = append(out, w)
-	}
-	return out, rows.Err()
+	return ws, nil
 }
 
 // CountOldArtifacts counts artifacts created before before, of finished

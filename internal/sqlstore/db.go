@@ -42,6 +42,9 @@ type DB struct {
 	stmts   *stmtCache
 	dialect dialect
 	clock   hub.Clock
+	// staleAfter is how long a worker counts as online after its last
+	// heartbeat (routing of runs to workers).
+	staleAfter time.Duration
 }
 
 // Options tune Open.
@@ -51,6 +54,9 @@ type Options struct {
 	// MaxOpenConns caps the pool (default 20 for PostgreSQL; for SQLite it
 	// is the number of reader connections, default 8, beside one writer).
 	MaxOpenConns int
+	// WorkerStaleAfter is how long a worker counts as online after its
+	// last heartbeat when runs are routed (WORKER_STALE_SECONDS; default 60 s).
+	WorkerStaleAfter time.Duration
 }
 
 // Open connects to the database described by db and checks that it answers.
@@ -59,6 +65,9 @@ type Options struct {
 func Open(ctx context.Context, db config.Database, opts Options) (*DB, error) {
 	if opts.Clock == nil {
 		opts.Clock = hub.SystemClock{}
+	}
+	if opts.WorkerStaleAfter <= 0 {
+		opts.WorkerStaleAfter = time.Minute
 	}
 	var (
 		sqldb *sql.DB
@@ -101,7 +110,7 @@ func Open(ctx context.Context, db config.Database, opts Options) (*DB, error) {
 		sqldb.Close()
 		return nil, fmt.Errorf("sqlstore.Open: connect to %s database: %w", db.Dialect, err)
 	}
-	return &DB{sql: sqldb, read: sqldb, dialect: d, clock: opts.Clock}, nil
+	return &DB{sql: sqldb, read: sqldb, dialect: d, clock: opts.Clock, staleAfter: opts.WorkerStaleAfter}, nil
 }
 
 // openSQLite finishes Open for SQLite: one writer connection (opened first,
@@ -130,7 +139,7 @@ func openSQLite(ctx context.Context, writer *sql.DB, path string, d dialect, opt
 		reader.Close()
 		return nil, fmt.Errorf("sqlstore.Open: connect to sqlite database: %w", err)
 	}
-	return &DB{sql: writer, read: reader, path: path, stmts: newStmtCache(reader, d), dialect: d, clock: opts.Clock}, nil
+	return &DB{sql: writer, read: reader, path: path, stmts: newStmtCache(reader, d), dialect: d, clock: opts.Clock, staleAfter: opts.WorkerStaleAfter}, nil
 }
 
 // sqliteDSN builds the connection string with the settings every connection

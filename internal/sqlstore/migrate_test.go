@@ -120,7 +120,7 @@ func TestRoundTripEveryTable(t *testing.T) {
 			ctx := context.Background()
 			now := time.Date(2026, 2, 23, 14, 21, 54, 123456000, time.UTC)
 			ids := map[string]string{}
-			for _, k := range []string{"user", "robot", "version", "domain", "service", "run", "artifact", "pool", "schedule", "enroll", "agent"} {
+			for _, k := range []string{"user", "robot", "version", "domain", "service", "run", "artifact", "pool", "schedule", "enroll", "agent", "alert"} {
 				ids[k] = uuid.NewString()
 			}
 			inserts := []struct {
@@ -170,6 +170,10 @@ func TestRoundTripEveryTable(t *testing.T) {
 				{"artifacts", `INSERT INTO artifacts (id, run_id, artifact_name, file_path, file_size_bytes, content_type, sha256, created_at)
 					VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, []any{ids["artifact"], ids["run"], "out.csv", "runs/x/outputs/out.csv", int64(3_000_000_000), "text/csv", "ff", now}},
 				{"file_deletions", `INSERT INTO file_deletions (path, queued_at) VALUES (?, ?)`, []any{"runs/x/outputs/out.csv", now}},
+				{"python_env_prepares", `INSERT INTO python_env_prepares (id, robot_id, version_id, requested_by, requested_at) VALUES (?, ?, ?, ?, ?)`,
+					[]any{uuid.NewString(), ids["robot"], ids["version"], ids["user"], now}},
+				{"worker_python_envs", `INSERT INTO worker_python_envs (worker_id, version_id, env_key, status, error, python_version, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+					[]any{"host-a:1", ids["version"], "7b27cd4fb916cea2e3a480e0cdb6b30f", "FAILED", "ERROR: No matching distribution found for nosuchpkg", "3.11.7", now}},
 				{"robot_env_vars", `INSERT INTO robot_env_vars (robot_id, env_name, env_key, value_encrypted, key_id, is_secret, created_at, created_by, updated_at, updated_by)
 					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, []any{ids["robot"], "HML", "API_TOKEN", "c2VhbGVk", "0123456789abcdef", true, now, ids["user"], now, nil}},
 				{"api_tokens", `INSERT INTO api_tokens (id, user_id, name, token_hash, hint, permissions_json, robot_id, scope_tag, expires_at, created_at, created_by, last_used_at)
@@ -181,6 +185,18 @@ func TestRoundTripEveryTable(t *testing.T) {
 					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, []any{ids["agent"], "desk-1", strings.Repeat("f", 64), "desk-1", "windows", "1.2.0", `["sap"]`, ids["enroll"], now, nil, now}},
 				{"audit_events", `INSERT INTO audit_events (actor_user_id, actor_subject, action, target_type, target_id, metadata_json, ip, created_at)
 					VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, []any{ids["user"], nil, "robot.created", "robot", ids["robot"], `{"name":"invoice-bot"}`, "10.0.0.1", now}},
+				{"sla_rules", `INSERT INTO sla_rules (id, robot_id, expected_run_every_minutes, expected_daily_time, late_after_minutes, alert_on_failure,
+					alert_on_late, max_run_minutes, notify_channels_json, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					[]any{uuid.NewString(), ids["robot"], 10080, "23:59", 720, false, true, 600, `{"email":["ops@example.com"]}`, ids["user"], now, now}},
+				{"alert_events", `INSERT INTO alert_events (id, robot_id, run_id, type, severity, subject, message, metadata_json, created_at, resolved_at,
+					resolved_by, breach_ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					[]any{ids["alert"], ids["robot"], ids["run"], "RUNNING_TOO_LONG", "WARN", ids["robot"], strings.Repeat("é", 2000), `{"run_id":"x"}`, now, now, ids["user"], now}},
+				{"notifications", `INSERT INTO notifications (id, alert_id, event, channel, target, status, attempts, next_attempt_at, last_error, created_at,
+					updated_at, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					[]any{uuid.NewString(), ids["alert"], "resolved", "teams", "https://x.example/" + strings.Repeat("a", 1900), "FAILED", 6, now, "HTTP 500", now, now, nil}},
+				{"run_stats_daily", `INSERT INTO run_stats_daily (day, robot_id, service_id, success, failed, canceled, hist) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+					[]any{"2026-03-01", ids["robot"], "", 2_000_000_000, 1, 0, `[1,2,3]`}},
+				{"run_stats_days", `INSERT INTO run_stats_days (day, computed_at) VALUES (?, ?)`, []any{"2026-03-01", now}},
 			}
 			err := db.InTx(ctx, func(tx *sqlstore.Tx) error {
 				for _, in := range inserts {
@@ -315,6 +331,24 @@ func TestRoundTripEveryTable(t *testing.T) {
 			var fqueued time.Time
 			mustScan(t, "file_deletions", q.QueryRow(ctx, `SELECT path, queued_at FROM file_deletions`), &fpath, &fqueued)
 			check(t, "file_deletions", []any{fpath, fqueued}, []any{"runs/x/outputs/out.csv", now})
+
+			var envStatus, envErr, envPy string
+			var envAt, prepAt time.Time
+			mustScan(t, "worker_python_envs", q.QueryRow(ctx, `SELECT status, error, python_version, updated_at FROM worker_python_envs WHERE worker_id = ? AND version_id = ?`, "host-a:1", ids["version"]),
+				&envStatus, &envErr, &envPy, &envAt)
+			check(t, "worker_python_envs", []any{envStatus, envErr, envPy, envAt}, []any{"FAILED", "ERROR: No matching distribution found for nosuchpkg", "3.11.7", now})
+			mustScan(t, "python_env_prepares", q.QueryRow(ctx, `SELECT requested_at FROM python_env_prepares WHERE version_id = ?`, ids["version"]), &prepAt)
+			check(t, "python_env_prepares", []any{prepAt}, []any{now})
+			var target, nstatus string
+			var attempts int
+			mustScan(t, "notifications", q.QueryRow(ctx, `SELECT target, status, attempts FROM notifications WHERE alert_id = ?`, ids["alert"]), &target, &nstatus, &attempts)
+			check(t, "notifications", []any{len(target), nstatus, attempts}, []any{1918, "FAILED", 6})
+			var alertMsg string
+			mustScan(t, "alert_events", q.QueryRow(ctx, `SELECT message FROM alert_events WHERE id = ?`, ids["alert"]), &alertMsg)
+			check(t, "alert_events", []any{len([]rune(alertMsg))}, []any{2000})
+			var success int64
+			mustScan(t, "run_stats_daily", q.QueryRow(ctx, `SELECT success FROM run_stats_daily WHERE day = ?`, "2026-03-01"), &success)
+			check(t, "run_stats_daily", []any{success}, []any{int64(2_000_000_000)})
 
 			// The run counters are kept by triggers, not inserted.
 			var counted int64

@@ -136,3 +136,51 @@ func explain(t *testing.T, db *DB, query string, args []any) string {
 	}
 	return b.String()
 }
+
+// TestDashboardQueriesUseIndexes checks SQLite's plan of the dashboard's
+// and the alert monitor's run queries: index ranges, never a scan of runs.
+func TestDashboardQueriesUseIndexes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := Open(ctx, config.Database{Dialect: config.SQLite, DSN: t.TempDir() + "/hub.db"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO robots (id, name, created_at, updated_at) VALUES ('r1', 'r1', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')`,
+		`INSERT INTO robot_versions (id, robot_id, version, created_at) VALUES ('v1', 'r1', '1.0.0', '2026-01-01T00:00:00.000000Z')`,
+		`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+			INSERT INTO runs (run_id, robot_id, robot_version_id, status, timeout_seconds, queued_at, finished_at, error_message)
+			SELECT printf('run-%05d', i), 'r1', 'v1', CASE WHEN i % 10 = 0 THEN 'FAILED' ELSE 'SUCCESS' END, 60,
+				strftime('%Y-%m-%dT%H:%M:%S.000000Z', '2026-01-01', '+' || i || ' minutes'),
+				strftime('%Y-%m-%dT%H:%M:%S.000000Z', '2026-01-01', '+' || (i + 1) || ' minutes'),
+				CASE WHEN i % 10 = 0 THEN 'boom ' || (i % 7) END FROM n`,
+		`ANALYZE`,
+	} {
+		if _, err := db.sql.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	at := time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)
+	for name, tc := range map[string]struct {
+		query string
+		args  []any
+		index string
+	}{
+		"finished in a day":     {finishedStatsQuery, []any{hub.RunSuccess, hub.RunFailed, hub.RunCanceled, at, at.Add(24 * time.Hour)}, "ix_runs_status_finished"},
+		"queued today":          {queuedSinceQuery, []any{at}, "SEARCH runs USING COVERING INDEX"},
+		"active by robot":       {activeByRobotQuery, []any{hub.RunRunning}, "SEARCH runs USING INDEX"},
+		"failures by message":   {failureGroupsQuery + limitSQL(100), []any{hub.RunFailed, at}, "ix_runs_status_finished"},
+		"robots finished since": {finishedSinceQuery, []any{hub.RunSuccess, hub.RunFailed, at}, "ix_runs_status_finished"},
+		"open alerts by type":   {`SELECT type, COUNT(*) FROM alert_events WHERE resolved_at IS NULL GROUP BY type`, nil, "alert_events"},
+	} {
+		plan := explain(t, db, tc.query, tc.args)
+		if !strings.Contains(plan, tc.index) || strings.Contains(plan, "SCAN runs") {
+			t.Errorf("%s: plan does not use %s:\n%s", name, tc.index, plan)
+		}
+	}
+}

@@ -196,14 +196,15 @@ func (db *DB) DeletePool(ctx context.Context, id string, ev *hub.AuditEvent) err
 	return nil
 }
 
-// SetRunSettings replaces a robot's run settings (limit, retry defaults
-// and, when pools is not nil, the pools it needs, by name) with its audit
+// SetRunSettings replaces a robot's run settings (limit, retry defaults,
+// required labels and, when pools is not nil, the pools it needs, by name) with its audit
 // event, and returns the robot. An unknown pool name is EInvalid.
 func (db *DB) SetRunSettings(ctx context.Context, robotID string, set hub.RunSettings, pools []string, now time.Time, ev *hub.AuditEvent) (*hub.Robot, error) {
 	var out *hub.Robot
 	err := db.InTx(ctx, func(tx *Tx) error {
-		res, err := tx.Exec(ctx, `UPDATE robots SET max_concurrent_runs = ?, retry_count = ?, retry_backoff_seconds = ?, updated_at = ? WHERE id = ?`,
-			set.MaxConcurrentRuns, set.RetryCount, set.RetryBackoffSeconds, now, robotID)
+		res, err := tx.Exec(ctx, `UPDATE robots SET max_concurrent_runs = ?, retry_count = ?, retry_backoff_seconds = ?, required_labels = ?,
+			updated_at = ? WHERE id = ?`,
+			set.MaxConcurrentRuns, set.RetryCount, set.RetryBackoffSeconds, encodeLabels(set.RequiredLabels), now, robotID)
 		if err != nil {
 			return err
 		}

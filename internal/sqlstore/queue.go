@@ -42,6 +42,7 @@ type limits struct {
 	robotMax    int // 0: no limit
 	scheduleMax int // 0: not a scheduled run (or no limit)
 	pools       []poolNeed
+	labels      []string // a worker needs all of them (not a limit: none() ignores them)
 }
 
 type poolNeed struct {
@@ -66,6 +67,14 @@ func (l limits) none() bool { return l.robotMax == 0 && l.scheduleMax == 0 && le
 // stays PENDING with a waiting reason ("pool sap-licences is full (2/2)")
 // and ok is false, as it is for a run that is not PENDING any more or whose
 // retry backoff has not ended.
+//
+// Only a worker that is not paused and has every label the run's robot
+// requires takes it (the worker's row is read in the same transaction).
+// For another worker, the claim returns an error wrapping hub.ErrOtherWorker
+// when an online worker that may take the run has a free slot (send the
+// signal again), or records why the run waits ("no online worker with
+// labels [sap]") and returns ok false; a paused worker's claim always
+// returns an error wrapping hub.ErrWorkerPaused.
 func (db *DB) ClaimRun(ctx context.Context, runID, workerID, host string, now, leaseUntil time.Time) (*hub.Run, bool, error) {
 	// started is when the run got its slots: now plus the time this claim
 	// waited (for the writer, for the locks of the limits), so that a run's
@@ -73,14 +82,23 @@ func (db *DB) ClaimRun(ctx context.Context, runID, workerID, host string, now, l
 	began := time.Now()
 	started := func() time.Time { return hub.Timestamp(now.Add(time.Since(began))) }
 	var claimed string
+	var refused error // why this worker may not take the run (after commit)
 	err := db.InTx(ctx, func(tx *Tx) error {
-		claimed = ""
+		claimed, refused = "", nil
 		x, err := pendingRun(ctx, tx, runID, now)
 		if err != nil || x == nil {
 			return err
 		}
 		need, err := limitsOf(ctx, tx, x)
 		if err != nil {
+			return err
+		}
+		wk, err := db.claimingWorker(ctx, tx, workerID)
+		if err != nil {
+			return err
+		}
+		if !wk.mayTake(need.labels) {
+			refused, err = db.routeAway(ctx, tx, x, need.labels, wk, workerID, now)
 			return err
 		}
 		cands, err := db.claimCandidates(ctx, tx, x, need, now)
@@ -108,6 +126,9 @@ func (db *DB) ClaimRun(ctx context.Context, runID, workerID, host string, now, l
 		}
 		counts := newSlotCounts(tx)
 		for i, c := range cands {
+			if !wk.mayTake(needs[i].labels) {
+				continue // another worker's run
+			}
 			reason, err := counts.blocked(ctx, c, needs[i])
 			if err != nil {
 				return err
@@ -135,6 +156,9 @@ func (db *DB) ClaimRun(ctx context.Context, runID, workerID, host string, now, l
 		}
 		return nil
 	})
+	if err == nil {
+		err = refused
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("sqlstore.ClaimRun(%q): %w", runID, err)
 	}
@@ -174,11 +198,13 @@ func pendingRun(ctx context.Context, tx *Tx, runID string, now time.Time) (*queu
 func limitsOf(ctx context.Context, tx *Tx, q *queued) (limits, error) {
 	var l limits
 	var robotMax sql.NullInt64
-	err := tx.QueryRow(ctx, `SELECT max_concurrent_runs FROM robots WHERE id = ?`, q.robotID).Scan(&robotMax)
+	var labels sql.NullString
+	err := tx.QueryRow(ctx, `SELECT max_concurrent_runs, required_labels FROM robots WHERE id = ?`, q.robotID).Scan(&robotMax, &labels)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return l, err
 	}
 	l.robotMax = int(robotMax.Int64)
+	l.labels = decodeLabels(labels.String)
 	if q.scheduleID.Valid {
 		var n sql.NullInt64
 		err := tx.QueryRow(ctx, `SELECT max_concurrency FROM schedules WHERE id = ?`, q.scheduleID.String).Scan(&n)
@@ -435,13 +461,14 @@ func (db *DB) WaitingRuns(ctx context.Context, now time.Time, limit int) ([]stri
 
 // WaitingBehind lists, in queue order, the PENDING runs held back by a
 // limit that the end of run runID may have made room for: runs of the same
-// robot or schedule, and runs of robots that need a pool it held.
+// robot or schedule, runs of robots that need a pool it held, then runs
+// waiting for a worker that its worker may take.
 func (db *DB) WaitingBehind(ctx context.Context, runID string, now time.Time, limit int) ([]string, error) {
 	var (
-		robot       string
-		sched, held sql.NullString
+		robot               string
+		sched, held, worker sql.NullString
 	)
-	err := db.Read().QueryRow(ctx, `SELECT robot_id, schedule_id, held_pools FROM runs WHERE run_id = ?`, runID).Scan(&robot, &sched, &held)
+	err := db.Read().QueryRow(ctx, `SELECT robot_id, schedule_id, held_pools, worker_id FROM runs WHERE run_id = ?`, runID).Scan(&robot, &sched, &held, &worker)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -458,8 +485,14 @@ func (db *DB) WaitingBehind(ctx context.Context, runID string, now time.Time, li
 		cond += ` OR robot_id IN (SELECT robot_id FROM robot_pools WHERE pool_id IN ` + inClause(len(pools)) + `)`
 		args = append(args, anySlice(pools)...)
 	}
-	return db.runIDs(ctx, `SELECT run_id FROM runs WHERE status = ? AND waiting_reason IS NOT NULL AND waiting_reason NOT LIKE ?
+	ids, err := db.runIDs(ctx, `SELECT run_id FROM runs WHERE status = ? AND waiting_reason IS NOT NULL AND waiting_reason NOT LIKE ?
 		AND (not_before IS NULL OR not_before <= ?) AND (`+cond+`) ORDER BY `+queueOrder+` LIMIT ?`, append(args, limit)...)
+	if err != nil || len(ids) >= limit || !worker.Valid {
+		return ids, err
+	}
+	// The run's worker has a free slot now: runs waiting for a worker with
+	// its labels may start on it.
+	return db.waitingForWorker(ctx, worker.String, ids, now, limit)
 }
 
 // WaitingForRobot lists, in queue order, the PENDING runs of a robot and
@@ -483,6 +516,7 @@ func (db *DB) WaitingForPool(ctx context.Context, poolID string, now time.Time, 
 // waitingStats counts PENDING runs held back, by kind of reason.
 func waitingStats(ctx context.Context, q *Tx, now time.Time) (map[string]int64, error) {
 	rows, err := q.Query(ctx, `SELECT CASE WHEN not_before > ? THEN '`+hub.WaitBackoff+`' WHEN waiting_reason LIKE 'pool %' THEN '`+hub.WaitPool+`'
+		WHEN waiting_reason LIKE '`+hub.NoWorkerPrefix+`%' OR waiting_reason LIKE '`+hub.BusyWorkersPrefix+`%' THEN '`+hub.WaitWorker+`'
 		WHEN waiting_reason LIKE 'robot %' THEN '`+hub.WaitRobotLimit+`' WHEN waiting_reason LIKE 'schedule %' THEN '`+hub.WaitScheduleLimit+`'
 		ELSE '`+hub.WaitBackoff+`' END AS kind, COUNT(*) FROM runs WHERE status = ? AND (waiting_reason IS NOT NULL OR not_before > ?)
 		GROUP BY kind`, now, hub.RunPending, now)
@@ -490,7 +524,7 @@ func waitingStats(ctx context.Context, q *Tx, now time.Time) (map[string]int64, 
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[string]int64{hub.WaitPool: 0, hub.WaitRobotLimit: 0, hub.WaitScheduleLimit: 0, hub.WaitBackoff: 0}
+	out := map[string]int64{hub.WaitPool: 0, hub.WaitRobotLimit: 0, hub.WaitScheduleLimit: 0, hub.WaitBackoff: 0, hub.WaitWorker: 0}
 	for rows.Next() {
 		var kind string
 		var n int64

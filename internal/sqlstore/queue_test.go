@@ -19,7 +19,7 @@ type queueFixture struct {
 	now time.Time
 }
 
-func (f *queueFixture) robot(t *testing.T, name string) (robotID, versionID string) {
+func (f *queueFixture) robot(t testing.TB, name string) (robotID, versionID string) {
 	t.Helper()
 	key := "robots/" + name + "/1.0.0/artifact.zip"
 	r := &hub.Robot{ID: uuid.NewString(), Name: name, Tags: []string{}, CreatedAt: f.now, UpdatedAt: f.now}
@@ -32,7 +32,7 @@ func (f *queueFixture) robot(t *testing.T, name string) (robotID, versionID stri
 	return r.ID, v.ID
 }
 
-func (f *queueFixture) run(t *testing.T, robotID, versionID string, priority int, queued time.Time) string {
+func (f *queueFixture) run(t testing.TB, robotID, versionID string, priority int, queued time.Time) string {
 	t.Helper()
 	r := &hub.Run{ID: uuid.NewString(), RobotID: robotID, VersionID: versionID, Status: hub.RunPending, TriggerType: hub.TriggerManual,
 		Attempt: 1, EnvName: "PROD", TimeoutSeconds: 60, QueuedAt: queued, Priority: priority, RetryBackoffSeconds: 60}

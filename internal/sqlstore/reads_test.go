@@ -624,7 +624,7 @@ func TestRunStatsFigures(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := hub.RunStats{ByStatus: map[string]int64{hub.RunPending: 2, hub.RunFailed: 2}, OldestPending: 600,
-				Waiting:  map[string]int64{hub.WaitPool: 0, hub.WaitRobotLimit: 0, hub.WaitScheduleLimit: 0, hub.WaitBackoff: 0},
+				Waiting:  map[string]int64{hub.WaitPool: 0, hub.WaitRobotLimit: 0, hub.WaitScheduleLimit: 0, hub.WaitBackoff: 0, hub.WaitWorker: 0},
 				LogLines: st.LogLines, WorkersAlive: 1, WorkersStale: 1, FailedLastHour: 1}
 			if diff := cmp.Diff(want, st); diff != "" || st.LogLines < 2 {
 				t.Errorf("RunStats (-want +got):\n%s (log lines %d)", diff, st.LogLines)

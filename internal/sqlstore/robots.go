@@ -15,18 +15,20 @@ import (
 const robotColumns = `id, name, description, created_by, created_at, updated_at`
 
 // robotReadColumns are robotColumns and the robot's run settings.
-const robotReadColumns = robotColumns + `, max_concurrent_runs, retry_count, retry_backoff_seconds`
+const robotReadColumns = robotColumns + `, max_concurrent_runs, retry_count, retry_backoff_seconds, required_labels`
 
 func scanRobot(row interface{ Scan(...any) error }) (*hub.Robot, error) {
 	var (
 		r             hub.Robot
 		desc, creator sql.NullString
 		maxRuns       sql.NullInt64
+		labels        string
 	)
 	if err := row.Scan(&r.ID, &r.Name, &desc, &creator, &r.CreatedAt, &r.UpdatedAt,
-		&maxRuns, &r.Settings.RetryCount, &r.Settings.RetryBackoffSeconds); err != nil {
+		&maxRuns, &r.Settings.RetryCount, &r.Settings.RetryBackoffSeconds, &labels); err != nil {
 		return nil, err
 	}
+	r.Settings.RequiredLabels = decodeLabels(labels)
 	if maxRuns.Valid {
 		n := int(maxRuns.Int64)
 		r.Settings.MaxConcurrentRuns = &n

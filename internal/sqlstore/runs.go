@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"automationhub/internal/hub"
 )
@@ -236,6 +237,22 @@ func (db *DB) AppendLogs(ctx context.Context, lines []hub.LogLine) error {
 // or has ended. A batch the database refuses for its content (not for its
 // availability) is an hub.EInvalid error: sending it again cannot succeed.
 func (db *DB) AppendRunLogs(ctx context.Context, runID, workerID string, lines []hub.LogLine) (held bool, err error) {
+	if run, one := sameRun(lines); db.dialect.name() == "postgres" && len(lines) >= copyMinLines && one && run == runID {
+		held, err = db.appendRunLogsCopy(ctx, runID, workerID, lines)
+	} else {
+		held, err = db.appendRunLogsTx(ctx, runID, workerID, lines)
+	}
+	if err != nil {
+		if isDataError(err) {
+			return false, fmt.Errorf("sqlstore.AppendRunLogs(%q): %w", runID, hub.Errorf(hub.EInvalid, "the database refused the log lines: %v", err))
+		}
+		return false, fmt.Errorf("sqlstore.AppendRunLogs(%q): %w", runID, err)
+	}
+	return held, nil
+}
+
+// appendRunLogsTx is AppendRunLogs through the store's own transaction.
+func (db *DB) appendRunLogsTx(ctx context.Context, runID, workerID string, lines []hub.LogLine) (held bool, err error) {
 	err = db.InTx(ctx, func(tx *Tx) error {
 		var one int
 		err := tx.QueryRow(ctx, `SELECT 1 FROM runs WHERE run_id = ? AND worker_id = ? AND status = ?`+db.dialect.forUpdate(),
@@ -249,20 +266,15 @@ func (db *DB) AppendRunLogs(ctx context.Context, runID, workerID string, lines [
 		held = true
 		return appendLogs(ctx, tx, lines)
 	})
-	if err != nil {
-		if isDataError(err) {
-			return false, fmt.Errorf("sqlstore.AppendRunLogs(%q): %w", runID, hub.Errorf(hub.EInvalid, "the database refused the log lines: %v", err))
-		}
-		return false, fmt.Errorf("sqlstore.AppendRunLogs(%q): %w", runID, err)
-	}
-	return held, nil
+	return held, err
 }
 
 // maxLogRowsPerStatement keeps multi-row inserts under the drivers' bound
 // parameter limits (5 per row).
 const maxLogRowsPerStatement = 1000
 
-func appendLogs(ctx context.Context, q *Tx, lines []hub.LogLine) error {
+// appendLogRows stores log lines with multi-row INSERTs.
+func appendLogRows(ctx context.Context, q *Tx, lines []hub.LogLine) error {
 	for len(lines) > 0 {
 		n := min(len(lines), maxLogRowsPerStatement)
 		var b strings.Builder
@@ -284,9 +296,13 @@ func appendLogs(ctx context.Context, q *Tx, lines []hub.LogLine) error {
 	return nil
 }
 
-// storableText replaces NUL characters, which PostgreSQL text cannot hold,
-// with U+FFFD on every dialect, so a log reads the same everywhere.
+// storableText replaces NUL characters and invalid UTF-8, which PostgreSQL
+// text cannot hold, with U+FFFD on every dialect, so a log reads the same
+// everywhere.
 func storableText(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
 	if strings.IndexByte(s, 0) < 0 {
 		return s
 	}
@@ -507,15 +523,18 @@ func (db *DB) VersionOnly(ctx context.Context, versionID string) (*hub.Version, 
 }
 
 // Heartbeat records that a worker is alive, creating its row on the first
-// call. Every beat writes the whole row, status and start time included, so
-// a worker restarted under the same id is RUNNING again, not left STOPPED.
+// call. Every beat writes the whole row, start time and labels included, so
+// a worker restarted under the same id is RUNNING again, not left STOPPED —
+// except that a PAUSED worker stays paused until an operator resumes it.
 func (db *DB) Heartbeat(ctx context.Context, w hub.Worker) error {
-	_, err := db.Conn().Exec(ctx, `INSERT INTO workers (id, hostname, status, version, concurrency, running_runs, started_at, last_heartbeat, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname, status = excluded.status, version = excluded.version,
+	_, err := db.Conn().Exec(ctx, `INSERT INTO workers (id, hostname, status, version, concurrency, running_runs, started_at, last_heartbeat, created_at, labels)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET hostname = excluded.hostname,
+			status = CASE WHEN workers.status = '`+hub.WorkerPaused+`' THEN workers.status ELSE excluded.status END, version = excluded.version,
 			concurrency = excluded.concurrency, running_runs = excluded.running_runs, started_at = excluded.started_at,
-			last_heartbeat = excluded.last_heartbeat`,
-		w.ID, w.Hostname, hub.WorkerRunning, w.Version, w.Concurrency, w.RunningRuns, w.StartedAt, w.LastHeartbeat, w.LastHeartbeat)
+			last_heartbeat = excluded.last_heartbeat, labels = excluded.labels`,
+		w.ID, w.Hostname, hub.WorkerRunning, w.Version, w.Concurrency, w.RunningRuns, w.StartedAt, w.LastHeartbeat, w.LastHeartbeat,
+		encodeLabels(w.Labels))
 	if err != nil {
 		return fmt.Errorf("sqlstore.Heartbeat(%q): %w", w.ID, err)
 	}

@@ -150,6 +150,75 @@ var upgradeFixtures = map[int64]*upgradeFixture{
 			}
 		},
 	},
+	8: {
+		// Python environments: a prepare request and a worker's report.
+		insert: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			ids["prepare8"] = uuid.NewString()
+			mustExec(t, ctx, db, `INSERT INTO python_env_prepares (id, robot_id, version_id, requested_by, requested_at) VALUES (?, ?, ?, ?, ?)`,
+				ids["prepare8"], ids["robot"], ids["version"], ids["user"], fixtureTime)
+			mustExec(t, ctx, db, `INSERT INTO worker_python_envs (worker_id, version_id, env_key, status, updated_at) VALUES (?, ?, ?, ?, ?)`,
+				"w-fixture", ids["version"], "k8", "READY", fixtureTime.Add(-time.Hour))
+		},
+		check: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			got, err := db.PendingPrepares(ctx, "w-fixture", fixtureTime.Add(-24*time.Hour), 10)
+			if err != nil || len(got) != 1 || got[0].ID != ids["prepare8"] {
+				t.Errorf("prepare requests after the upgrade = %+v, %v", got, err)
+			}
+			envs, err := db.VersionEnvironments(ctx, ids["version"])
+			if err != nil || len(envs) != 1 || envs[0].Key != "k8" || envs[0].Status != "READY" {
+				t.Errorf("environment reports after the upgrade = %+v, %v", envs, err)
+			}
+		},
+	},
+	7: {
+		// SLA rules, alerts and their outbox.
+		insert: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			ids["sla7"], ids["alert7"] = uuid.NewString(), uuid.NewString()
+			mustExec(t, ctx, db, `INSERT INTO sla_rules (id, robot_id, expected_run_every_minutes, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+				ids["sla7"], ids["robot"], 60, fixtureTime, fixtureTime)
+			mustExec(t, ctx, db, `INSERT INTO alert_events (id, robot_id, type, severity, subject, message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				ids["alert7"], ids["robot"], "LATE", "WARN", ids["robot"], "Robot is late based on configured SLA.", fixtureTime)
+		},
+		check: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			r, err := db.SLARuleByRobot(ctx, ids["robot"])
+			if err != nil || r.ID != ids["sla7"] || r.LateAfterMinutes != 15 || !r.AlertOnFailure || !r.AlertOnLate || r.MaxRunMinutes != nil {
+				t.Errorf("SLA rule after the upgrade = %+v, %v", r, err)
+			}
+			a, err := db.AlertByID(ctx, ids["alert7"])
+			if err != nil || a.ResolvedAt != nil || len(a.Metadata) != 0 {
+				t.Errorf("alert after the upgrade = %+v, %v", a, err)
+			}
+		},
+	},
+	9: {
+		// Worker labels and required labels; rows from before have none.
+		insert: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			ids["robot9"] = uuid.NewString()
+			mustExec(t, ctx, db, `INSERT INTO robots (id, name, created_at, updated_at, required_labels) VALUES (?, ?, ?, ?, ?)`,
+				ids["robot9"], "sap-bot", fixtureTime, fixtureTime, `["os=windows","sap"]`)
+			mustExec(t, ctx, db, `INSERT INTO workers (id, hostname, started_at, last_heartbeat, created_at, labels) VALUES (?, ?, ?, ?, ?, ?)`,
+				"host-b-9", "host-b", fixtureTime, fixtureTime, fixtureTime, `["sap"]`)
+		},
+		check: func(t *testing.T, ctx context.Context, db *sqlstore.DB, ids map[string]string) {
+			old, err := db.RobotByID(ctx, ids["robot"])
+			if err != nil || old.Settings.RequiredLabels == nil || len(old.Settings.RequiredLabels) != 0 {
+				t.Errorf("robot from before level 9 requires %#v, %v; want []", old.Settings.RequiredLabels, err)
+			}
+			r, err := db.RobotByID(ctx, ids["robot9"])
+			if err != nil || !cmp.Equal(r.Settings.RequiredLabels, []string{"os=windows", "sap"}) {
+				t.Errorf("robot written at level 9 requires %v, %v", r.Settings.RequiredLabels, err)
+			}
+			ws, err := db.Workers(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range ws {
+				if want := map[string][]string{"host-a-1": {}, "host-b-9": {"sap"}}[w.ID]; !cmp.Equal(w.Labels, want) {
+					t.Errorf("worker %s labels = %#v, want %#v", w.ID, w.Labels, want)
+				}
+			}
+		},
+	},
 }
 
 // checkRunCounters compares the maintained run counters with the table.

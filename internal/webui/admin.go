@@ -24,6 +24,8 @@ func (u *UI) adminRoutes() {
 	m.Handle("POST /admin/users/{id}/grants/{gid}/revoke", u.page(u.grantRevoke))
 	m.Handle("GET /admin/audit", u.page(u.auditList))
 	m.Handle("GET /ops", u.page(u.opsPage))
+	m.Handle("POST /ops/workers/{id}/pause", u.page(u.workerPause))
+	m.Handle("POST /ops/workers/{id}/resume", u.page(u.workerResume))
 }
 
 // adminUser is a user as GET /users shows it.
@@ -88,6 +90,7 @@ type opsWorker struct {
 	RunningRuns   int       `json:"running_runs"`
 	StartedAt     time.Time `json:"started_at"`
 	CreatedAt     time.Time `json:"created_at"`
+	Labels        []string  `json:"labels"`
 }
 
 // opsStatus is GET /ops/status.
@@ -466,5 +469,19 @@ func (u *UI) opsPage(q *request) error {
 		return nil
 	}
 	u.render(q, http.StatusOK, "ops", v)
+	return nil
+}
+
+// workerPause pauses a worker: it finishes its runs and claims no new ones.
+func (u *UI) workerPause(q *request) error { return u.workerAction(q, "pause") }
+
+// workerResume lets a paused worker claim runs again.
+func (u *UI) workerResume(q *request) error { return u.workerAction(q, "resume") }
+
+func (u *UI) workerAction(q *request, verb string) error {
+	if err := q.call(http.MethodPost, "/workers/"+url.PathEscape(q.r.PathValue("id"))+"/"+verb, nil, nil); err != nil {
+		return err
+	}
+	http.Redirect(q.w, q.r, "/ops", http.StatusSeeOther)
 	return nil
 }

@@ -200,7 +200,7 @@ func parseFields(raw json.RawMessage, tr translator) []formField {
 func (u *UI) portalHome(q *request) error {
 	if !q.me.Can("service.read") {
 		// Users without the portal start where they can do something.
-		for _, p := range []struct{ perm, path string }{{"run.read", "/runs"}, {"robot.read", "/robots"}, {"admin.manage", "/admin/users"}} {
+		for _, p := range []struct{ perm, path string }{{"run.read", "/dashboard"}, {"robot.read", "/robots"}, {"admin.manage", "/admin/users"}} {
 			if q.me.Can(p.perm) {
 				http.Redirect(q.w, q.r, p.path, http.StatusSeeOther)
 				return nil

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"automationhub/internal/httpapi"
 )
 
 // registryRoutes registers the robot pages.
@@ -18,6 +20,7 @@ func (u *UI) registryRoutes() {
 	m.Handle("GET /robots/{id}", u.page(u.robotDetail))
 	m.Handle("POST /robots/{id}/run", u.page(u.robotRun))
 	m.Handle("POST /robots/{id}/versions/{vid}/activate", u.page(u.robotActivate))
+	m.Handle("POST /robots/{id}/versions/{vid}/prepare", u.page(u.robotPrepare))
 	m.Handle("GET /robots/{id}/versions/{vid}/package", u.withSession(u.robotPackage))
 	// Publishing streams a multipart upload to the API: its wrapper checks
 	// the CSRF token from the header or the URL, never from the body.
@@ -33,6 +36,8 @@ type registryRobot struct {
 	CreatedAt   time.Time         `json:"created_at"`
 	UpdatedAt   time.Time         `json:"updated_at"`
 	Versions    []registryVersion `json:"versions"`
+	// RequiredLabels are the worker labels each run needs.
+	RequiredLabels []string `json:"required_labels"`
 }
 
 // Active is the robot's active version, or nil.
@@ -175,6 +180,12 @@ type robotDetailView struct {
 	Error       string
 	// RunInput is the "Run with input" form as typed.
 	RunInput *runInputForm
+	// Envs are the workers' reports on the active version's Python
+	// environment; ShowEnvs is set for a Python package version.
+	Envs     []httpapi.WorkerEnvRead
+	ShowEnvs bool
+	// Prepared is set right after a prepare request.
+	Prepared bool
 }
 
 func (u *UI) robotDetail(q *request) error {
@@ -217,7 +228,14 @@ func (u *UI) renderRobotWith(q *request, status int, v robotDetailView) error {
 			c := v.Versions[i].CreatedAt
 			v.Versions[i].Older = c.Before(at) || (c.Equal(at) && i > active)
 		}
+		if v.Active.ArtifactType == "ZIP" && v.Active.EntrypointType == "PYTHON" && v.Active.ArtifactPath != nil {
+			v.ShowEnvs = true
+			if err := q.call(http.MethodGet, "/robots/"+id+"/versions/"+url.PathEscape(v.Active.ID)+"/environments", nil, &v.Envs); err != nil {
+				return err
+			}
+		}
 	}
+	v.Prepared = q.r.URL.Query().Get("prepared") == "1"
 	u.render(q, status, "robot", v)
 	return nil
 }
@@ -232,6 +250,20 @@ func (u *UI) robotActivate(q *request) error {
 		return err
 	}
 	http.Redirect(q.w, q.r, "/robots/"+url.PathEscape(id), http.StatusSeeOther)
+	return nil
+}
+
+// robotPrepare asks workers to build a version's Python environment.
+func (u *UI) robotPrepare(q *request) error {
+	id, vid := q.r.PathValue("id"), q.r.PathValue("vid")
+	err := q.call(http.MethodPost, "/robots/"+url.PathEscape(id)+"/versions/"+url.PathEscape(vid)+"/prepare", nil, nil)
+	if err != nil {
+		if ae, ok := formError(err); ok {
+			return u.renderRobot(q, http.StatusBadRequest, q.tr.API(ae.Detail))
+		}
+		return err
+	}
+	http.Redirect(q.w, q.r, "/robots/"+url.PathEscape(id)+"?prepared=1#python-env", http.StatusSeeOther)
 	return nil
 }
 

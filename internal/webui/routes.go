@@ -37,6 +37,7 @@ func (u *UI) routes() {
 	u.manageRoutes()
 	u.accountRoutes()
 	u.secretsRoutes()
+	u.alertRoutes()
 
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		u.plainError(w, r, http.StatusNotFound, "error.not_found")

@@ -31,7 +31,11 @@ type scheduleRobot struct {
 	ResourcePools       []string `json:"resource_pools"`
 	RetryCount          int      `json:"retry_count"`
 	RetryBackoffSeconds int      `json:"retry_backoff_seconds"`
+	RequiredLabels      []string `json:"required_labels"`
 }
+
+// LabelsText is the robot's required labels as the form edits them.
+func (r scheduleRobot) LabelsText() string { return strings.Join(r.RequiredLabels, ", ") }
 
 // HasPool reports whether the robot needs the named pool.
 func (r scheduleRobot) HasPool(name string) bool {
@@ -221,6 +225,13 @@ func (u *UI) limitsSave(q *request) error {
 	if pools := r.PostForm["resource_pools"]; len(pools) > 0 {
 		body["resource_pools"] = pools
 	}
+	labels := []string{}
+	for _, l := range strings.Split(r.PostFormValue("required_labels"), ",") {
+		if l = strings.TrimSpace(l); l != "" {
+			labels = append(labels, l)
+		}
+	}
+	body["required_labels"] = labels
 	if err := q.call(http.MethodPatch, "/robots/"+id, body, nil); err != nil {
 		if ae, ok := formError(err); ok {
 			return u.renderSchedule(q, http.StatusBadRequest, nil, q.tr.API(ae.Detail))
