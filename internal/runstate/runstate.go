@@ -78,11 +78,11 @@ type State struct {
 	// passes counts the ready signals passed on to other workers.
 	passes passes
 	store  Store
-	bus   Bus
-	blobs Blobs
-	cfg   Config
-	clock hub.Clock
-	log   *slog.Logger
+	bus    Bus
+	blobs  Blobs
+	cfg    Config
+	clock  hub.Clock
+	log    *slog.Logger
 }
 
 var _ executor.RunState = (*State)(nil)
