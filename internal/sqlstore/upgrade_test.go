@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -354,7 +355,8 @@ func checkInitialRows(t *testing.T, ctx context.Context, db *sqlstore.DB, ids ma
 		t.Errorf("audit after the upgrade = %+v, %v", events, err)
 	}
 	workers, err := db.Workers(ctx)
-	if err != nil || len(workers) != 1 || workers[0].Status != "RUNNING" || workers[0].Concurrency != 1 {
+	i := slices.IndexFunc(workers, func(w hub.Worker) bool { return w.ID == "host-a-1" })
+	if err != nil || i < 0 || workers[i].Status != "RUNNING" || workers[i].Concurrency != 1 {
 		t.Errorf("workers after the upgrade = %+v, %v", workers, err)
 	}
 	var refs []sqlstore.FileRef
