@@ -300,6 +300,9 @@ wait:
 		arts = append([]hub.Artifact{*a}, arts...)
 	}
 	lines := logLines(masker, r.ID, res.FinishedAt, seq, entries)
+	// Everything the run leaves is stored: its working copy goes before the
+	// run shows finished, so that nobody sees a finished run's folder.
+	_ = os.RemoveAll(runDir)
 	ok, err := w.state.FinishRun(bg, r.ID, w.cfg.ID, res, lines, arts)
 	if hub.ErrorKind(err) == hub.EUnavailable {
 		// A full disk: free what the run holds, then record at least how it
