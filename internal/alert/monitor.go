@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"automationhub/internal/hub"
@@ -73,9 +72,7 @@ type Monitor struct {
 	since    time.Time // runs finished after this were not looked at yet
 	nextFull time.Time
 
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
+	loop loop
 }
 
 // NewMonitor returns a monitor.
@@ -122,35 +119,15 @@ func NewMonitor(store MonitorStore, cfg MonitorConfig) *Monitor {
 
 // Start launches the loop; calling it twice is a no-op.
 func (m *Monitor) Start(ctx context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.cancel != nil {
-		return nil
-	}
-	ctx, m.cancel = context.WithCancel(ctx)
-	m.done = make(chan struct{})
-	go func() {
-		defer close(m.done)
-		for ctx.Err() == nil {
-			if err := m.Tick(ctx); err != nil && ctx.Err() == nil {
-				m.cfg.Logger.WarnContext(ctx, "alert monitor pass failed", "error", err.Error())
-			}
-			m.cfg.Sleep(ctx, m.cfg.Clock.Now().Add(m.cfg.FailureInterval))
-		}
-	}()
+	m.loop.start(ctx, m.cfg.Logger, "alert monitor pass", m.Tick, func(ctx context.Context) {
+		m.cfg.Sleep(ctx, m.cfg.Clock.Now().Add(m.cfg.FailureInterval))
+	})
 	return nil
 }
 
 // Stop ends the loop and waits for it; safe before Start and more than once.
 func (m *Monitor) Stop(context.Context) error {
-	m.mu.Lock()
-	cancel, done := m.cancel, m.done
-	m.mu.Unlock()
-	if cancel == nil {
-		return nil
-	}
-	cancel()
-	<-done
+	m.loop.stop()
 	return nil
 }
 

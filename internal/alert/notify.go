@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"automationhub/internal/hub"
@@ -88,9 +87,7 @@ type Notifier struct {
 	store NotifyStore
 	cfg   NotifierConfig
 
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
+	loop loop
 }
 
 // NewNotifier returns a notifier.
@@ -135,36 +132,17 @@ func NewNotifier(store NotifyStore, cfg NotifierConfig) *Notifier {
 
 // Start launches the loop; calling it twice is a no-op.
 func (n *Notifier) Start(ctx context.Context) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.cancel != nil {
-		return nil
-	}
-	ctx, n.cancel = context.WithCancel(ctx)
-	n.done = make(chan struct{})
-	go func() {
-		defer close(n.done)
-		for ctx.Err() == nil {
-			if _, err := n.Pass(ctx); err != nil && ctx.Err() == nil {
-				n.cfg.Logger.WarnContext(ctx, "notification pass failed", "error", err.Error())
-			}
-			n.cfg.Sleep(ctx, n.cfg.Clock.Now().Add(n.cfg.Poll))
-		}
-	}()
+	pass := func(ctx context.Context) error { _, err := n.Pass(ctx); return err }
+	n.loop.start(ctx, n.cfg.Logger, "notification pass", pass, func(ctx context.Context) {
+		n.cfg.Sleep(ctx, n.cfg.Clock.Now().Add(n.cfg.Poll))
+	})
 	return nil
 }
 
 // Stop ends the loop and waits for it (a delivery in progress ends at its
 // timeout at the latest); safe before Start and more than once.
 func (n *Notifier) Stop(context.Context) error {
-	n.mu.Lock()
-	cancel, done := n.cancel, n.done
-	n.mu.Unlock()
-	if cancel == nil {
-		return nil
-	}
-	cancel()
-	<-done
+	n.loop.stop()
 	return nil
 }
 
