@@ -43,7 +43,7 @@ func benchAgentHub(b *testing.B, concurrency int) (*Main, *hubClient) {
 	go func() {
 		done <- agent.Run(ctx, agent.Options{Server: base, Token: token, DataDir: filepath.Join(b.TempDir(), "agent"), Concurrency: concurrency,
 			Version: "test", Limits: archive.Limits{MaxFiles: 100, MaxUnpackedBytes: 64 << 20}, PythonExecutable: "python3",
-			Logger: slog.New(slog.DiscardHandler), Ready: ready, ShutdownTimeout: 5 * time.Second})
+			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), Ready: ready, ShutdownTimeout: 5 * time.Second})
 	}()
 	select {
 	case <-ready:
@@ -169,7 +169,7 @@ func BenchmarkAgentLogIngestion(b *testing.B) {
 		start := time.Now()
 		id := c.executeRun(robot)
 		if r := c.waitRun(id, 30*time.Minute); r.Status != "SUCCESS" {
-			b.Fatalf("run %s %v", r.Status, r.ErrorMessage)
+			b.Fatalf("run %s: %s", r.Status, deref(r.ErrorMessage))
 		}
 		elapsed += time.Since(start)
 		var n int64

@@ -156,6 +156,9 @@ func (sp *spool) send() {
 	rd := bufio.NewReaderSize(sp.r, 256<<10)
 	var read int64 // bytes of the file consumed into batches
 	var body []byte
+	// carry is a record read for a batch it did not fit in (the batch would
+	// have passed sendMaxLines): the next batch starts with it.
+	var carry []byte
 	for {
 		select {
 		case <-sp.stop:
@@ -175,18 +178,26 @@ func (sp *spool) send() {
 			var n int64
 			count := 0
 			for n < avail && count < sendMaxLines && n < sendMaxBytes {
-				rec, err := rd.ReadBytes('\n')
-				if err != nil {
-					sp.fail(fmt.Errorf("log spool: %w", err))
-					return
+				rec := carry
+				carry = nil
+				if rec == nil {
+					var err error
+					if rec, err = rd.ReadBytes('\n'); err != nil {
+						sp.fail(fmt.Errorf("log spool: %w", err))
+						return
+					}
 				}
-				n += int64(len(rec))
 				num, arr, ok := bytes.Cut(bytes.TrimSuffix(rec, []byte("\n")), []byte(" "))
 				k, err := strconv.Atoi(string(num))
 				if !ok || err != nil || len(arr) < 2 || arr[0] != '[' || arr[len(arr)-1] != ']' {
 					sp.fail(errors.New("log spool: a damaged record"))
 					return
 				}
+				if count > 0 && count+k > sendMaxLines {
+					carry = rec // the hub takes at most sendMaxLines at once
+					break
+				}
+				n += int64(len(rec))
 				if k == 0 {
 					continue
 				}

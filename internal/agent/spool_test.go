@@ -134,3 +134,104 @@ func TestSpoolIsBounded(t *testing.T) {
 		t.Errorf("a full spool is %s, want a retryable (internal) error", hub.ErrorKind(last))
 	}
 }
+
+// TestSpoolBatchesStayWithinTheHubsLimit: records that pile up while a
+// delivery is under way are joined into batches of at most sendMaxLines
+// lines (the hub refuses more), every line once and in order.
+func TestSpoolBatchesStayWithinTheHubsLimit(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var (
+		mu      sync.Mutex
+		sizes   []int
+		stored  []int64
+		blocked bool
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Lines []wireLine `json:"lines"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		first := !blocked
+		blocked = true
+		sizes = append(sizes, len(body.Lines))
+		mu.Unlock()
+		if first {
+			<-release // the other records pile up in the spool meanwhile
+		}
+		if len(body.Lines) > sendMaxLines {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			w.Write([]byte(`{"detail":"lines: at most 10000 per batch."}`))
+			return
+		}
+		mu.Lock()
+		for _, l := range body.Lines {
+			stored = append(stored, l.Seq)
+		}
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"held":true}`))
+	}))
+	defer srv.Close()
+	c, err := NewClient(ClientConfig{Server: srv.URL, Credential: "hubagent_x", Version: "test", SpoolDir: t.TempDir(),
+		Lease: 20 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const records, per = 4, 8192
+	seq := int64(0)
+	for i := range records {
+		lines := make([]hub.LogLine, per)
+		for j := range lines {
+			seq++
+			lines[j] = hub.LogLine{Seq: seq, Timestamp: time.Now(), Level: hub.LevelInfo, Message: "line"}
+		}
+		if held, err := c.AppendRunLogs(context.Background(), "run-1", "", lines); err != nil || !held {
+			t.Fatalf("append: %v, %v", held, err)
+		}
+		if i == 0 {
+			// Let the first record reach the hub and hold it there.
+			for deadline := time.Now().Add(10 * time.Second); ; {
+				mu.Lock()
+				b := blocked
+				mu.Unlock()
+				if b {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the first batch never reached the hub")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	}
+	close(release)
+	sp := c.spools.get("run-1")
+	if held, err := sp.drain(context.Background(), 20*time.Second); err != nil || !held {
+		t.Fatalf("drain: %v, %v", held, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, n := range sizes {
+		if n > sendMaxLines {
+			t.Errorf("a batch of %d lines was sent (batches %v); the hub takes at most %d", n, sizes, sendMaxLines)
+		}
+	}
+	if len(sizes) < 3 {
+		t.Errorf("batches %v: the piled-up records were not joined as expected", sizes)
+	}
+	if len(stored) != records*per {
+		t.Fatalf("stored %d lines, want %d", len(stored), records*per)
+	}
+	for i, s := range stored {
+		if s != int64(i+1) {
+			t.Fatalf("line %d stored as seq %d: out of order", i+1, s)
+		}
+	}
+	c.spools.drop("run-1")
+}

@@ -240,11 +240,24 @@ func (c *Client) AppendRunLogs(ctx context.Context, runID, _ string, lines []hub
 	return c.spools.get(runID).append(lines)
 }
 
+// finishMaxLines is the most log lines the hub takes with a run's end.
+const finishMaxLines = 10000
+
 // FinishRun delivers what the spool holds, then the run's end, retrying
 // for up to a lease.
 func (c *Client) FinishRun(ctx context.Context, runID, _ string, res hub.RunResult, lines []hub.LogLine, arts []hub.Artifact) (bool, error) {
 	sp := c.spools.get(runID)
 	defer c.spools.drop(runID)
+	for len(lines) > finishMaxLines {
+		// The finish call carries at most finishMaxLines; the lines before
+		// those go through the spool first, in order, in batches the hub
+		// takes.
+		n := min(len(lines)-finishMaxLines, finishMaxLines)
+		if held, err := sp.append(lines[:n]); err != nil || !held {
+			return false, err
+		}
+		lines = lines[n:]
+	}
 	lease := c.leaseDuration()
 	held, err := sp.drain(ctx, lease)
 	if err != nil {
